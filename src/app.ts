@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import Koa from 'koa';
+import Router from '@koa/router';
+import compose from 'koa-compose';
+import { bodyParser } from '@koa/bodyparser';
+import type { Config } from './config';
+import { createDb, type Db } from './db/connect';
+import { getOrCreateSetting } from './db/settings';
+import { checkCatalog, APP_PERMISSIONS } from './permissions/catalog';
+import { errorHandler } from './http/errorHandler';
+import { securityHeaders } from './http/security';
+import { staticFiles } from './http/static';
+import { sessionMiddleware } from './http/session';
+import { csrfProtection } from './http/csrf';
+import { loadUserFromSession } from './http/auth';
+import { configureViews } from './http/render';
+import { mount, type MountedRoute, type RouteDef } from './http/routing';
+import type { AppServices } from './http/types';
+import { apiAuthentication } from './api/auth';
+import { routes as authRoutes } from './auth/routes';
+import { routes as homeRoutes } from './home/routes';
+import { routes as userRoutes } from './users/routes';
+import { routes as auditRoutes } from './audit/routes';
+import { routes as accountRoutes } from './account/routes';
+import { apiRoutes as userApiRoutes } from './users/api';
+
+/** The console's routes, feature by feature. Each route states its permission in its own file. */
+const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes];
+const API_ROUTES: RouteDef[][] = [userApiRoutes];
+
+export interface GatehouseApp {
+  app: Koa;
+  services: AppServices;
+  routes: MountedRoute[];
+  close(): Promise<void>;
+}
+
+/** Checks that the database holds the catalog this code expects (migrated and seeded). */
+async function checkDatabaseCatalog(db: Db): Promise<void> {
+  let keys: string[];
+  try {
+    keys = (await db('app_permissions').select('key')).map((r: { key: string }) => r.key);
+  } catch {
+    throw new Error('The database is not migrated. Run `npm run migrate && npm run seed` (npm start does both).');
+  }
+  const missing = APP_PERMISSIONS.filter((p) => !keys.includes(p.key)).map((p) => p.key);
+  if (missing.length) throw new Error(`The database lacks application permissions ${missing.join(', ')}. Run \`npm run seed\`.`);
+}
+
+/** Builds the application. Only src/server.ts listens; tests drive `app.callback()`. */
+export async function createApp(config: Config, options: { db?: Db } = {}): Promise<GatehouseApp> {
+  checkCatalog();
+  const db = options.db ?? createDb(config);
+  await checkDatabaseCatalog(db);
+  configureViews(config.cacheTemplates);
+
+  const secret = config.sessionSecret ?? (await getOrCreateSetting(db, 'session_secret', () => randomBytes(32).toString('base64url')));
+  const app = new Koa({ keys: [secret], proxy: config.trustProxy });
+  const services: AppServices = { db, config, extensions: {} };
+  app.context.services = services;
+  app.silent = config.env === 'test';
+  app.on('error', (err: Error) => {
+    if (config.env !== 'test') console.error(err);
+  });
+
+  const registry: MountedRoute[] = [];
+
+  const api = new Router({ prefix: '/api/v1' });
+  for (const defs of API_ROUTES) mount(api, defs, registry, { api: true });
+
+  const consoleRouter = new Router();
+  for (const defs of CONSOLE_ROUTES) mount(consoleRouter, defs, registry);
+
+  const isApi = (ctx: Koa.Context) => ctx.path === '/api/v1' || ctx.path.startsWith('/api/v1/');
+  const apiStack = [
+    bodyParser({ enableTypes: ['json'], jsonLimit: '2mb' }),
+    apiAuthentication(),
+    api.routes(),
+    api.allowedMethods({ throw: true }),
+  ];
+  const sessionMw = sessionMiddleware(app, db, config);
+  const consoleStack = [
+    bodyParser({ enableTypes: ['form'], formLimit: '4mb' }),
+    sessionMw,
+    csrfProtection(),
+    loadUserFromSession(),
+    consoleRouter.routes(),
+    consoleRouter.allowedMethods(),
+  ];
+  const apiChain = compose(apiStack as Koa.Middleware[]);
+  const consoleChain = compose(consoleStack as Koa.Middleware[]);
+
+  app.use(errorHandler());
+  app.use(securityHeaders(config));
+  app.use(staticFiles());
+  app.use((ctx, next) => {
+    if (isApi(ctx)) {
+      ctx.state.isApi = true;
+      return apiChain(ctx, next);
+    }
+    return consoleChain(ctx, next);
+  });
+
+  return {
+    app,
+    services,
+    routes: registry,
+    async close() {
+      if (!options.db) await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import type Koa from 'koa';
+import Joi from 'joi';
+import { can, get } from '../http/routing';
+import { P } from '../permissions/catalog';
+import { fragment, page, wantsFragment } from '../http/render';
+import { validate } from '../http/forms';
+import { ValidationError } from '../http/errors';
+import * as repo from './repo';
+
+const PAGE_SIZE = 50;
+const EXPORT_LIMIT = 100_000;
+
+const filterSchema = Joi.object({
+  actor: Joi.string().trim().max(64).allow(''),
+  action: Joi.string().trim().max(64).allow(''),
+  type: Joi.string().trim().max(40).allow(''),
+  object: Joi.string().trim().max(255).allow(''),
+  from: Joi.date().iso().empty('').label('From'),
+  to: Joi.date().iso().empty('').label('To'),
+  before: Joi.number().integer().min(1).empty(''),
+  format: Joi.string().valid('csv', 'json').empty(''),
+});
+
+interface AuditQuery {
+  actor?: string;
+  action?: string;
+  type?: string;
+  object?: string;
+  from?: Date;
+  to?: Date;
+  before?: number;
+  format?: 'csv' | 'json';
+}
+
+function toFilter(q: AuditQuery): repo.AuditFilter {
+  return {
+    actor: q.actor || undefined,
+    action: q.action || undefined,
+    objectType: q.type || undefined,
+    object: q.object || undefined,
+    from: q.from ? q.from.getTime() : undefined,
+    // "To" is a day: include all of it.
+    to: q.to ? q.to.getTime() + 86400_000 : undefined,
+  };
+}
+
+function readQuery(ctx: Koa.Context): { q: AuditQuery; errors: Record<string, string> } {
+  try {
+    return { q: validate<AuditQuery>(filterSchema, ctx.query), errors: {} };
+  } catch (e) {
+    if (!(e instanceof ValidationError)) throw e;
+    return { q: {}, errors: e.fields };
+  }
+}
+
+async function list(ctx: Koa.Context) {
+  const { db } = ctx.services;
+  const { q, errors } = readQuery(ctx);
+  const rows = await repo.list(db, toFilter(q), PAGE_SIZE + 1, q.before);
+  const hasMore = rows.length > PAGE_SIZE;
+  const events = rows.slice(0, PAGE_SIZE);
+  const data = {
+    title: 'Audit log',
+    events,
+    hasMore,
+    nextBefore: hasMore ? events[events.length - 1].id : undefined,
+    q: { ...ctx.query, before: undefined },
+    errors,
+    actions: await repo.distinctActions(db),
+    types: await repo.distinctObjectTypes(db),
+  };
+  if (wantsFragment(ctx, 'audit-results')) return fragment(ctx, 'audit/_results', data);
+  page(ctx, 'audit/list', data);
+}
+
+function csvCell(v: unknown): string {
+  const s = v === null || v === undefined ? '' : String(v);
+  // Neutralise spreadsheet formulas as well as quoting.
+  const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+async function exportEvents(ctx: Koa.Context) {
+  const { q } = readQuery(ctx);
+  const rows = await repo.list(ctx.services.db, toFilter(q), EXPORT_LIMIT);
+  const stamp = new Date().toISOString().slice(0, 10);
+  if (q.format === 'json') {
+    ctx.type = 'application/json';
+    ctx.attachment(`audit-${stamp}.json`);
+    ctx.body = rows.map((r) => ({
+      id: Number(r.id),
+      at: new Date(Number(r.at)).toISOString(),
+      actor: r.actor_username,
+      action: r.action,
+      objectType: r.object_type,
+      objectId: r.object_id,
+      object: r.object_label,
+      before: r.before_json ? JSON.parse(r.before_json) : null,
+      after: r.after_json ? JSON.parse(r.after_json) : null,
+      ip: r.ip,
+    }));
+    return;
+  }
+  const header = ['id', 'time', 'actor', 'action', 'object_type', 'object_id', 'object', 'before', 'after', 'ip'];
+  const lines = [header.join(',')];
+  for (const r of rows) {
+    lines.push(
+      [r.id, new Date(Number(r.at)).toISOString(), r.actor_username, r.action, r.object_type, r.object_id, r.object_label, r.before_json, r.after_json, r.ip]
+        .map(csvCell)
+        .join(','),
+    );
+  }
+  ctx.type = 'text/csv; charset=utf-8';
+  ctx.attachment(`audit-${stamp}.csv`);
+  ctx.body = lines.join('\r\n') + '\r\n';
+}
+
+const auditors = can(P.usersManage, P.accessManage);
+
+export const routes = [get('/audit', auditors, list), get('/audit/export', auditors, exportEvents)];

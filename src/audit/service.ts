@@ -1,0 +1,31 @@
+import type { Conn } from '../db/connect';
+import type { Actor } from '../http/types';
+import * as repo from './repo';
+
+export interface AuditEvent {
+  action: string;
+  objectType: string;
+  objectId?: string | number;
+  objectLabel?: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+/** Writes one audit event, inside the caller's transaction so the trail and the change commit together. */
+export async function record(db: Conn, actor: Actor, event: AuditEvent): Promise<void> {
+  await repo.insert(db, {
+    at: Date.now(),
+    actor_id: actor.id,
+    actor_username: actor.username.toLowerCase(),
+    action: event.action,
+    object_type: event.objectType,
+    object_id: event.objectId === undefined ? '' : String(event.objectId),
+    object_label: (event.objectLabel ?? '').slice(0, 255),
+    before_json: event.before === undefined ? null : JSON.stringify(event.before),
+    after_json: event.after === undefined ? null : JSON.stringify(event.after),
+    ip: actor.ip.slice(0, 64),
+  });
+}
+
+/** The actor for changes made from the shell (create-superuser, seeds). */
+export const SYSTEM_ACTOR: Actor = { id: null, username: 'system', ip: 'local', isSuperuser: true };

@@ -1,0 +1,67 @@
+import path from 'node:path';
+
+/** Everything the app reads from its environment, read in one place. */
+export interface Config {
+  env: 'production' | 'development' | 'test';
+  /** `mysql://user:pass@host:port/db` for MySQL/MariaDB; unset means the embedded SQLite file. */
+  databaseUrl?: string;
+  /** SQLite file used when `databaseUrl` is unset; `:memory:` for throw-away databases. */
+  sqliteFile: string;
+  host: string;
+  port: number;
+  /** Public base URL, used in printed links and SSO redirects. */
+  baseUrl: string;
+  /** Secret(s) that sign the session cookie. When unset, one is generated and kept in the database. */
+  sessionSecret?: string;
+  sessionMaxAgeMs: number;
+  /** Set the Secure flag on cookies (needs HTTPS, or `trustProxy` behind a TLS-terminating proxy). */
+  cookieSecure: boolean;
+  trustProxy: boolean;
+  /** scrypt cost parameter N (power of two). OWASP: 2^17 with r=8, p=1. Tests lower it to stay fast. */
+  scryptN: number;
+  /** Failed sign-ins before an account is locked, and for how long. */
+  lockoutThreshold: number;
+  lockoutMs: number;
+  /** Cache compiled templates (on in production). */
+  cacheTemplates: boolean;
+  /** API requests allowed per token per minute. */
+  apiRateLimitPerMinute: number;
+}
+
+function int(value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new Error(`Expected a number, got "${value}"`);
+  return n;
+}
+
+function bool(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback;
+  return ['1', 'true', 'yes', 'on'].includes(value.toLowerCase());
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const mode = (env.NODE_ENV === 'production' || env.NODE_ENV === 'test' ? env.NODE_ENV : 'development') as Config['env'];
+  const host = env.HOST || '127.0.0.1';
+  const port = int(env.PORT, 3000);
+  const config: Config = {
+    env: mode,
+    databaseUrl: env.DATABASE_URL || undefined,
+    sqliteFile: env.GATEHOUSE_SQLITE_FILE || path.resolve('data', 'gatehouse.sqlite'),
+    host,
+    port,
+    baseUrl: env.GATEHOUSE_BASE_URL || `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}`,
+    sessionSecret: env.GATEHOUSE_SESSION_SECRET || undefined,
+    sessionMaxAgeMs: int(env.GATEHOUSE_SESSION_HOURS, 12) * 3600_000,
+    cookieSecure: bool(env.GATEHOUSE_COOKIE_SECURE, false),
+    trustProxy: bool(env.GATEHOUSE_TRUST_PROXY, false),
+    scryptN: int(env.GATEHOUSE_SCRYPT_N, 2 ** 17),
+    lockoutThreshold: int(env.GATEHOUSE_LOCKOUT_THRESHOLD, 5),
+    lockoutMs: int(env.GATEHOUSE_LOCKOUT_MINUTES, 15) * 60_000,
+    cacheTemplates: mode === 'production',
+    apiRateLimitPerMinute: int(env.GATEHOUSE_API_RATE_LIMIT, 600),
+    ...overrides,
+  };
+  if (!Number.isInteger(Math.log2(config.scryptN))) throw new Error('GATEHOUSE_SCRYPT_N must be a power of two');
+  return config;
+}

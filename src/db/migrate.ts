@@ -1,0 +1,32 @@
+import type { Knex } from 'knex';
+import * as schema from '../../migrations/20261122_0001_schema';
+
+type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
+
+/**
+ * Migrations are imported statically so the same list runs under tsx, Vitest and the CLI
+ * without knex loading `.ts` files itself. Add new migrations to the end of this list.
+ */
+const MIGRATIONS: Array<[string, Migration]> = [['20261122_0001_schema', schema]];
+
+const migrationSource: Knex.MigrationSource<[string, Migration]> = {
+  async getMigrations() {
+    return MIGRATIONS;
+  },
+  getMigrationName([name]) {
+    return name;
+  },
+  async getMigration([, migration]) {
+    return migration;
+  },
+};
+
+export async function migrateLatest(db: Knex): Promise<string[]> {
+  const [, applied] = await db.migrate.latest({ migrationSource });
+  return applied as string[];
+}
+
+export async function migrateRollback(db: Knex, all = false): Promise<string[]> {
+  const [, undone] = await db.migrate.rollback({ migrationSource }, all);
+  return undone as string[];
+}

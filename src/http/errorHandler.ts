@@ -1,0 +1,60 @@
+import type Koa from 'koa';
+import { HttpError } from './errors';
+import { page } from './render';
+
+const TITLES: Record<number, string> = {
+  400: 'Bad request',
+  401: 'Sign-in required',
+  403: 'Access denied',
+  404: 'Page not found',
+  409: 'Conflict',
+  413: 'Request too large',
+  415: 'Unsupported content type',
+  422: 'Check your input',
+  429: 'Too many requests',
+  500: 'Something went wrong',
+};
+
+/** Turns anything thrown below into a friendly page or a JSON error; never leaks a stack trace. */
+export function errorHandler(): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw new HttpError(404, 'not_found', 'There is nothing at this address.');
+    } catch (raw) {
+      const err = toHttpError(raw);
+      if (err.status >= 500) ctx.app.emit('error', raw, ctx);
+      ctx.status = err.status;
+      if (ctx.state.isApi || ctx.path.startsWith('/api/')) {
+        ctx.body = {
+          error: {
+            code: err.code,
+            message: err.message,
+            details: Object.keys(err.fields).length ? { fields: err.fields, ...(err.details ? { info: err.details } : {}) } : (err.details ?? null),
+          },
+        };
+        return;
+      }
+      try {
+        page(ctx, 'errors/error', { title: TITLES[err.status] ?? 'Error', status: err.status, message: err.message, fields: err.fields }, err.status);
+      } catch (renderError) {
+        ctx.app.emit('error', renderError, ctx);
+        ctx.type = 'text';
+        ctx.body = err.message;
+      }
+    }
+  };
+}
+
+function toHttpError(raw: unknown): HttpError {
+  if (raw instanceof HttpError) return raw;
+  const e = raw as { status?: number; statusCode?: number; expose?: boolean; message?: string; type?: string };
+  const status = e?.status ?? e?.statusCode;
+  if (status && status >= 400 && status < 500) {
+    const message =
+      status === 413 ? 'The request is too large.' : status === 415 ? 'Unsupported content type.' : e.expose && e.message ? e.message : TITLES[status] ?? 'Bad request';
+    const code = status === 400 && e.type === 'entity.parse.failed' ? 'malformed_body' : (TITLES[status] ?? 'error').toLowerCase().replace(/\s+/g, '_');
+    return new HttpError(status, code, status === 400 && e.type === 'entity.parse.failed' ? 'The request body is not valid JSON.' : message);
+  }
+  return new HttpError(500, 'internal_error', 'Something went wrong on our side. The error has been logged; please try again.');
+}

@@ -1,0 +1,45 @@
+/** Formatting helpers available in every template as `it.fmt`. */
+
+export function dateTime(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '—';
+  return new Date(Number(ms)).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+}
+
+export function isoDateTime(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '';
+  return new Date(Number(ms)).toISOString();
+}
+
+export function relative(ms: number | null | undefined, now = Date.now()): string {
+  if (ms === null || ms === undefined) return 'never';
+  const s = Math.round((now - Number(ms)) / 1000);
+  if (s < 60) return 'just now';
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  if (s < 86400 * 30) return `${Math.floor(s / 86400)} d ago`;
+  return dateTime(ms).slice(0, 10);
+}
+
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? singular : plural}`;
+}
+
+export function number(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** Builds a query string from the current filters, overriding some keys and dropping empty ones. */
+export function qs(base: Record<string, unknown>, overrides: Record<string, unknown> = {}): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries({ ...base, ...overrides })) {
+    if (v === undefined || v === null || v === '') continue;
+    if (Array.isArray(v)) for (const x of v) params.append(k, String(x));
+    else params.set(k, String(v));
+  }
+  const s = params.toString();
+  return s ? `?${s}` : '';
+}
+
+export function fullName(u: { first_name?: string; last_name?: string; firstName?: string; lastName?: string }): string {
+  return [u.first_name ?? u.firstName, u.last_name ?? u.lastName].filter(Boolean).join(' ');
+}

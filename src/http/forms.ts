@@ -1,0 +1,55 @@
+import type Joi from 'joi';
+import { ValidationError } from './errors';
+
+/** Messages in the voice of the console rather than Joi's defaults. */
+const MESSAGES: Joi.LanguageMessages = {
+  'any.required': '{#label} is required.',
+  'string.empty': '{#label} is required.',
+  'string.base': '{#label} must be text.',
+  'string.max': '{#label} must be at most {#limit} characters.',
+  'string.min': '{#label} must be at least {#limit} characters.',
+  'string.email': 'Enter a valid email address.',
+  'string.pattern.name': '{#label} {#name}.',
+  'string.pattern.base': '{#label} has characters that are not allowed.',
+  'number.base': '{#label} must be a number.',
+  'number.integer': '{#label} must be a whole number.',
+  'number.min': '{#label} must be at least {#limit}.',
+  'number.max': '{#label} must be at most {#limit}.',
+  'any.only': 'Choose one of the offered values for {#label}.',
+  'array.base': '{#label} must be a list.',
+  'array.max': '{#label} may hold at most {#limit} items.',
+  'object.unknown': '{#label} is not a known field.',
+  'boolean.base': '{#label} must be true or false.',
+};
+
+export type FieldErrors = Record<string, string>;
+
+/**
+ * Validates input against a schema, reporting every field at once. Returns the converted value, or
+ * throws a ValidationError carrying a message per field.
+ */
+export function validate<T>(schema: Joi.Schema<T>, input: unknown, options: { allowUnknown?: boolean; status?: number } = {}): T {
+  const { value, error } = schema.validate(input, {
+    abortEarly: false,
+    convert: true,
+    allowUnknown: options.allowUnknown ?? true,
+    stripUnknown: options.allowUnknown ?? true ? { arrays: false, objects: true } : false,
+    messages: MESSAGES,
+    errors: { wrap: { label: false } },
+  });
+  if (error) {
+    const fields: FieldErrors = {};
+    for (const d of error.details) {
+      const key = d.path.length ? d.path.join('.') : String(d.context?.key ?? '_');
+      fields[key] ??= d.message;
+    }
+    throw new ValidationError(fields, undefined, options.status);
+  }
+  return value as T;
+}
+
+/** Form fields that may repeat (checkbox lists, multi-selects) arrive as a string or an array. */
+export function asArray(value: unknown): string[] {
+  if (value === undefined || value === null || value === '') return [];
+  return (Array.isArray(value) ? value : [value]).map(String).filter((v) => v !== '');
+}

@@ -1,0 +1,53 @@
+import type { Db } from '../db/connect';
+import type { Config } from '../config';
+import type { AppPermission } from '../permissions/catalog';
+
+/** The signed-in user as every request sees it; computed once per request. */
+export interface CurrentUser {
+  id: number;
+  username: string;
+  firstName: string;
+  lastName: string;
+  email: string;
+  roleId: number;
+  roleName: string;
+  licenseKey: string;
+  isSuperuser: boolean;
+  permissions: ReadonlySet<AppPermission>;
+  source: 'local' | 'sso';
+}
+
+/** Who is making a change: written into every audit event. */
+export interface Actor {
+  id: number | null;
+  username: string;
+  ip: string;
+  isSuperuser: boolean;
+}
+
+export interface FlashMessage {
+  type: 'success' | 'error' | 'info';
+  text: string;
+}
+
+export interface AppServices {
+  db: Db;
+  config: Config;
+  /** Hooks the features register so shared code (the layout, the route test) can find them. */
+  extensions: Record<string, unknown>;
+}
+
+declare module 'koa' {
+  interface DefaultState {
+    user?: CurrentUser;
+    csrfToken?: string;
+    /** Set on /api requests authenticated by a token. */
+    apiTokenId?: number;
+    isApi?: boolean;
+    /** The id of the database session behind the cookie. */
+    sessionId?: string;
+  }
+  interface DefaultContext {
+    services: AppServices;
+  }
+}

@@ -1,0 +1,56 @@
+import type { Conn } from '../db/connect';
+
+export interface SessionRow {
+  id: string;
+  user_id: number | null;
+  data: string;
+  ip: string;
+  user_agent: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+}
+
+export async function findLive(db: Conn, id: string, now: number): Promise<SessionRow | undefined> {
+  return db('sessions').where({ id }).andWhere('expires_at', '>', now).first();
+}
+
+export async function upsert(db: Conn, row: SessionRow): Promise<void> {
+  const { id, ...rest } = row;
+  const updated = await db('sessions').where({ id }).update({
+    user_id: rest.user_id,
+    data: rest.data,
+    ip: rest.ip,
+    user_agent: rest.user_agent,
+    last_seen_at: rest.last_seen_at,
+    expires_at: rest.expires_at,
+  });
+  if (!updated) await db('sessions').insert(row);
+}
+
+export async function remove(db: Conn, id: string): Promise<void> {
+  await db('sessions').where({ id }).delete();
+}
+
+export async function touch(db: Conn, id: string, now: number, expiresAt: number): Promise<void> {
+  await db('sessions').where({ id }).update({ last_seen_at: now, expires_at: expiresAt });
+}
+
+export async function removeForUser(db: Conn, userId: number): Promise<number> {
+  return db('sessions').where({ user_id: userId }).delete();
+}
+
+export async function removeExpired(db: Conn, now: number): Promise<number> {
+  return db('sessions').where('expires_at', '<=', now).delete();
+}
+
+export async function listLiveForUser(db: Conn, userId: number, now: number): Promise<SessionRow[]> {
+  return db('sessions').where({ user_id: userId }).andWhere('expires_at', '>', now).orderBy('last_seen_at', 'desc');
+}
+
+/** Which of these users have a live session ("logged in now"). */
+export async function onlineUserIds(db: Conn, userIds: number[], now: number): Promise<Set<number>> {
+  if (!userIds.length) return new Set();
+  const rows = await db('sessions').distinct('user_id').whereIn('user_id', userIds).andWhere('expires_at', '>', now);
+  return new Set(rows.map((r: { user_id: number }) => r.user_id));
+}

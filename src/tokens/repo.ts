@@ -1,0 +1,65 @@
+import type { Conn } from '../db/connect';
+
+export interface ApiToken {
+  id: number;
+  userId: number;
+  name: string;
+  prefix: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+
+function toToken(r: Record<string, unknown>): ApiToken {
+  return {
+    id: Number(r.id),
+    userId: Number(r.user_id),
+    name: String(r.name),
+    prefix: String(r.prefix),
+    createdAt: Number(r.created_at),
+    lastUsedAt: n(r.last_used_at),
+    expiresAt: n(r.expires_at),
+    revokedAt: n(r.revoked_at),
+  };
+}
+
+export async function insert(db: Conn, row: { userId: number; name: string; hash: string; prefix: string; expiresAt: number | null }): Promise<number> {
+  await db('api_tokens').insert({
+    user_id: row.userId,
+    name: row.name,
+    token_hash: row.hash,
+    prefix: row.prefix,
+    created_at: Date.now(),
+    expires_at: row.expiresAt,
+  });
+  return (await db('api_tokens').where({ token_hash: row.hash }).first('id')).id;
+}
+
+export async function findActiveByHash(db: Conn, hash: string, now: number): Promise<ApiToken | undefined> {
+  const r = await db('api_tokens')
+    .where({ token_hash: hash })
+    .whereNull('revoked_at')
+    .andWhere((w) => w.whereNull('expires_at').orWhere('expires_at', '>', now))
+    .first();
+  return r ? toToken(r) : undefined;
+}
+
+export async function listForUser(db: Conn, userId: number): Promise<ApiToken[]> {
+  return (await db('api_tokens').where({ user_id: userId }).orderBy('created_at', 'desc')).map(toToken);
+}
+
+export async function findById(db: Conn, id: number): Promise<ApiToken | undefined> {
+  const r = await db('api_tokens').where({ id }).first();
+  return r ? toToken(r) : undefined;
+}
+
+export async function revoke(db: Conn, id: number, now: number): Promise<void> {
+  await db('api_tokens').where({ id }).whereNull('revoked_at').update({ revoked_at: now });
+}
+
+export async function touch(db: Conn, id: number, now: number): Promise<void> {
+  await db('api_tokens').where({ id }).update({ last_used_at: now });
+}

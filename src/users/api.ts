@@ -1,0 +1,239 @@
+import type Koa from 'koa';
+import Joi from 'joi';
+import { can, del, get, patch, post } from '../http/routing';
+import { P } from '../permissions/catalog';
+import { actorOf } from '../http/auth';
+import { validate } from '../http/forms';
+import { HttpError, ValidationError, notFound } from '../http/errors';
+import * as roles from '../roles/repo';
+import * as licenses from '../licenses/repo';
+import * as sessions from '../sessions/repo';
+import * as repo from './repo';
+import * as service from './service';
+import type { User } from './repo';
+import type { Conn } from '../db/connect';
+
+const manage = can(P.usersManage);
+
+export function userJson(u: User, extra: { groups?: Array<{ id: number; name: string }>; online?: boolean } = {}) {
+  const now = Date.now();
+  return {
+    id: u.id,
+    username: u.username,
+    firstName: u.firstName,
+    lastName: u.lastName,
+    email: u.email,
+    role: u.roleId ? { id: u.roleId, name: u.roleName } : null,
+    license: u.licenseTypeId ? { id: u.licenseTypeId, key: u.licenseKey, name: u.licenseName } : null,
+    status: u.status,
+    locked: u.lockedUntil !== null && u.lockedUntil > now,
+    lockedUntil: u.lockedUntil ? new Date(u.lockedUntil).toISOString() : null,
+    source: u.source,
+    createdAt: new Date(u.createdAt).toISOString(),
+    updatedAt: new Date(u.updatedAt).toISOString(),
+    lastLoginAt: u.lastLoginAt ? new Date(u.lastLoginAt).toISOString() : null,
+    lastActivityAt: u.lastActivityAt ? new Date(u.lastActivityAt).toISOString() : null,
+    version: u.version,
+    ...extra,
+  };
+}
+
+function body(ctx: Koa.Context): Record<string, unknown> {
+  const b = ctx.request.body;
+  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new HttpError(400, 'malformed_body', 'Send a JSON object.');
+  return b as Record<string, unknown>;
+}
+
+async function findUser(ctx: Koa.Context): Promise<User> {
+  const name = String((ctx as unknown as { params: Record<string, string> }).params.username ?? '');
+  const u = name.length <= 64 ? await repo.findByUsername(ctx.services.db, name) : undefined;
+  if (!u) throw notFound('User');
+  return u;
+}
+
+/** Maps names in API payloads (role name, license key, group names) to the ids the service takes. */
+async function resolveRefs(db: Conn, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = { ...input };
+  delete out.role;
+  delete out.license;
+  delete out.groups;
+  if (input.role !== undefined) {
+    const r = await roles.findByNameLower(db, String(input.role).toLowerCase());
+    if (!r) throw new ValidationError({ role: `There is no role "${String(input.role)}".` });
+    out.roleId = r.id;
+  }
+  if (input.license !== undefined) {
+    const all = await licenses.all(db);
+    const l = all.find((x) => x.key === input.license || x.name.toLowerCase() === String(input.license).toLowerCase());
+    if (!l) throw new ValidationError({ license: `There is no license "${String(input.license)}". Use one of: ${all.map((x) => x.key).join(', ')}.` });
+    out.licenseTypeId = l.id;
+  }
+  if (input.groups !== undefined) {
+    const names = (input.groups as string[]).map((g) => g.toLowerCase());
+    const rows = names.length ? await db('groups').whereIn('name_lower', names).select('id', 'name_lower') : [];
+    const missing = names.filter((n) => !rows.some((r: { name_lower: string }) => r.name_lower === n));
+    if (missing.length) throw new ValidationError({ groups: `Unknown group(s): ${missing.join(', ')}.` });
+    out.groupIds = rows.map((r: { id: number }) => r.id);
+  }
+  return out;
+}
+
+const ref = Joi.string().trim().min(1).max(100);
+
+const createBody = Joi.object({
+  username: Joi.any(),
+  firstName: Joi.any(),
+  lastName: Joi.any(),
+  email: Joi.any(),
+  password: Joi.string().max(1024).required().label('password'),
+  role: ref.label('role'),
+  license: ref.label('license'),
+  groups: Joi.array().items(ref).max(5000).label('groups'),
+});
+
+const updateBody = Joi.object({
+  firstName: Joi.any(),
+  lastName: Joi.any(),
+  email: Joi.any(),
+  password: Joi.string().max(1024).label('password'),
+  role: ref.label('role'),
+  license: ref.label('license'),
+  groups: Joi.array().items(ref).max(5000).label('groups'),
+  version: Joi.number().integer().min(1).label('version'),
+});
+
+const listQuery = Joi.object({
+  q: Joi.string().trim().max(100).allow(''),
+  role: ref,
+  license: ref,
+  group: ref,
+  status: Joi.string().valid('active', 'deactivated', 'locked'),
+  online: Joi.boolean(),
+  source: Joi.string().valid('local', 'sso'),
+  limit: Joi.number().integer().min(1).max(500).default(50),
+  offset: Joi.number().integer().min(0).max(10_000_000).default(0),
+  sort: Joi.string().valid(...Object.keys(repo.USER_SORTS)).default('username'),
+  dir: Joi.string().valid('asc', 'desc').default('asc'),
+});
+
+async function listUsers(ctx: Koa.Context) {
+  const { db } = ctx.services;
+  const q = validate<Record<string, any>>(listQuery, ctx.query, { allowUnknown: false, status: 400 });
+  const refs = await resolveRefs(db, { role: q.role, license: q.license });
+  let groupId: number | undefined;
+  if (q.group) {
+    const g = await db('groups').where('name_lower', String(q.group).toLowerCase()).first('id');
+    if (!g) throw new ValidationError({ group: `There is no group "${q.group}".` }, undefined, 404);
+    groupId = g.id;
+  }
+  const { rows, total } = await repo.list(
+    db,
+    { q: q.q, roleId: refs.roleId as number | undefined, licenseTypeId: refs.licenseTypeId as number | undefined, groupId, status: q.status, online: q.online, source: q.source },
+    q.sort,
+    q.dir,
+    q.limit,
+    q.offset,
+  );
+  const online = await sessions.onlineUserIds(db, rows.map((r) => r.id), Date.now());
+  ctx.body = {
+    items: rows.map((r) => ({
+      id: r.id,
+      username: r.username,
+      firstName: r.firstName,
+      lastName: r.lastName,
+      email: r.email,
+      role: r.roleName,
+      license: r.licenseName,
+      status: r.status,
+      locked: r.locked,
+      online: online.has(r.id),
+      source: r.source,
+      lastLoginAt: r.lastLoginAt ? new Date(r.lastLoginAt).toISOString() : null,
+      createdAt: new Date(r.createdAt).toISOString(),
+    })),
+    total,
+    limit: q.limit,
+    offset: q.offset,
+    nextOffset: q.offset + rows.length < total ? q.offset + rows.length : null,
+  };
+}
+
+async function getUser(ctx: Koa.Context) {
+  const u = await findUser(ctx);
+  const db = ctx.services.db;
+  ctx.body = userJson(u, { groups: await repo.groupsOf(db, u.id), online: (await sessions.onlineUserIds(db, [u.id], Date.now())).has(u.id) });
+}
+
+async function createUser(ctx: Koa.Context) {
+  const { db, config } = ctx.services;
+  const input = validate<Record<string, unknown>>(createBody, body(ctx), { allowUnknown: false, status: 400 });
+  const refs = await resolveRefs(db, input);
+  const u = await service.createUser(db, actorOf(ctx), { ...refs, addGroupIds: refs.groupIds ?? [] }, config.scryptN);
+  ctx.status = 201;
+  ctx.set('Location', `/api/v1/users/${encodeURIComponent(u.username)}`);
+  ctx.body = userJson(u, { groups: await repo.groupsOf(db, u.id) });
+}
+
+async function updateUser(ctx: Koa.Context) {
+  const { db, config } = ctx.services;
+  const current = await findUser(ctx);
+  const input = validate<Record<string, unknown>>(updateBody, body(ctx), { allowUnknown: false, status: 400 });
+  const refs = await resolveRefs(db, input);
+  // PATCH: fields not sent keep their values.
+  const groupsNow = await repo.groupIdsOf(db, current.id);
+  const wanted = (refs.groupIds as number[] | undefined) ?? groupsNow;
+  const u = await service.updateUser(
+    db,
+    actorOf(ctx),
+    current.id,
+    {
+      firstName: refs.firstName ?? current.firstName,
+      lastName: refs.lastName ?? current.lastName,
+      email: refs.email ?? current.email,
+      password: refs.password ?? '',
+      roleId: refs.roleId ?? current.roleId,
+      licenseTypeId: refs.licenseTypeId ?? current.licenseTypeId,
+      addGroupIds: wanted.filter((g) => !groupsNow.includes(g)),
+      removeGroupIds: groupsNow.filter((g) => !wanted.includes(g)),
+      version: refs.version,
+    },
+    config.scryptN,
+  );
+  ctx.body = userJson(u, { groups: await repo.groupsOf(db, u.id) });
+}
+
+async function deleteUser(ctx: Koa.Context) {
+  const u = await findUser(ctx);
+  const q = validate<{ assets?: string; transferTo?: string }>(
+    Joi.object({ assets: Joi.string().valid('delete', 'transfer'), transferTo: Joi.string().max(64) }),
+    ctx.query,
+    { allowUnknown: false, status: 400 },
+  );
+  const result = await service.deleteUser(ctx.services.db, actorOf(ctx), u.id, { assets: q.assets ?? 'none', transferTo: q.transferTo ?? '' });
+  ctx.body = { deleted: result.username, assets: result.assets, disposition: result.mode };
+}
+
+function statusAction(run: (ctx: Koa.Context, u: User) => Promise<unknown>) {
+  return async (ctx: Koa.Context) => {
+    const u = await findUser(ctx);
+    const extra = await run(ctx, u);
+    const fresh = (await repo.findById(ctx.services.db, u.id))!;
+    ctx.body = { ...userJson(fresh), ...(typeof extra === 'object' && extra ? extra : {}) };
+  };
+}
+
+export const apiRoutes = [
+  get('/users', manage, listUsers),
+  post('/users', manage, createUser),
+  get('/users/:username', manage, getUser),
+  patch('/users/:username', manage, updateUser),
+  del('/users/:username', manage, deleteUser),
+  post('/users/:username/deactivate', manage, statusAction((ctx, u) => service.setStatus(ctx.services.db, actorOf(ctx), u.id, 'deactivated'))),
+  post('/users/:username/reactivate', manage, statusAction((ctx, u) => service.setStatus(ctx.services.db, actorOf(ctx), u.id, 'active'))),
+  post('/users/:username/unlock', manage, statusAction((ctx, u) => service.unlock(ctx.services.db, actorOf(ctx), u.id))),
+  post(
+    '/users/:username/end-sessions',
+    manage,
+    statusAction(async (ctx, u) => ({ sessionsEnded: await service.endSessions(ctx.services.db, actorOf(ctx), u.id) })),
+  ),
+];

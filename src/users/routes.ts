@@ -1,0 +1,374 @@
+import type Koa from 'koa';
+import Joi from 'joi';
+import { can, get, idParam, post } from '../http/routing';
+import { P } from '../permissions/catalog';
+import { fragment, page, redirectTo, wantsFragment } from '../http/render';
+import { flash } from '../http/session';
+import { actorOf } from '../http/auth';
+import { HttpError, ValidationError, notFound } from '../http/errors';
+import { validate } from '../http/forms';
+import { applyOperation, buildView, DualListLimitError, operationFor, readState, type DualListState } from '../http/dualList';
+import { groupsOfUserSource } from '../groups/dualLists';
+import * as roles from '../roles/repo';
+import * as licenses from '../licenses/repo';
+import * as assets from '../assets/repo';
+import * as sessions from '../sessions/repo';
+import { MIN_PASSWORD_LENGTH } from '../auth/passwordPolicy';
+import * as repo from './repo';
+import * as service from './service';
+import type { User } from './repo';
+
+const manage = can(P.usersManage);
+const GROUPS = 'groups';
+const PAGE_SIZES = [25, 50, 100];
+
+// ----------------------------------------------------------------------------------------------- the list
+
+const listQuery = Joi.object({
+  q: Joi.string().trim().max(100).allow(''),
+  role: Joi.number().integer().min(1).max(2147483647).empty(''),
+  license: Joi.number().integer().min(1).max(2147483647).empty(''),
+  group: Joi.string().trim().max(100).allow(''),
+  status: Joi.string().valid('active', 'deactivated', 'locked').empty(''),
+  online: Joi.string().valid('1').empty(''),
+  source: Joi.string().valid('local', 'sso').empty(''),
+  sort: Joi.string().valid(...Object.keys(repo.USER_SORTS)).default('username'),
+  dir: Joi.string().valid('asc', 'desc').default('asc'),
+  page: Joi.number().integer().min(1).max(100000).default(1),
+  size: Joi.number().valid(...PAGE_SIZES).default(50),
+});
+
+interface ListQuery {
+  q?: string;
+  role?: number;
+  license?: number;
+  group?: string;
+  status?: 'active' | 'deactivated' | 'locked';
+  online?: '1';
+  source?: 'local' | 'sso';
+  sort: repo.UserSort;
+  dir: 'asc' | 'desc';
+  page: number;
+  size: number;
+}
+
+async function list(ctx: Koa.Context) {
+  const { db } = ctx.services;
+  let filters: ListQuery;
+  let filterError: string | undefined;
+  try {
+    filters = validate<ListQuery>(listQuery, ctx.query);
+  } catch (e) {
+    if (!(e instanceof ValidationError)) throw e;
+    filters = validate<ListQuery>(listQuery, {});
+    filterError = 'Some filters were not understood and have been reset.';
+  }
+  let groupId: number | undefined;
+  if (filters.group) {
+    const g = await db('groups').where('name_lower', filters.group.toLowerCase()).first('id');
+    if (g) groupId = g.id;
+    else filterError = `There is no group named "${filters.group}".`;
+  }
+  const now = Date.now();
+  const { rows, total } =
+    filters.group && !groupId
+      ? { rows: [], total: 0 }
+      : await repo.list(
+          db,
+          { q: filters.q, roleId: filters.role, licenseTypeId: filters.license, groupId, status: filters.status, online: !!filters.online, source: filters.source },
+          filters.sort,
+          filters.dir,
+          filters.size,
+          (filters.page - 1) * filters.size,
+          now,
+        );
+  const online = await sessions.onlineUserIds(db, rows.map((r) => r.id), now);
+  const pages = Math.max(1, Math.ceil(total / filters.size));
+  const data = {
+    title: 'Users',
+    rows: rows.map((r) => ({ ...r, online: online.has(r.id) })),
+    total,
+    pages,
+    filters,
+    filterError,
+    roles: await roles.all(db),
+    licenses: await licenses.all(db),
+  };
+  if (wantsFragment(ctx, 'user-results')) return fragment(ctx, 'users/_results', data);
+  page(ctx, 'users/list', data);
+}
+
+/** Type-ahead: `<option>`s for a datalist, or JSON for scripts. */
+async function suggest(ctx: Koa.Context) {
+  // The picker's own field name is sent as well as `q`: the transfer field posts as `transferTo`.
+  const raw = ctx.query.q ?? ctx.query.transferTo;
+  const q = typeof raw === 'string' ? raw.slice(0, 100) : '';
+  const exclude = typeof ctx.query.exclude === 'string' && /^\d{1,10}$/.test(ctx.query.exclude) ? [Number(ctx.query.exclude)] : [];
+  const users = q.trim() ? await repo.suggest(ctx.services.db, q, 10, exclude) : [];
+  fragment(ctx, 'users/_suggestions', { users });
+}
+
+// ------------------------------------------------------------------------------------------ create / edit
+
+interface FormValues {
+  username: string;
+  firstName: string;
+  lastName: string;
+  email: string;
+  roleId: string;
+  licenseTypeId: string;
+  version: string;
+}
+
+function valuesFrom(body: Record<string, unknown>, fallback: Partial<FormValues> = {}): FormValues {
+  const str = (k: keyof FormValues) => (typeof body[k] === 'string' ? (body[k] as string) : (fallback[k] ?? ''));
+  return {
+    username: str('username'),
+    firstName: str('firstName'),
+    lastName: str('lastName'),
+    email: str('email'),
+    roleId: str('roleId'),
+    licenseTypeId: str('licenseTypeId'),
+    version: str('version'),
+  };
+}
+
+function valuesOf(u: User): FormValues {
+  return {
+    username: u.username,
+    firstName: u.firstName,
+    lastName: u.lastName,
+    email: u.email,
+    roleId: String(u.roleId ?? ''),
+    licenseTypeId: String(u.licenseTypeId ?? ''),
+    version: String(u.version),
+  };
+}
+
+async function formOptions(ctx: Koa.Context) {
+  const { db } = ctx.services;
+  const allRoles = await roles.all(db);
+  const seatCounts = await licenses.seatCounts(db);
+  const licenseTypes = (await licenses.all(db)).map((l) => ({
+    ...l,
+    used: seatCounts.get(l.id) ?? 0,
+    left: l.seatLimit === null ? null : Math.max(0, l.seatLimit - (seatCounts.get(l.id) ?? 0)),
+  }));
+  return {
+    roles: allRoles.filter((r) => r.builtinKey !== 'superuser' || ctx.state.user!.isSuperuser),
+    allRoles,
+    licenseTypes,
+    defaultRole: allRoles.find((r) => r.isDefault),
+  };
+}
+
+async function renderUserForm(
+  ctx: Koa.Context,
+  opts: { user?: User; values: FormValues; groups: DualListState; errors?: Record<string, string>; message?: string; status?: number; dualListError?: string },
+) {
+  const { db } = ctx.services;
+  const source = groupsOfUserSource(db, opts.user?.id ?? null);
+  const groupsView = await buildView(opts.groups, source, opts.dualListError);
+  const action = opts.user ? `/users/${opts.user.id}` : '/users/new';
+  const dualList = {
+    view: groupsView,
+    postUrl: action,
+    legend: 'Groups',
+    leftTitle: 'Groups the user is not in',
+    rightTitle: 'Assigned groups',
+    itemNoun: 'group',
+  };
+  if (wantsFragment(ctx, `dl-${GROUPS}`)) return fragment(ctx, 'partials/dual-list', { dl: dualList }, opts.status ?? 200);
+  const extra = opts.user
+    ? {
+        sessions: await sessions.listLiveForUser(db, opts.user.id, Date.now()),
+        ownedAssets: await assets.countOwnedBy(db, opts.user.id),
+        now: Date.now(),
+      }
+    : {};
+  page(
+    ctx,
+    'users/form',
+    {
+      title: opts.user ? `User ${opts.user.username}` : 'Create user',
+      subject: opts.user,
+      values: opts.values,
+      errors: opts.errors ?? {},
+      message: opts.message,
+      action,
+      dl: dualList,
+      minPasswordLength: MIN_PASSWORD_LENGTH,
+      ...(await formOptions(ctx)),
+      ...extra,
+    },
+    opts.status ?? 200,
+  );
+}
+
+async function newUser(ctx: Koa.Context) {
+  const { defaultRole } = await formOptions(ctx);
+  await renderUserForm(ctx, {
+    values: valuesFrom({}, { roleId: String(defaultRole?.id ?? ''), licenseTypeId: '' }),
+    groups: readState(GROUPS),
+  });
+}
+
+/** A dual-list button re-renders the form with the new pending state; anything else saves. */
+async function handleDualList(ctx: Koa.Context, body: Record<string, unknown>, render: (state: DualListState, error?: string) => Promise<void>) {
+  const op = operationFor(GROUPS, body);
+  if (!op) return false;
+  const state = readState(GROUPS, body);
+  const userId = ctx.path === '/users/new' ? null : idParam(ctx);
+  try {
+    await render(await applyOperation(state, op, groupsOfUserSource(ctx.services.db, userId)));
+  } catch (e) {
+    if (!(e instanceof DualListLimitError)) throw e;
+    await render(state, e.message);
+  }
+  return true;
+}
+
+async function createUser(ctx: Koa.Context) {
+  const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+  const values = valuesFrom(body);
+  if (await handleDualList(ctx, body, (groups, dualListError) => renderUserForm(ctx, { values, groups, dualListError }))) return;
+  const groups = readState(GROUPS, body);
+  try {
+    const user = await service.createUser(
+      ctx.services.db,
+      actorOf(ctx),
+      { ...body, addGroupIds: groups.pending.add },
+      ctx.services.config.scryptN,
+    );
+    flash(ctx, 'success', `User ${user.username} created.`);
+    redirectTo(ctx, `/users/${user.id}`);
+  } catch (e) {
+    if (!(e instanceof ValidationError)) throw e;
+    await renderUserForm(ctx, { values, groups, errors: e.fields, message: e.message, status: e.status });
+  }
+}
+
+async function loadUser(ctx: Koa.Context): Promise<User> {
+  const user = await repo.findById(ctx.services.db, idParam(ctx));
+  if (!user) throw notFound('User');
+  return user;
+}
+
+async function showUser(ctx: Koa.Context) {
+  const user = await loadUser(ctx);
+  await renderUserForm(ctx, { user, values: valuesOf(user), groups: readState(GROUPS) });
+}
+
+async function updateUser(ctx: Koa.Context) {
+  const user = await loadUser(ctx);
+  const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+  const values = valuesFrom(body, valuesOf(user));
+  values.username = user.username;
+  if (await handleDualList(ctx, body, (groups, dualListError) => renderUserForm(ctx, { user, values, groups, dualListError }))) return;
+  const groups = readState(GROUPS, body);
+  try {
+    const saved = await service.updateUser(
+      ctx.services.db,
+      actorOf(ctx),
+      user.id,
+      { ...body, addGroupIds: groups.pending.add, removeGroupIds: groups.pending.remove },
+      ctx.services.config.scryptN,
+    );
+    flash(ctx, 'success', `User ${saved.username} saved.`);
+    redirectTo(ctx, `/users/${saved.id}`);
+  } catch (e) {
+    if (!(e instanceof HttpError) || (e.status !== 422 && e.status !== 409 && e.status !== 403)) throw e;
+    const current = (await repo.findById(ctx.services.db, user.id)) ?? user;
+    // On a conflict the form keeps the administrator's input but takes the new version, so saving again applies it knowingly.
+    const next = e.code === 'conflict' ? { ...values, version: String(current.version) } : values;
+    await renderUserForm(ctx, { user: current, values: next, groups, errors: e.fields, message: e.message, status: e.status });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- actions
+
+function action(run: (ctx: Koa.Context, user: User) => Promise<string>) {
+  return async (ctx: Koa.Context) => {
+    const user = await loadUser(ctx);
+    try {
+      flash(ctx, 'success', await run(ctx, user));
+    } catch (e) {
+      if (!(e instanceof HttpError) || e.status >= 500) throw e;
+      flash(ctx, 'error', e.message);
+    }
+    redirectTo(ctx, `/users/${user.id}`);
+  };
+}
+
+const deactivate = action(async (ctx, u) => {
+  await service.setStatus(ctx.services.db, actorOf(ctx), u.id, 'deactivated');
+  return `${u.username} is deactivated and signed out everywhere.`;
+});
+const reactivate = action(async (ctx, u) => {
+  await service.setStatus(ctx.services.db, actorOf(ctx), u.id, 'active');
+  return `${u.username} is active again.`;
+});
+const unlock = action(async (ctx, u) => {
+  await service.unlock(ctx.services.db, actorOf(ctx), u.id);
+  return `${u.username} is unlocked.`;
+});
+const endSessions = action(async (ctx, u) => {
+  const n = await service.endSessions(ctx.services.db, actorOf(ctx), u.id);
+  return n ? `Ended ${n} session${n === 1 ? '' : 's'} of ${u.username}.` : `${u.username} had no open sessions.`;
+});
+
+// ----------------------------------------------------------------------------------------------- remove
+
+async function renderRemoval(ctx: Koa.Context, user: User, values: Record<string, string> = {}, errors: Record<string, string> = {}, status = 200) {
+  const { db } = ctx.services;
+  const ownedCount = await assets.countOwnedBy(db, user.id);
+  const data = {
+    title: `Remove ${user.username}`,
+    subject: user,
+    ownedCount,
+    owned: await assets.ownedBy(db, user.id, 50),
+    blocker: await service.removalBlocker(db, actorOf(ctx), user),
+    values: { assets: values.assets ?? (ownedCount ? 'transfer' : 'none'), transferTo: values.transferTo ?? '' },
+    errors,
+  };
+  if (wantsFragment(ctx, 'modal-content')) return fragment(ctx, 'users/_remove', data, status);
+  page(ctx, 'users/remove', data, status);
+}
+
+async function confirmRemoval(ctx: Koa.Context) {
+  await renderRemoval(ctx, await loadUser(ctx));
+}
+
+async function removeUser(ctx: Koa.Context) {
+  const user = await loadUser(ctx);
+  const body = (ctx.request.body ?? {}) as Record<string, string>;
+  try {
+    const result = await service.deleteUser(ctx.services.db, actorOf(ctx), user.id, body);
+    const what =
+      result.mode === 'transfer'
+        ? ` ${result.assets} asset${result.assets === 1 ? '' : 's'} now belong to ${body.transferTo}.`
+        : result.mode === 'delete'
+          ? ` ${result.assets} asset${result.assets === 1 ? ' was' : 's were'} deleted.`
+          : '';
+    flash(ctx, 'success', `User ${result.username} removed.${what}`);
+    redirectTo(ctx, '/users');
+  } catch (e) {
+    if (!(e instanceof HttpError) || e.status >= 500) throw e;
+    await renderRemoval(ctx, user, body, Object.keys(e.fields).length ? e.fields : { _: e.message }, e.status);
+  }
+}
+
+export const routes = [
+  get('/users', manage, list),
+  get('/users/suggest', manage, suggest),
+  get('/users/new', manage, newUser),
+  post('/users/new', manage, createUser),
+  get('/users/:id', manage, showUser),
+  post('/users/:id', manage, updateUser),
+  post('/users/:id/deactivate', manage, deactivate),
+  post('/users/:id/reactivate', manage, reactivate),
+  post('/users/:id/unlock', manage, unlock),
+  post('/users/:id/end-sessions', manage, endSessions),
+  get('/users/:id/delete', manage, confirmRemoval),
+  post('/users/:id/delete', manage, removeUser),
+];

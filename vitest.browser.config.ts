@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/browser/**/*.test.ts'],
+    environment: 'node',
+    pool: 'forks',
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // One Chromium at a time keeps a 2-core machine responsive.
+    fileParallelism: false,
+    reporters: ['default'],
+  },
+});
