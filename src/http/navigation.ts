@@ -11,16 +11,13 @@ export interface NavItem {
 /** The console's sections, in menu order. A section appears only to users who may open it. */
 const SECTIONS: NavItem[] = [
   { label: 'Users', href: '/users', anyOf: [P.usersManage] },
+  { label: 'Groups', href: '/groups', anyOf: [P.usersManage] },
+  { label: 'Roles', href: '/roles', anyOf: [P.usersManage] },
+  { label: 'Licenses', href: '/licenses', anyOf: [P.usersManage] },
+  { label: 'Workspaces', href: '/workspaces', anyOf: [P.accessManage] },
+  { label: 'Access explorer', href: '/access', anyOf: [P.accessManage] },
   { label: 'Audit log', href: '/audit', anyOf: [P.usersManage, P.accessManage] },
 ];
-
-/** Lets a feature add its section when it is mounted (keeps this file free of feature knowledge). */
-export function addSection(item: NavItem, before?: string): void {
-  if (SECTIONS.some((s) => s.href === item.href)) return;
-  const at = before ? SECTIONS.findIndex((s) => s.href === before) : -1;
-  if (at >= 0) SECTIONS.splice(at, 0, item);
-  else SECTIONS.push(item);
-}
 
 export function navigationFor(ctx: Koa.Context): Array<NavItem & { current: boolean }> {
   const user = ctx.state.user;
