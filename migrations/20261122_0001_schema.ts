@@ -1,7 +1,9 @@
 import type { Knex } from 'knex';
 
 /**
- * The whole data model of PRODUCT.md section 1. Times are epoch milliseconds (BIGINT) and flags are
+ * The whole data model of PRODUCT.md section 1. `*_lower` columns hold the lower-cased form that the
+ * code compares and makes unique; they use a binary collation on MySQL so that, as on SQLite, "é" and "e"
+ * stay different names. Times are epoch milliseconds (BIGINT) and flags are
  * booleans stored as 0/1 on both dialects; `*_lower` columns carry the case-insensitive unique keys.
  */
 export async function up(knex: Knex): Promise<void> {
@@ -46,7 +48,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('roles', (t) => {
     t.increments('id');
     t.string('name', 100).notNullable();
-    t.string('name_lower', 100).notNullable().unique();
+    t.string('name_lower', 100).collate('utf8mb4_bin').notNullable().unique();
     t.string('description', 500).notNullable().defaultTo('');
     t.string('builtin_key', 40).nullable().unique();
     t.integer('template_role_id').unsigned().nullable().references('roles.id').onDelete('SET NULL');
@@ -66,13 +68,13 @@ export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('users', (t) => {
     t.increments('id');
     t.string('username', 64).notNullable();
-    t.string('username_lower', 64).notNullable().unique();
+    t.string('username_lower', 64).collate('utf8mb4_bin').notNullable().unique();
     t.string('first_name', 100).notNullable().defaultTo('');
     t.string('last_name', 100).notNullable().defaultTo('');
-    t.string('first_name_lower', 100).notNullable().defaultTo('');
-    t.string('last_name_lower', 100).notNullable().defaultTo('');
+    t.string('first_name_lower', 100).collate('utf8mb4_bin').notNullable().defaultTo('');
+    t.string('last_name_lower', 100).collate('utf8mb4_bin').notNullable().defaultTo('');
     t.string('email', 254).notNullable();
-    t.string('email_lower', 254).notNullable().unique();
+    t.string('email_lower', 254).collate('utf8mb4_bin').notNullable().unique();
     t.string('password_hash', 255).nullable();
     t.integer('role_id').unsigned().nullable().references('roles.id');
     t.integer('license_type_id').unsigned().nullable().references('license_types.id');
@@ -98,7 +100,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('groups', (t) => {
     t.increments('id');
     t.string('name', 100).notNullable();
-    t.string('name_lower', 100).notNullable().unique();
+    t.string('name_lower', 100).collate('utf8mb4_bin').notNullable().unique();
     t.string('description', 500).notNullable().defaultTo('');
     t.integer('version').notNullable().defaultTo(1);
     t.bigInteger('created_at').notNullable();
@@ -124,7 +126,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('workspaces', (t) => {
     t.increments('id');
     t.string('name', 100).notNullable();
-    t.string('name_lower', 100).notNullable();
+    t.string('name_lower', 100).collate('utf8mb4_bin').notNullable();
     t.integer('parent_id').unsigned().nullable().references('workspaces.id');
     t.integer('version').notNullable().defaultTo(1);
     t.bigInteger('created_at').notNullable();

@@ -7,7 +7,7 @@ import type { Config } from './config';
 import { createDb, type Db } from './db/connect';
 import { getOrCreateSetting } from './db/settings';
 import { checkCatalog, APP_PERMISSIONS } from './permissions/catalog';
-import { errorHandler } from './http/errorHandler';
+import { bodyParseError, errorHandler } from './http/errorHandler';
 import { securityHeaders } from './http/security';
 import { staticFiles } from './http/static';
 import { sessionMiddleware } from './http/session';
@@ -22,11 +22,27 @@ import { routes as homeRoutes } from './home/routes';
 import { routes as userRoutes } from './users/routes';
 import { routes as auditRoutes } from './audit/routes';
 import { routes as accountRoutes } from './account/routes';
+import { routes as ssoRoutes } from './sso/routes';
+import { routes as workspaceRoutes } from './workspaces/routes';
+import { routes as groupRoutes } from './groups/routes';
 import { apiRoutes as userApiRoutes } from './users/api';
+import { routes as roleRoutes } from './roles/routes';
+import { apiRoutes as roleApiRoutes } from './roles/api';
+import { routes as licenseRoutes } from './licenses/routes';
+import { apiRoutes as licenseApiRoutes } from './licenses/api';
+import { apiRoutes as groupApiRoutes } from './groups/api';
+import { apiRoutes as workspaceApiRoutes } from './workspaces/api';
+import { routes as domainPermissionRoutes } from './domainPermissions/routes';
+import { routes as explorerRoutes } from './access/explorerRoutes';
+import { apiRoutes as domainPermissionApiRoutes } from './domainPermissions/api';
+import { apiRoutes as accessApiRoutes } from './access/api';
+import { routes as assetRoutes } from './assets/routes';
+import { apiRoutes as assetApiRoutes } from './assets/api';
+import { apiRoutes as auditApiRoutes } from './audit/api';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
-const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes];
-const API_ROUTES: RouteDef[][] = [userApiRoutes];
+const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes];
+const API_ROUTES: RouteDef[][] = [userApiRoutes, accessApiRoutes, workspaceApiRoutes, groupApiRoutes, domainPermissionApiRoutes, roleApiRoutes, licenseApiRoutes, assetApiRoutes, auditApiRoutes];
 
 export interface GatehouseApp {
   app: Koa;
@@ -73,14 +89,14 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
 
   const isApi = (ctx: Koa.Context) => ctx.path === '/api/v1' || ctx.path.startsWith('/api/v1/');
   const apiStack = [
-    bodyParser({ enableTypes: ['json'], jsonLimit: '2mb' }),
+    bodyParser({ enableTypes: ['json'], jsonLimit: '2mb', onError: bodyParseError }),
     apiAuthentication(),
     api.routes(),
     api.allowedMethods({ throw: true }),
   ];
   const sessionMw = sessionMiddleware(app, db, config);
   const consoleStack = [
-    bodyParser({ enableTypes: ['form'], formLimit: '4mb' }),
+    bodyParser({ enableTypes: ['form'], formLimit: '4mb', onError: bodyParseError }),
     sessionMw,
     csrfProtection(),
     loadUserFromSession(),

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseSsoConfig, type SsoConfig } from './sso/config';
 
 /** Everything the app reads from its environment, read in one place. */
 export interface Config {
@@ -26,6 +27,8 @@ export interface Config {
   cacheTemplates: boolean;
   /** API requests allowed per token per minute. */
   apiRateLimitPerMinute: number;
+  /** Single sign-on (OpenID Connect); unset when no GATEHOUSE_OIDC_* variable is set. */
+  sso?: SsoConfig;
 }
 
 function int(value: string | undefined, fallback: number): number {
@@ -63,5 +66,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ...overrides,
   };
   if (!Number.isInteger(Math.log2(config.scryptN))) throw new Error('GATEHOUSE_SCRYPT_N must be a power of two');
+  if (!('sso' in overrides)) config.sso = parseSsoConfig(env, config.baseUrl);
   return config;
 }

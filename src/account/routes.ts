@@ -105,10 +105,17 @@ async function revokeToken(ctx: Koa.Context) {
   redirectTo(ctx, '/account');
 }
 
+async function endOtherSessions(ctx: Koa.Context) {
+  const n = await service.endOtherSessions(ctx.services.db, actorOf(ctx), ctx.state.user!.id, ctx.state.sessionId);
+  flash(ctx, 'success', n ? `Signed out ${n} other session${n === 1 ? '' : 's'}.` : 'You had no other sessions.');
+  redirectTo(ctx, '/account');
+}
+
 export const routes = [
   get('/account', SIGNED_IN, show),
   post('/account/profile', SIGNED_IN, saveProfile),
   post('/account/password', SIGNED_IN, changePassword),
   post('/account/tokens', SIGNED_IN, createToken),
   post('/account/tokens/:id/revoke', SIGNED_IN, revokeToken),
+  post('/account/sessions/end-others', SIGNED_IN, endOtherSessions),
 ];

@@ -58,3 +58,14 @@ export async function changePassword(db: Db, actor: Actor, userId: number, raw: 
     await audit.record(trx, actor, { action: 'account.change_password', objectType: 'user', objectId: userId, objectLabel: user.username });
   });
 }
+
+/** Signs the user out everywhere but this browser. */
+export async function endOtherSessions(db: Db, actor: Actor, userId: number, currentSessionId: string | undefined): Promise<number> {
+  return db.transaction(async (trx) => {
+    const q = trx('sessions').where({ user_id: userId });
+    if (currentSessionId) q.whereNot({ id: currentSessionId });
+    const ended = await q.delete();
+    await audit.record(trx, actor, { action: 'account.end_other_sessions', objectType: 'user', objectId: userId, objectLabel: actor.username, after: { sessionsEnded: ended } });
+    return ended;
+  });
+}

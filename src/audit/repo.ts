@@ -1,5 +1,5 @@
 import type { Conn } from '../db/connect';
-import { likePrefix } from '../db/connect';
+import { likePrefix, whereLike } from '../db/connect';
 
 export interface AuditRow {
   id: number;
@@ -30,10 +30,10 @@ export async function insert(db: Conn, row: Omit<AuditRow, 'id'>): Promise<void>
 
 function filtered(db: Conn, f: AuditFilter) {
   const q = db('audit_events');
-  if (f.actor) q.where('actor_username', 'like', likePrefix(f.actor.toLowerCase()));
+  if (f.actor) whereLike(q, 'actor_username', likePrefix(f.actor.toLowerCase()));
   if (f.action) q.where('action', f.action);
   if (f.objectType) q.where('object_type', f.objectType);
-  if (f.object) q.where((w) => w.where('object_id', f.object!).orWhere('object_label', 'like', likePrefix(f.object!)));
+  if (f.object) q.where((w) => whereLike(w.where('object_id', f.object!), 'object_label', likePrefix(f.object!), { or: true }));
   if (f.from !== undefined) q.where('at', '>=', f.from);
   if (f.to !== undefined) q.where('at', '<', f.to);
   return q;

@@ -1,19 +1,19 @@
 import type Koa from 'koa';
 import { get, post, PUBLIC, SIGNED_IN } from '../http/routing';
 import { page, redirectTo } from '../http/render';
-import { sessionData } from '../http/session';
 import { actorOf } from '../http/auth';
 import * as audit from '../audit/service';
 import { signIn, SignInError } from './service';
+import { startSession } from './startSession';
 
-function safeReturnTo(value: unknown): string {
-  // Only paths on this site: never `//evil.example` or a scheme.
-  return typeof value === 'string' && /^\/(?!\/)[^\s\\]*$/.test(value) && !value.startsWith('/login') ? value : '/';
+/** The sign-in page; offers single sign-on beside the password form when it is configured. */
+function signInPage(ctx: Koa.Context, data: Record<string, unknown>, status = 200) {
+  page(ctx, 'auth/login', { title: 'Sign in', ssoProvider: ctx.services.config.sso?.providerName, ...data }, status);
 }
 
 async function showSignIn(ctx: Koa.Context) {
   if (ctx.state.user) return redirectTo(ctx, '/');
-  page(ctx, 'auth/login', { title: 'Sign in', username: '' });
+  signInPage(ctx, { username: '' });
 }
 
 async function submitSignIn(ctx: Koa.Context) {
@@ -21,26 +21,19 @@ async function submitSignIn(ctx: Koa.Context) {
   const username = typeof body.username === 'string' ? body.username.slice(0, 254) : '';
   const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
   if (!username.trim() || !password) {
-    return page(
+    return signInPage(
       ctx,
-      'auth/login',
-      { title: 'Sign in', username, errors: { ...(username.trim() ? {} : { username: 'Enter your username.' }), ...(password ? {} : { password: 'Enter your password.' }) } },
+      { username, errors: { ...(username.trim() ? {} : { username: 'Enter your username.' }), ...(password ? {} : { password: 'Enter your password.' }) } },
       422,
     );
   }
   const { db, config } = ctx.services;
   try {
     const user = await signIn(db, config, username, password, ctx.ip);
-    const returnTo = safeReturnTo(sessionData(ctx).returnTo);
-    // A fresh session id at sign-in defeats session fixation.
-    await (ctx.session as unknown as { regenerate(): Promise<void> }).regenerate();
-    const s = sessionData(ctx);
-    s.userId = user.id;
-    s.touchedAt = Date.now();
-    redirectTo(ctx, returnTo);
+    redirectTo(ctx, await startSession(ctx, user.id));
   } catch (e) {
     if (!(e instanceof SignInError)) throw e;
-    page(ctx, 'auth/login', { title: 'Sign in', username, failure: e.message }, 401);
+    signInPage(ctx, { username, failure: e.message }, 401);
   }
 }
 

@@ -73,9 +73,38 @@ export function bool(value: unknown): boolean {
   return value === true || value === 1 || value === '1';
 }
 
-/** Escapes LIKE wildcards so user input matches literally (both dialects honour ESCAPE '\\'). */
-export function likePrefix(term: string): string {
-  return term.replace(/[\\%_]/g, (c) => `\\${c}`) + '%';
+/**
+ * LIKE patterns that match the user's text literally. The escape character is declared in every
+ * statement (`ESCAPE '!'`): SQLite has no default one and MySQL's is the backslash, so spelling it out
+ * is what makes `_`, `%` and `!` mean themselves on both.
+ */
+export function escapeLike(text: string): string {
+  return text.replace(/[!%_]/g, (c) => `!${c}`);
+}
+
+export function likePrefix(text: string): string {
+  return `${escapeLike(text)}%`;
+}
+
+export function likeContains(text: string): string {
+  return `%${escapeLike(text)}%`;
+}
+
+/** `column [NOT] LIKE pattern ESCAPE '!'` (or `OR …` with `or: true`). */
+export function whereLike(q: Knex.QueryBuilder, column: string, pattern: string, opts: { not?: boolean; or?: boolean } = {}): Knex.QueryBuilder {
+  const sql = `?? ${opts.not ? 'NOT ' : ''}LIKE ? ESCAPE '!'`;
+  return opts.or ? q.orWhereRaw(sql, [column, pattern]) : q.whereRaw(sql, [column, pattern]);
+}
+
+/**
+ * "Starts with" on a lower-cased column, as an index range on both dialects: LIKE on MySQL (the `*_lower`
+ * columns use a binary collation), GLOB on SQLite (whose LIKE is case-insensitive and so cannot use these
+ * indexes). `lowerText` must already be lower-cased.
+ */
+export function wherePrefix(q: Knex.QueryBuilder, column: string, lowerText: string, opts: { or?: boolean } = {}): Knex.QueryBuilder {
+  if ((q as unknown as { client: Knex.Client }).client.config.client === 'mysql2') return whereLike(q, column, likePrefix(lowerText), opts);
+  const pattern = `${lowerText.replace(/[*?[]/g, (c) => `[${c}]`)}*`;
+  return opts.or ? q.orWhereRaw('?? GLOB ?', [column, pattern]) : q.whereRaw('?? GLOB ?', [column, pattern]);
 }
 
 /** Counts rows of a query built with knex, as a number on both dialects. */

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as schema from '../../migrations/20261122_0001_schema';
+import * as domainPermissionVersion from '../../migrations/20261123_0005_domain_permission_version';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -7,7 +8,10 @@ type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void
  * Migrations are imported statically so the same list runs under tsx, Vitest and the CLI
  * without knex loading `.ts` files itself. Add new migrations to the end of this list.
  */
-const MIGRATIONS: Array<[string, Migration]> = [['20261122_0001_schema', schema]];
+const MIGRATIONS: Array<[string, Migration]> = [
+  ['20261122_0001_schema', schema],
+  ['20261123_0005_domain_permission_version', domainPermissionVersion],
+];
 
 const migrationSource: Knex.MigrationSource<[string, Migration]> = {
   async getMigrations() {

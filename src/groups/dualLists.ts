@@ -1,7 +1,8 @@
 import type { Conn } from '../db/connect';
-import { likePrefix } from '../db/connect';
+import { wherePrefix } from '../db/connect';
 import { sqlDualListSource, type DualListSource } from '../http/dualList';
 import { applySearch } from '../users/repo';
+import { groupMembersSource } from './membersSource';
 
 /** A user's groups: groups on one side, the user's memberships on the other (none yet for a new user). */
 export function groupsOfUserSource(db: Conn, userId: number | null): DualListSource {
@@ -20,7 +21,7 @@ export function groupsOfUserSource(db: Conn, userId: number | null): DualListSou
     },
     search: (q, text) => {
       const t = text.trim().toLowerCase();
-      if (t) q.where('groups.name_lower', 'like', likePrefix(t));
+      if (t) wherePrefix(q, 'groups.name_lower', t);
     },
     orderBy: ['groups.name_lower', 'groups.id'],
     select: ['groups.id', 'groups.name', 'groups.description'],
@@ -28,20 +29,34 @@ export function groupsOfUserSource(db: Conn, userId: number | null): DualListSou
   });
 }
 
-/** A group's members: users not in the group on one side, members on the other. */
+/**
+ * A group's members: users not in the group on one side, members on the other. Tuned for large groups in a
+ * large directory: see ./membersSource.ts.
+ */
 export function membersOfGroupSource(db: Conn, groupId: number): DualListSource {
+  return groupMembersSource(db, groupId);
+}
+
+/**
+ * A role's holders: users with another role on one side, the role's users on the other. Every user has
+ * exactly one role, so each item shows the user's current role (assigning moves them from it).
+ */
+export function usersOfRoleSource(db: Conn, roleId: number): DualListSource {
   return sqlDualListSource({
     db,
-    from: (d) => d('users'),
+    from: (d) => d('users').leftJoin('roles', 'roles.id', 'users.role_id'),
     idColumn: 'users.id',
     assignedInDb: (q, assigned) => {
-      const member = db('group_members').select(db.raw('1')).whereRaw('group_members.user_id = users.id').andWhere('group_members.group_id', groupId);
-      if (assigned) q.whereExists(member);
-      else q.whereNotExists(member);
+      if (assigned) q.where('users.role_id', roleId);
+      else q.where((b) => b.whereNot('users.role_id', roleId).orWhereNull('users.role_id'));
     },
     search: (q, text) => applySearch(q, text),
     orderBy: ['users.username_lower'],
-    select: ['users.id', 'users.username', 'users.first_name', 'users.last_name', 'users.email'],
-    toItem: (r) => ({ id: Number(r.id), label: String(r.username), detail: `${[r.first_name, r.last_name].filter(Boolean).join(' ')} · ${r.email}` }),
+    select: ['users.id', 'users.username', 'users.first_name', 'users.last_name', 'users.email', 'roles.name as role_name'],
+    toItem: (r) => ({
+      id: Number(r.id),
+      label: String(r.username),
+      detail: `${[r.first_name, r.last_name].filter(Boolean).join(' ')} · ${r.email} · role: ${r.role_name ?? 'none'}`,
+    }),
   });
 }

@@ -58,3 +58,10 @@ function toHttpError(raw: unknown): HttpError {
   }
   return new HttpError(500, 'internal_error', 'Something went wrong on our side. The error has been logged; please try again.');
 }
+
+/** For the body parsers: an unreadable body is the client's mistake (400, or 413 when too large), never a 500. */
+export function bodyParseError(err: Error & { status?: number }): never {
+  if (err.status === 413) throw new HttpError(413, 'too_large', 'The request is too large.');
+  if (err.status === 415) throw new HttpError(415, 'unsupported_media_type', 'Unsupported content type.');
+  throw new HttpError(400, 'malformed_body', 'The request body could not be read: send valid JSON (or form data from the console).');
+}

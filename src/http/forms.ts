@@ -48,8 +48,19 @@ export function validate<T>(schema: Joi.Schema<T>, input: unknown, options: { al
   return value as T;
 }
 
-/** Form fields that may repeat (checkbox lists, multi-selects) arrive as a string or an array. */
+/**
+ * Form fields that may repeat (checkbox lists, multi-selects) arrive as a string or an array — or, past 20
+ * repeats, as an object keyed "0", "1", … (the form parser's qs applies its arrayLimit to repeated keys).
+ */
 export function asArray(value: unknown): string[] {
   if (value === undefined || value === null || value === '') return [];
-  return (Array.isArray(value) ? value : [value]).map(String).filter((v) => v !== '');
+  const list = Array.isArray(value)
+    ? value
+    : typeof value === 'object'
+      ? Object.entries(value as Record<string, unknown>)
+          .filter(([k]) => /^\d+$/.test(k))
+          .sort(([a], [b]) => Number(a) - Number(b))
+          .map(([, v]) => v)
+      : [value];
+  return list.filter((v) => typeof v === 'string' || typeof v === 'number').map(String).filter((v) => v !== '');
 }

@@ -71,3 +71,42 @@ export async function capsOf(db: Conn, licenseTypeId: number): Promise<Array<{ d
       .select('domains.key as domainKey', 'license_caps.operations')
   ).map((r: { domainKey: string; operations: string }) => r);
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// The licenses page and its API (issue 4).
+
+export async function findByKey(db: Conn, key: string): Promise<LicenseType | undefined> {
+  const r = await db('license_types').where({ key }).first();
+  return r ? toLicense(r) : undefined;
+}
+
+export interface DomainRow {
+  id: number;
+  key: string;
+  name: string;
+}
+
+export async function domains(db: Conn): Promise<DomainRow[]> {
+  return (await db('domains').orderBy('position').select('id', 'key', 'name')).map((r: DomainRow) => ({ id: Number(r.id), key: r.key, name: r.name }));
+}
+
+/** Every cap: license type id → domain id → operations ("RMCD" letters). */
+export async function capsTable(db: Conn): Promise<Map<number, Map<number, string>>> {
+  const table = new Map<number, Map<number, string>>();
+  for (const r of (await db('license_caps').select('license_type_id', 'domain_id', 'operations')) as Array<{
+    license_type_id: number;
+    domain_id: number;
+    operations: string;
+  }>) {
+    const l = Number(r.license_type_id);
+    if (!table.has(l)) table.set(l, new Map());
+    table.get(l)!.set(Number(r.domain_id), r.operations);
+  }
+  return table;
+}
+
+/** Sets one cap (inserting the row when a domain was added after the license). */
+export async function setCap(db: Conn, licenseTypeId: number, domainId: number, operations: string): Promise<void> {
+  const n = await db('license_caps').where({ license_type_id: licenseTypeId, domain_id: domainId }).update({ operations });
+  if (!n) await db('license_caps').insert({ license_type_id: licenseTypeId, domain_id: domainId, operations });
+}

@@ -1,5 +1,12 @@
-import type { Conn } from '../db/connect';
-import { ValidationError } from '../http/errors';
+import Joi from 'joi';
+import type { Conn, Db } from '../db/connect';
+import { isMysql } from '../db/connect';
+import { bumpCounter } from '../db/settings';
+import type { Actor } from '../http/types';
+import { validate } from '../http/forms';
+import { ValidationError, conflict, forbidden, notFound } from '../http/errors';
+import { OPERATIONS, type Operation } from '../access/catalog';
+import * as audit from '../audit/service';
 import * as repo from './repo';
 
 /**
@@ -24,4 +31,118 @@ export async function assertSeatAvailable(db: Conn, licenseTypeId: number, field
       409,
     );
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Seat limits and license caps: Superuser only (issue 4).
+
+const SEAT_LIMIT_MAX = 10_000_000;
+
+export const seatLimitSchema = Joi.object({
+  seatLimit: Joi.number().integer().min(0).max(SEAT_LIMIT_MAX).allow(null).empty('').default(null).label('Seat limit'),
+  version: Joi.number().integer().min(1).max(2147483647).empty('').label('Version'),
+});
+
+/**
+ * Sets a license type's seat limit (null = unlimited). Never below the seats already assigned; a save
+ * based on an old version is refused with the current value.
+ */
+export async function setSeatLimit(db: Db, actor: Actor, licenseTypeId: number, raw: unknown): Promise<repo.LicenseType> {
+  if (!actor.isSuperuser) throw forbidden('Only a Superuser may change license seats.');
+  const input = validate<{ seatLimit: number | null; version?: number }>(seatLimitSchema, raw);
+  return db.transaction(async (trx) => {
+    const before = await repo.findForUpdate(trx, licenseTypeId);
+    if (!before) throw notFound('License type');
+    if (input.version !== undefined && input.version !== before.version) {
+      throw conflict(
+        `The seat limit of ${before.name} was changed by someone else meanwhile: it is now ${before.seatLimit === null ? 'unlimited' : before.seatLimit}. Check it and save again.`,
+      );
+    }
+    const used = await repo.seatsAssigned(trx, licenseTypeId);
+    if (input.seatLimit !== null && input.seatLimit < used) {
+      throw new ValidationError({
+        seatLimit: `${used.toLocaleString('en-US')} ${before.name} seat${used === 1 ? ' is' : 's are'} assigned, so the limit cannot be lower. Give some users another license first.`,
+      });
+    }
+    if (input.seatLimit === before.seatLimit) return before;
+    if (!(await repo.setSeatLimit(trx, licenseTypeId, input.seatLimit, before.version))) {
+      throw conflict(`The seat limit of ${before.name} was changed by someone else while saving. Reload and try again.`);
+    }
+    await audit.record(trx, actor, {
+      action: 'license.seat_limit',
+      objectType: 'license',
+      objectId: before.key,
+      objectLabel: before.name,
+      before: { seatLimit: before.seatLimit, seatsAssigned: used },
+      after: { seatLimit: input.seatLimit, seatsAssigned: used },
+    });
+    return (await repo.findById(trx, licenseTypeId))!;
+  });
+}
+
+/** "MRD" → "RMD": the operations of a cap, in the catalog's order, without repeats. */
+export function normaliseOperations(ops: Iterable<string>): string {
+  const set = new Set(ops);
+  return OPERATIONS.filter((o) => set.has(o)).join('');
+}
+
+export interface CapChange {
+  licenseTypeId: number;
+  domainKey: string;
+  /** Operations to allow / to take away (deltas merge with concurrent edits of other operations). */
+  add: Operation[];
+  remove: Operation[];
+}
+
+/**
+ * Changes license caps in one transaction. The access engine caches caps: the `access_version` counter is
+ * bumped in the same transaction so every server rebuilds on its next request.
+ */
+export async function changeCaps(db: Db, actor: Actor, changes: CapChange[]): Promise<number> {
+  if (!actor.isSuperuser) throw forbidden('Only a Superuser may change license caps.');
+  return db.transaction(async (trx) => {
+    const domainByKey = new Map((await repo.domains(trx)).map((d) => [d.key, d]));
+    const licenses = new Map((await repo.all(trx)).map((l) => [l.id, l]));
+    for (const l of licenses.values()) if (isMysql(trx)) await repo.findForUpdate(trx, l.id);
+    const table = await repo.capsTable(trx);
+    const changed: Array<{ license: string; domain: string; before: string; after: string }> = [];
+    for (const c of changes) {
+      const license = licenses.get(c.licenseTypeId);
+      if (!license) throw new ValidationError({ license: 'That license type does not exist.' });
+      const domain = domainByKey.get(c.domainKey);
+      if (!domain) throw new ValidationError({ [`caps.${c.domainKey}`]: `There is no domain "${c.domainKey}".` });
+      const before = table.get(license.id)?.get(domain.id) ?? '';
+      const now = new Set(before);
+      for (const o of c.add) now.add(o);
+      for (const o of c.remove) if (!c.add.includes(o)) now.delete(o);
+      const after = normaliseOperations(now);
+      if (after === before) continue;
+      await repo.setCap(trx, license.id, domain.id, after);
+      if (!table.has(license.id)) table.set(license.id, new Map());
+      table.get(license.id)!.set(domain.id, after);
+      changed.push({ license: license.name, domain: domain.name, before, after });
+    }
+    if (changed.length) {
+      await bumpCounter(trx, 'access_version');
+      await audit.record(trx, actor, {
+        action: 'license.caps',
+        objectType: 'license',
+        objectId: [...new Set(changes.map((c) => licenses.get(c.licenseTypeId)!.key))].join(','),
+        objectLabel: [...new Set(changed.map((c) => c.license))].join(', '),
+        before: changed.map((c) => ({ license: c.license, domain: c.domain, operations: c.before })),
+        after: changed.map((c) => ({ license: c.license, domain: c.domain, operations: c.after })),
+      });
+    }
+    return changed.length;
+  });
+}
+
+/** Sets the caps of one license for the domains given (API PUT); domains left out keep their caps. */
+export async function replaceCaps(db: Db, actor: Actor, licenseTypeId: number, caps: Record<string, Operation[]>): Promise<number> {
+  const all: Operation[] = [...OPERATIONS];
+  return changeCaps(
+    db,
+    actor,
+    Object.entries(caps).map(([domainKey, ops]) => ({ licenseTypeId, domainKey, add: ops, remove: all.filter((o) => !ops.includes(o)) })),
+  );
 }

@@ -10,6 +10,7 @@ import { validate } from '../http/forms';
 import { applyOperation, buildView, DualListLimitError, operationFor, readState, type DualListState } from '../http/dualList';
 import { groupsOfUserSource } from '../groups/dualLists';
 import * as roles from '../roles/repo';
+import { assignmentBlocker } from '../roles/service';
 import * as licenses from '../licenses/repo';
 import * as assets from '../assets/repo';
 import * as sessions from '../sessions/repo';
@@ -100,8 +101,9 @@ async function list(ctx: Koa.Context) {
 
 /** Type-ahead: `<option>`s for a datalist, or JSON for scripts. */
 async function suggest(ctx: Koa.Context) {
-  // The picker's own field name is sent as well as `q`: the transfer field posts as `transferTo`.
-  const raw = ctx.query.q ?? ctx.query.transferTo;
+  // A picker sends its own field (e.g. `transferTo`) and names it in `field`; plain callers send `q`.
+  const field = typeof ctx.query.field === 'string' && /^[A-Za-z]{1,40}$/.test(ctx.query.field) ? ctx.query.field : 'q';
+  const raw = ctx.query[field] ?? ctx.query.q;
   const q = typeof raw === 'string' ? raw.slice(0, 100) : '';
   const exclude = typeof ctx.query.exclude === 'string' && /^\d{1,10}$/.test(ctx.query.exclude) ? [Number(ctx.query.exclude)] : [];
   const users = q.trim() ? await repo.suggest(ctx.services.db, q, 10, exclude) : [];
@@ -154,8 +156,12 @@ async function formOptions(ctx: Koa.Context) {
     used: seatCounts.get(l.id) ?? 0,
     left: l.seatLimit === null ? null : Math.max(0, l.seatLimit - (seatCounts.get(l.id) ?? 0)),
   }));
+  // Offer only the roles this administrator may hand out (the same rule the service enforces).
+  const actor = actorOf(ctx);
+  const assignable = [];
+  for (const r of allRoles) if (!(await assignmentBlocker(db, actor, r))) assignable.push(r);
   return {
-    roles: allRoles.filter((r) => r.builtinKey !== 'superuser' || ctx.state.user!.isSuperuser),
+    roles: assignable,
     allRoles,
     licenseTypes,
     defaultRole: allRoles.find((r) => r.isDefault),
@@ -360,7 +366,7 @@ async function removeUser(ctx: Koa.Context) {
 
 export const routes = [
   get('/users', manage, list),
-  get('/users/suggest', manage, suggest),
+  get('/users/suggest', can(P.usersManage, P.accessManage), suggest),
   get('/users/new', manage, newUser),
   post('/users/new', manage, createUser),
   get('/users/:id', manage, showUser),

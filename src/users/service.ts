@@ -7,6 +7,7 @@ import { hashPassword } from '../auth/passwords';
 import { passwordProblem } from '../auth/passwordPolicy';
 import * as audit from '../audit/service';
 import * as roles from '../roles/repo';
+import { assignmentBlocker } from '../roles/service';
 import * as licenses from '../licenses/repo';
 import { assertSeatAvailable } from '../licenses/service';
 import * as assets from '../assets/repo';
@@ -110,9 +111,9 @@ async function assertGroupsExist(db: Conn, ids: number[]): Promise<void> {
 async function resolveRole(db: Conn, actor: Actor, roleId: number | undefined) {
   const role = roleId ? await roles.findById(db, roleId) : await roles.findDefault(db);
   if (!role) throw new ValidationError({ roleId: roleId ? 'That role does not exist.' : 'No role is marked as default; choose one.' });
-  if (role.builtinKey === 'superuser' && !actor.isSuperuser) {
-    throw new ValidationError({ roleId: 'Only a Superuser may assign the Superuser role.' }, 'Only a Superuser may assign the Superuser role.', 403);
-  }
+  // The one rule for handing out roles (Superuser role, administration permissions) lives in the roles service.
+  const blocker = await assignmentBlocker(db, actor, role);
+  if (blocker) throw new ValidationError({ roleId: blocker }, blocker, 403);
   return role;
 }
 
@@ -139,8 +140,29 @@ async function isLastActiveSuperuser(db: Conn, u: User): Promise<boolean> {
   return (await repo.countActiveSuperusers(db, u.id)) === 0;
 }
 
+/**
+ * Validates, and when other fields are wrong also reports a taken username or email at the same time, so
+ * the administrator sees every problem in one round trip.
+ */
+async function validateWithUniqueness<T>(db: Conn, schema: Joi.Schema<T>, raw: unknown, exceptId?: number): Promise<T> {
+  try {
+    return validate<T>(schema, raw);
+  } catch (e) {
+    if (!(e instanceof ValidationError)) throw e;
+    const r = (raw ?? {}) as Record<string, unknown>;
+    const fields = { ...e.fields };
+    if (!fields.username && exceptId === undefined && typeof r.username === 'string' && r.username.trim() && (await repo.usernameTaken(db, r.username.trim()))) {
+      fields.username = 'This username is taken.';
+    }
+    if (!fields.email && typeof r.email === 'string' && r.email.trim() && (await repo.emailTaken(db, r.email.trim(), exceptId))) {
+      fields.email = 'Another user already has this email address.';
+    }
+    throw new ValidationError(fields, e.message, e.status);
+  }
+}
+
 export async function createUser(db: Db, actor: Actor, raw: unknown, scryptN: number): Promise<User> {
-  const input = validate<CreateUserInput>(createUserSchema, raw);
+  const input = await validateWithUniqueness<CreateUserInput>(db, createUserSchema, raw);
   checkPassword(input.password, input.username, input.email, true);
   const passwordHash = await hashPassword(input.password, scryptN);
   return db.transaction(async (trx) => {
@@ -175,8 +197,11 @@ export async function createUser(db: Db, actor: Actor, raw: unknown, scryptN: nu
 }
 
 export async function updateUser(db: Db, actor: Actor, id: number, raw: unknown, scryptN: number): Promise<User> {
-  const input = validate<UpdateUserInput>(updateUserSchema, raw);
+  const input = await validateWithUniqueness<UpdateUserInput>(db, updateUserSchema, raw, id);
   const current = await requireUser(db, id);
+  if (input.password && current.source === 'sso') {
+    throw new ValidationError({ password: 'This account signs in with single sign-on only; Gatehouse keeps no password for it.' });
+  }
   checkPassword(input.password, current.username, input.email, false);
   const passwordHash = input.password ? await hashPassword(input.password, scryptN) : undefined;
   return db.transaction(async (trx) => {

@@ -38,3 +38,110 @@ describe('users list', () => {
     expect(await page.locator('#user-results tbody tr').count()).toBe(1);
   });
 });
+
+describe('create, edit and remove users in the browser', () => {
+  async function group(name: string) {
+    const now = Date.now();
+    await env.t.db('groups').insert({ name, name_lower: name.toLowerCase(), description: `${name} team`, created_at: now, updated_at: now });
+  }
+
+  for (const javaScript of [true, false]) {
+    it(`creates a user with groups picked in the dual list (JavaScript ${javaScript ? 'on' : 'off'})`, async () => {
+      const suffix = javaScript ? 'js' : 'nojs';
+      await group(`Alpha ${suffix}`);
+      await group(`Beta ${suffix}`);
+      const page = await env.signedInPage('admin', { javaScript });
+      await page.goto('/users/new');
+      await page.fill('#f-username', `created.${suffix}`);
+      await page.fill('#f-email', `created.${suffix}@example.com`);
+      await page.fill('#f-firstName', 'Created');
+      await page.fill('#f-lastName', 'Person');
+      await page.fill('#f-password', 'a-very-long-password');
+      await page.fill('#dl-groups-lq', `alpha ${suffix}`);
+      if (javaScript) {
+        await page.waitForFunction((s) => document.querySelectorAll('#dl-groups-lbody li').length === 1 && document.querySelector('#dl-groups-lbody')!.textContent!.includes(`Alpha ${s}`), suffix);
+      } else {
+        await page.click('#dl-groups .dl-pane:first-of-type button[value="groups:search"]');
+      }
+      await page.check('#dl-groups-lbody input[type=checkbox]');
+      await page.click('button[value="groups:add"]');
+      if (javaScript) await htmxSettled(page);
+      await page.locator('#dl-groups .pending-summary').waitFor();
+      expect(await page.locator('#dl-groups-rbody').textContent()).toContain(`Alpha ${suffix}`);
+      expect(await page.locator('#dl-groups-rbody .badge-pending').count()).toBe(1);
+      // The other fields survived the round trip.
+      expect(await page.inputValue('#f-username')).toBe(`created.${suffix}`);
+      await page.fill('#f-password', 'a-very-long-password');
+      await Promise.all([page.waitForURL(/\/users\/\d+$/), page.click('.form-actions button[value=save]')]);
+      expect(await page.locator('.flash-success').textContent()).toContain(`created.${suffix} created`);
+      expect(await page.locator('#dl-groups-rbody').textContent()).toContain(`Alpha ${suffix}`);
+      expect(await page.locator('#dl-groups-rbody').textContent()).not.toContain(`Beta ${suffix}`);
+    });
+  }
+
+  it('shows validation messages beside the fields', async () => {
+    const page = await env.signedInPage('admin');
+    await page.goto('/users/new');
+    await page.fill('#f-username', 'anna.berg');
+    await page.fill('#f-email', 'broken');
+    await page.click('.form-actions button[value=save]');
+    await page.locator('#e-username').waitFor();
+    expect(await page.locator('#e-username').textContent()).toContain('taken');
+    expect(await page.locator('#e-email').textContent()).toContain('valid email');
+    expect(await page.getAttribute('#f-email', 'aria-invalid')).toBe('true');
+  });
+
+  it('removes a user who owns assets, transferring them to a user picked by type-ahead in the dialog', async () => {
+    const owner = await env.t.makeUser({ username: 'departing', firstName: 'Dee', lastName: 'Parting' });
+    await env.t.makeUser({ username: 'successor', firstName: 'Sue', lastName: 'Cessor' });
+    const root = await env.t.db('workspaces').whereNull('parent_id').first('id');
+    const now = Date.now();
+    await env.t.db('assets').insert({ kind: 'log', name: 'Sales log 2026', workspace_id: root.id, owner_id: owner, created_at: now, updated_at: now });
+    const page = await env.signedInPage('admin');
+    await page.goto(`/users/${owner}`);
+    await page.click('text=Remove user…');
+    const dialog = page.locator('dialog#modal');
+    await dialog.waitFor({ state: 'visible' });
+    expect(await dialog.textContent()).toContain('Sales log 2026');
+    await page.fill('#f-transferTo', 'succ');
+    await page.waitForFunction(() => document.querySelectorAll('#transfer-suggestions option').length > 0);
+    expect(await page.getAttribute('#transfer-suggestions option', 'value')).toBe('successor');
+    await page.fill('#f-transferTo', 'successor');
+    await Promise.all([page.waitForURL(/\/users$/), dialog.locator('button.danger').click()]);
+    expect(await page.locator('.flash-success').textContent()).toContain('now belong to successor');
+    const asset = await env.t.db('assets').where({ name: 'Sales log 2026' }).first();
+    expect(asset.owner_id).toBe((await env.t.db('users').where({ username_lower: 'successor' }).first('id')).id);
+  });
+
+  it('cancels the removal dialog without changing anything', async () => {
+    const id = await env.t.makeUser({ username: 'staying' });
+    const page = await env.signedInPage('admin');
+    await page.goto(`/users/${id}`);
+    await page.click('text=Remove user…');
+    await page.locator('dialog#modal').waitFor({ state: 'visible' });
+    await page.click('dialog#modal [data-close-dialog]');
+    await page.locator('dialog#modal').waitFor({ state: 'hidden' });
+    expect(new URL(page.url()).pathname).toBe(`/users/${id}`);
+    expect(await env.t.db('users').where({ id }).first()).toBeTruthy();
+  });
+
+  it('removes a user with JavaScript off through the confirmation page', async () => {
+    const id = await env.t.makeUser({ username: 'nojs.leaver' });
+    const page = await env.signedInPage('admin', { javaScript: false });
+    await page.goto(`/users/${id}`);
+    await Promise.all([page.waitForURL(`**/users/${id}/delete`), page.click('text=Remove user…')]);
+    await Promise.all([page.waitForURL(/\/users$/), page.click('button.danger')]);
+    expect(await page.locator('.flash-success').textContent()).toContain('nojs.leaver removed');
+  });
+
+  it('deactivates a user after the browser confirmation', async () => {
+    const id = await env.t.makeUser({ username: 'to.pause' });
+    const page = await env.signedInPage('admin');
+    await page.goto(`/users/${id}`);
+    page.once('dialog', (d) => void d.accept());
+    await page.click('button:has-text("Deactivate")');
+    await page.waitForURL(`**/users/${id}`);
+    await page.locator('.flash-success').waitFor();
+    expect(await page.locator('h1 .badge').first().textContent()).toContain('Deactivated');
+  });
+});

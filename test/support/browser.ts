@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fs from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Config } from '../../src/config';
 import { createTestApp, PASSWORD, type TestApp } from './app';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -20,12 +21,15 @@ export interface BrowserEnv {
  * Starts the app on a free port with its own database and launches the system Chromium. Fails loudly
  * when Chromium is missing: CI must never skip the browser suite silently.
  */
-export async function startBrowserEnv(): Promise<BrowserEnv> {
+export async function startBrowserEnv(options: { config?: (baseUrl: string) => Partial<Config> } = {}): Promise<BrowserEnv> {
   if (!fs.existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}: apt-get install -y chromium`);
-  const t = await createTestApp();
-  const server = http.createServer(t.server);
+  // Listen first, so configuration that needs the app's own address (SSO redirect URL) can have it.
+  let handler: http.RequestListener | undefined;
+  const server = http.createServer((req, res) => handler!(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const t = await createTestApp({ baseUrl, ...options.config?.(baseUrl) });
+  handler = t.server;
   const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],

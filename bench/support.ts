@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ROOT_DIR } from '../src/paths';
+
+/** Percentiles of a list of durations in milliseconds. */
+export function summarize(samples: number[]) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  return {
+    n: sorted.length,
+    p50: +at(50).toFixed(2),
+    p95: +at(95).toFixed(2),
+    p99: +at(99).toFixed(2),
+    max: +sorted[sorted.length - 1].toFixed(2),
+  };
+}
+
+export function writeResult(name: string, data: unknown): string {
+  const dir = path.join(ROOT_DIR, 'bench', 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify({ measuredAt: new Date().toISOString(), node: process.version, ...(data as object) }, null, 2) + '\n');
+  return file;
+}
+
+/** Serves a Koa callback on a free local port. */
+export async function serve(handler: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A tiny cookie-keeping client for timing pages as a signed-in browser would request them. */
+export class Client {
+  private cookies = new Map<string, string>();
+  constructor(private readonly base: string) {}
+
+  async request(method: string, url: string, body?: Record<string, string>, headers: Record<string, string> = {}) {
+    const res = await fetch(this.base + url, {
+      method,
+      redirect: 'manual',
+      headers: {
+        cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+        ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+        ...headers,
+      },
+      body: body ? new URLSearchParams(body).toString() : undefined,
+    });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const eq = pair.indexOf('=');
+      this.cookies.set(pair.slice(0, eq), pair.slice(eq + 1));
+    }
+    return { status: res.status, text: await res.text(), headers: res.headers };
+  }
+
+  async signIn(username: string, password: string) {
+    const page = await this.request('GET', '/login');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page.text)?.[1] ?? '';
+    const res = await this.request('POST', '/login', { _csrf: csrf, username, password });
+    if (res.status !== 303) throw new Error(`sign-in failed: ${res.status}`);
+    const account = await this.request('GET', '/account');
+    return /name="_csrf" value="([^"]+)"/.exec(account.text)?.[1] ?? '';
+  }
+
+  /** Times `runs` requests (after warm-up) and returns the percentiles. */
+  async time(url: string, runs: number, headers: Record<string, string> = {}) {
+    for (let i = 0; i < 3; i++) await this.request('GET', url, undefined, headers);
+    const samples: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      const res = await this.request('GET', url, undefined, headers);
+      samples.push(performance.now() - t0);
+      if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
+    }
+    return summarize(samples);
+  }
+}

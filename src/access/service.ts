@@ -1,0 +1,285 @@
+/**
+ * The decision engine's I/O: keeps one AccessIndex per database handle, rebuilt when the `access_version`
+ * counter in the settings table changes (every writer of workspaces, domain permissions, license caps and
+ * groups bumps it inside its transaction), so a second server on the same database sees a change on its
+ * next request. Subjects (status, lock, license, group memberships) are read per check and never cached.
+ */
+import type { Conn, Db } from '../db/connect';
+import { readCounter } from '../db/settings';
+import { HttpError } from '../http/errors';
+import { OPERATIONS, type Operation } from './catalog';
+import { AccessIndex, type DomainInput } from './accessIndex';
+import { decide, type Decision, type DomainKey, type Subject } from './engine';
+import * as repo from './repo';
+import type { SubjectWithName } from './repo';
+
+export const ACCESS_VERSION_KEY = 'access_version';
+
+interface Cache {
+  index?: AccessIndex;
+  building?: { version: number; promise: Promise<AccessIndex> };
+}
+
+const caches = new WeakMap<object, Cache>();
+
+/** Builds an index from the database as it is now, tagged with `version`. */
+export async function buildIndex(db: Conn, version: number): Promise<AccessIndex> {
+  const [workspaces, rules, caps, domains, licenses] = await Promise.all([
+    repo.loadWorkspaces(db),
+    repo.loadRules(db),
+    repo.loadCaps(db),
+    repo.loadDomains(db),
+    repo.loadLicenses(db),
+  ]);
+  return AccessIndex.build({ workspaces, rules, caps, domains, licenses, version });
+}
+
+/**
+ * The current index: one small read of the counter, and a rebuild only when it moved. The counter is read
+ * before the data, so a change committed while building is seen (and rebuilt for) on the next call.
+ */
+export async function getIndex(db: Db): Promise<AccessIndex> {
+  let cache = caches.get(db);
+  if (!cache) caches.set(db, (cache = {}));
+  const version = await readCounter(db, ACCESS_VERSION_KEY);
+  if (cache.index && cache.index.version === version) return cache.index;
+  if (cache.building && cache.building.version === version) return cache.building.promise;
+  const c = cache;
+  const promise = buildIndex(db, version).then(
+    (index) => {
+      if (!c.index || c.index.version !== version) c.index = index;
+      if (c.building?.promise === promise) c.building = undefined;
+      return index;
+    },
+    (err) => {
+      if (c.building?.promise === promise) c.building = undefined;
+      throw err;
+    },
+  );
+  cache.building = { version, promise };
+  return promise;
+}
+
+/** Drops the cached index of this database handle (tests; the counter makes this unnecessary in the app). */
+export function forgetIndex(db: Db): void {
+  caches.delete(db);
+}
+
+// ---- subjects --------------------------------------------------------------------------------------------
+
+/** The subject of a check, by id or (case-insensitive) username; undefined when there is no such user. */
+export async function loadSubject(db: Conn, usernameOrId: string | number): Promise<SubjectWithName | undefined> {
+  if (typeof usernameOrId === 'number') return repo.findSubject(db, { id: usernameOrId });
+  const name = usernameOrId.trim();
+  if (!name || name.length > 64) return undefined;
+  return repo.findSubject(db, { username: name });
+}
+
+// ---- resolving names -------------------------------------------------------------------------------------
+
+export const userNotFound = (user: string | number) =>
+  new HttpError(404, 'user_not_found', `There is no user ${typeof user === 'number' ? `with id ${user}` : `"${user}"`}.`);
+
+export function resolveDomain(index: AccessIndex, domain: string): DomainInput {
+  const d = index.findDomain(domain);
+  if (!d) {
+    throw new HttpError(404, 'domain_not_found', `There is no domain "${domain}". Domains: ${index.domains().map((x) => x.name).join(', ')}.`);
+  }
+  return d;
+}
+
+export function resolveWorkspace(index: AccessIndex, workspace: string | number): number {
+  if (typeof workspace === 'number') {
+    if (!index.hasWorkspace(workspace)) throw new HttpError(404, 'workspace_not_found', `There is no workspace with id ${workspace}.`);
+    return workspace;
+  }
+  const id = index.workspaceByPath(workspace);
+  if (id === undefined) throw new HttpError(404, 'workspace_not_found', `There is no workspace "${workspace}" (give its path, e.g. /Root/Sales).`);
+  return id;
+}
+
+// ---- checks ----------------------------------------------------------------------------------------------
+
+export interface CheckQuery {
+  user: string | number;
+  /** Domain name or key, case-insensitive. */
+  domain: string;
+  operation: Operation;
+  /** Path like "/Root/Sales/EMEA" (case-insensitive) or workspace id. */
+  workspace: string | number;
+  /** Element level 0–9; only domains with levels use it (default 0). */
+  level?: number;
+}
+
+/** A decision with what it was asked about. */
+export interface CheckResult extends Decision {
+  index: AccessIndex;
+  subject: SubjectWithName;
+  domain: DomainInput;
+  operation: Operation;
+  workspaceId: number;
+  level: number;
+}
+
+function decideFor(index: AccessIndex, subject: SubjectWithName, q: CheckQuery, now: number): CheckResult {
+  const domain = resolveDomain(index, q.domain);
+  const workspaceId = resolveWorkspace(index, q.workspace);
+  const level = domain.usesLevels ? (q.level ?? 0) : 0;
+  const d = decide(index, subject, domain.key as DomainKey, q.operation, workspaceId, level, now);
+  return { ...d, index, subject, domain, operation: q.operation, workspaceId, level };
+}
+
+/** Section 2 of PRODUCT.md for one question. Unknown user, domain or workspace: HttpError 404. */
+export async function check(db: Db, q: CheckQuery, now = Date.now()): Promise<CheckResult> {
+  const index = await getIndex(db);
+  // Resolve domain and workspace first: they need no query.
+  resolveDomain(index, q.domain);
+  resolveWorkspace(index, q.workspace);
+  const subject = await loadSubject(db, q.user);
+  if (!subject) throw userNotFound(q.user);
+  return decideFor(index, subject, q, now);
+}
+
+/**
+ * Many questions at once, answered in order; each item is a result or the HttpError it would have raised.
+ * Subjects are loaded in bulk (two queries per 500 distinct users), the index once.
+ */
+export async function checkMany(db: Db, queries: CheckQuery[], now = Date.now()): Promise<Array<CheckResult | HttpError>> {
+  const index = await getIndex(db);
+  const byName = await repo.findSubjectsByUsername(
+    db,
+    queries.filter((q) => typeof q.user === 'string' && q.user.trim().length > 0 && q.user.trim().length <= 64).map((q) => (q.user as string).trim()),
+  );
+  const ids = [...new Set(queries.filter((q) => typeof q.user === 'number').map((q) => q.user as number))];
+  const byId = await repo.findSubjectsById(db, ids);
+  return queries.map((q) => {
+    try {
+      resolveDomain(index, q.domain);
+      resolveWorkspace(index, q.workspace);
+      const subject = typeof q.user === 'number' ? byId.get(q.user) : byName.get(q.user.trim().toLowerCase());
+      if (!subject) throw userNotFound(q.user);
+      return decideFor(index, subject, q, now);
+    } catch (err) {
+      if (err instanceof HttpError) return err;
+      throw err;
+    }
+  });
+}
+
+// ---- effective permissions (the explorer grid) ----------------------------------------------------------
+
+export interface EffectiveRow {
+  domain: DomainInput;
+  cells: Record<Operation, Decision>;
+}
+
+export interface EffectivePermissions {
+  index: AccessIndex;
+  subject: SubjectWithName;
+  workspaceId: number;
+  workspacePath: string;
+  level: number;
+  rows: EffectiveRow[];
+}
+
+/** Every domain × R/M/C/D for one user on one workspace (element level for Processes, default 0). */
+export async function effectivePermissions(
+  db: Db,
+  user: string | number,
+  workspace: string | number,
+  level = 0,
+  now = Date.now(),
+): Promise<EffectivePermissions> {
+  const index = await getIndex(db);
+  const workspaceId = resolveWorkspace(index, workspace);
+  const subject = await loadSubject(db, user);
+  if (!subject) throw userNotFound(user);
+  return effectiveFor(index, subject, workspaceId, level, now);
+}
+
+/** The grid from an index and a loaded subject (pure). */
+export function effectiveFor(index: AccessIndex, subject: Subject & Partial<SubjectWithName>, workspaceId: number, level = 0, now = 0): EffectivePermissions {
+  const rows = index.domains().map((domain) => {
+    const cells = {} as Record<Operation, Decision>;
+    for (const op of OPERATIONS) cells[op] = decide(index, subject, domain.key as DomainKey, op, workspaceId, domain.usesLevels ? level : 0, now);
+    return { domain, cells };
+  });
+  return {
+    index,
+    subject: { firstName: '', lastName: '', ...subject },
+    workspaceId,
+    workspacePath: index.workspacePath(workspaceId),
+    level,
+    rows,
+  };
+}
+
+// ---- the reverse view ------------------------------------------------------------------------------------
+
+export interface WhoMayOptions {
+  /** true: the users allowed; false: every other user (denied by account, rule, default or license). */
+  allowed: boolean;
+  limit: number;
+  offset: number;
+  /** Type-ahead filter on username / name / email. */
+  q?: string;
+  level?: number;
+  now?: number;
+}
+
+export interface WhoMayUser {
+  id: number;
+  username: string;
+  firstName: string;
+  lastName: string;
+  decision: Decision;
+}
+
+export interface WhoMayResult {
+  index: AccessIndex;
+  domain: DomainInput;
+  operation: Operation;
+  workspaceId: number;
+  workspacePath: string;
+  level: number;
+  allowed: boolean;
+  total: number;
+  users: WhoMayUser[];
+}
+
+/**
+ * Who may (or may not) do `op` in `domain` on a workspace, paged by username. Computed from the groups
+ * whose rules match (in the index) and one SQL query over users and memberships — never by deciding for
+ * every user; only the page's users are then decided one by one, for their explanation.
+ */
+export async function whoMay(db: Db, domain: string, op: Operation, workspace: string | number, options: WhoMayOptions): Promise<WhoMayResult> {
+  const index = await getIndex(db);
+  const d = resolveDomain(index, domain);
+  const workspaceId = resolveWorkspace(index, workspace);
+  const level = d.usesLevels ? (options.level ?? 0) : 0;
+  const now = options.now ?? Date.now();
+  const classes = index.groupClasses(d.key, op, workspaceId, level);
+  const { ids, total } = await repo.whoMay(
+    db,
+    {
+      highDeny: classes.filter((c) => c.highDeny).map((c) => c.groupId),
+      highAllow: classes.filter((c) => c.highAllow).map((c) => c.groupId),
+      lowDeny: classes.filter((c) => c.lowDeny).map((c) => c.groupId),
+      lowAllow: classes.filter((c) => c.lowAllow).map((c) => c.groupId),
+      licensesAllowing: index.licensesAllowing(d.key, op),
+      now,
+      allowed: options.allowed,
+      q: options.q,
+    },
+    options.limit,
+    options.offset,
+  );
+  const subjects = await repo.findSubjectsById(db, ids);
+  const users: WhoMayUser[] = [];
+  for (const id of ids) {
+    const s = subjects.get(id);
+    if (!s) continue; // removed between the two queries
+    users.push({ id, username: s.username, firstName: s.firstName, lastName: s.lastName, decision: decide(index, s, d.key as DomainKey, op, workspaceId, level, now) });
+  }
+  return { index, domain: d, operation: op, workspaceId, workspacePath: index.workspacePath(workspaceId), level, allowed: options.allowed, total, users };
+}

@@ -1,0 +1,492 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, csrfFrom, type TestApp } from '../support/app';
+import { createApp, type GatehouseApp } from '../../src/app';
+import { createDb, type Conn, type Db } from '../../src/db/connect';
+import { bumpCounter } from '../../src/db/settings';
+import * as access from '../../src/access/service';
+import { OPERATIONS } from '../../src/access/catalog';
+
+/**
+ * POST /api/v1/check, /check/batch and GET /users/:username/effective-permissions, on a file database so a
+ * second app instance (its own connection, its own cache) can share it.
+ *
+ *   /Root ─ Sales ─ EMEA ─ Berlin
+ *        └ HR
+ */
+let t: TestApp;
+let token: string;
+let sqliteFile: string | undefined;
+const ws: Record<string, number> = {};
+const groups: Record<string, number> = {};
+const rules: Record<string, number> = {};
+
+async function addWorkspace(db: Conn, name: string, parent: string): Promise<number> {
+  const now = Date.now();
+  await db.transaction(async (trx) => {
+    await trx('workspaces').insert({ name, name_lower: name.toLowerCase(), parent_id: ws[parent], created_at: now, updated_at: now });
+    await bumpCounter(trx, 'access_version');
+  });
+  return (await db('workspaces').where({ parent_id: ws[parent], name_lower: name.toLowerCase() }).first('id')).id;
+}
+
+async function addGroup(name: string, members: string[]): Promise<number> {
+  const now = Date.now();
+  await t.db('groups').insert({ name, name_lower: name.toLowerCase(), description: '', created_at: now, updated_at: now });
+  const id = (await t.db('groups').where({ name_lower: name.toLowerCase() }).first('id')).id;
+  for (const m of members) {
+    const u = await t.db('users').where({ username_lower: m }).first('id');
+    await t.db('group_members').insert({ group_id: id, user_id: u.id, added_at: now });
+  }
+  return id;
+}
+
+interface RuleSpec {
+  group: string;
+  effect: 'allow' | 'deny';
+  domain: string;
+  workspace: string;
+  transitive?: boolean;
+  ops: string;
+  level?: number;
+  priority: 'high' | 'low';
+}
+
+/** Writes a domain permission the way every writer must: in a transaction that bumps access_version. */
+async function addRule(db: Conn, name: string, r: RuleSpec): Promise<number> {
+  const now = Date.now();
+  const domain = await db('domains').where({ key: r.domain }).first('id');
+  const id = await db.transaction(async (trx) => {
+    await trx('domain_permissions').insert({
+      group_id: groups[r.group],
+      effect: r.effect,
+      domain_id: domain.id,
+      workspace_id: ws[r.workspace],
+      transitive: r.transitive ?? false,
+      can_read: r.ops.includes('R'),
+      can_modify: r.ops.includes('M'),
+      can_create: r.ops.includes('C'),
+      can_delete: r.ops.includes('D'),
+      level: r.level ?? 0,
+      priority: r.priority,
+      created_at: now,
+      updated_at: now,
+    });
+    await bumpCounter(trx, 'access_version');
+    return (await trx('domain_permissions').max({ id: 'id' }).first())!.id as number;
+  });
+  rules[name] = Number(id);
+  return Number(id);
+}
+
+function check(body: unknown, app: TestApp['server'] = t.server) {
+  return request(app).post('/api/v1/check').set('Authorization', `Bearer ${token}`).send(body as object);
+}
+
+beforeAll(async () => {
+  if (!process.env.DATABASE_URL) sqliteFile = path.join(os.tmpdir(), `gatehouse-check-${randomBytes(4).toString('hex')}.sqlite`);
+  t = await createTestApp(sqliteFile ? { sqliteFile } : {});
+  await t.makeUser({ username: 'admin', role: 'superuser' });
+  token = await t.token('admin');
+  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) await t.makeUser({ username: u, role: 'analyst' });
+  await t.makeUser({ username: 'pm', role: 'analyst', license: 'project_manager' });
+  await t.makeUser({ username: 'viewer1', role: 'analyst', license: 'process_viewer' });
+  await t.makeUser({ username: 'gone', role: 'analyst', status: 'deactivated' });
+  await t.makeUser({ username: 'locked1', role: 'analyst' });
+  await t.db('users').where({ username_lower: 'locked1' }).update({ locked_until: Date.now() + 3600_000 });
+  await t.makeUser({ username: 'nolicense', role: 'analyst' });
+  await t.db('users').where({ username_lower: 'nolicense' }).update({ license_type_id: null });
+
+  ws.root = (await t.db('workspaces').whereNull('parent_id').first('id')).id;
+  ws.sales = await addWorkspace(t.db, 'Sales', 'root');
+  ws.emea = await addWorkspace(t.db, 'EMEA', 'sales');
+  ws.berlin = await addWorkspace(t.db, 'Berlin', 'emea');
+  ws.hr = await addWorkspace(t.db, 'HR', 'root');
+
+  groups.Stages = await addGroup('Stages', ['alice', 'gone', 'locked1', 'nolicense']);
+  groups.Editors = await addGroup('Editors', ['bob', 'carol', 'pm', 'viewer1']);
+  groups.Blocked = await addGroup('Blocked', ['carol']);
+  groups.Levels = await addGroup('Levels', ['dave']);
+
+  // The Stages example: transitive Low Deny on the root + non-transitive High Allow on the root.
+  await addRule(t.db, 'stagesDeny', { group: 'Stages', effect: 'deny', domain: 'files', workspace: 'root', transitive: true, ops: 'R', priority: 'low' });
+  await addRule(t.db, 'stagesAllow', { group: 'Stages', effect: 'allow', domain: 'files', workspace: 'root', ops: 'R', priority: 'high' });
+  // Editors may read and modify processes below Sales; Blocked (carol) is denied EMEA and below with High.
+  await addRule(t.db, 'editors', { group: 'Editors', effect: 'allow', domain: 'processes', workspace: 'sales', transitive: true, ops: 'RM', level: 9, priority: 'low' });
+  await addRule(t.db, 'blocked', { group: 'Blocked', effect: 'deny', domain: 'processes', workspace: 'emea', transitive: true, ops: 'RMCD', priority: 'high' });
+  // Levels: allowed up to level 6, denied from level 4 with High only in HR.
+  await addRule(t.db, 'levelAllow', { group: 'Levels', effect: 'allow', domain: 'processes', workspace: 'root', transitive: true, ops: 'R', level: 6, priority: 'low' });
+  await addRule(t.db, 'levelDeny', { group: 'Levels', effect: 'deny', domain: 'processes', workspace: 'hr', ops: 'R', level: 4, priority: 'high' });
+});
+
+afterAll(async () => {
+  await t?.close();
+  if (sqliteFile) for (const f of [sqliteFile, `${sqliteFile}-wal`, `${sqliteFile}-shm`]) fs.rmSync(f, { force: true });
+});
+
+describe('POST /api/v1/check', () => {
+  it('answers the Stages example with the decision, its reason, the deciding permission and every match', async () => {
+    const root = await check({ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root' });
+    expect(root.status).toBe(200);
+    expect(Object.keys(root.body).sort()).toEqual(['allowed', 'decidedBy', 'explanation', 'matched', 'reason']);
+    expect(root.body).toMatchObject({ allowed: true, reason: 'rule' });
+    expect(root.body.decidedBy).toEqual({
+      id: rules.stagesAllow,
+      group: 'Stages',
+      effect: 'allow',
+      domain: 'Files',
+      workspace: '/Root',
+      transitive: false,
+      operations: 'R',
+      level: 0,
+      priority: 'high',
+    });
+    expect(root.body.matched.map((m: { id: number }) => m.id)).toEqual([rules.stagesAllow, rules.stagesDeny]);
+    expect(root.body.matched[1]).toMatchObject({ effect: 'deny', priority: 'low', transitive: true, workspace: '/Root' });
+    expect(root.body.explanation).toMatch(/^Allowed: alice may read Files at \/Root, decided by High Allow #\d+ of group Stages/);
+
+    for (const w of ['/Root/Sales', '/Root/Sales/EMEA/Berlin', '/Root/HR']) {
+      const below = await check({ user: 'alice', domain: 'Files', operation: 'R', workspace: w });
+      expect(below.body, w).toMatchObject({ allowed: false, reason: 'rule', decidedBy: { id: rules.stagesDeny } });
+      expect(below.body.matched).toHaveLength(1);
+    }
+  });
+
+  it('denies by default what no permission grants', async () => {
+    const res = await check({ user: 'alice', domain: 'Files', operation: 'M', workspace: '/Root' });
+    expect(res.body).toEqual({ allowed: false, reason: 'default', decidedBy: null, matched: [], explanation: expect.stringContaining('Denied by default') });
+  });
+
+  it('applies transitive scope and precedence across groups', async () => {
+    const q = (user: string, workspace: string, operation = 'R') => check({ user, domain: 'Processes', operation, workspace });
+    expect((await q('bob', '/Root/Sales')).body).toMatchObject({ allowed: true, decidedBy: { id: rules.editors, group: 'Editors', operations: 'RM', level: 9 } });
+    expect((await q('bob', '/Root/Sales/EMEA/Berlin', 'M')).body.allowed).toBe(true);
+    expect((await q('bob', '/Root')).body.reason).toBe('default');
+    expect((await q('bob', '/Root/HR')).body.reason).toBe('default');
+    // carol is in Editors and Blocked: the High Deny beats the Low Allow from EMEA down, not above.
+    expect((await q('carol', '/Root/Sales')).body.allowed).toBe(true);
+    const emea = (await q('carol', '/Root/Sales/EMEA')).body;
+    expect(emea).toMatchObject({ allowed: false, reason: 'rule', decidedBy: { id: rules.blocked, group: 'Blocked' } });
+    expect(emea.matched.map((m: { id: number }) => m.id)).toEqual([rules.blocked, rules.editors]);
+  });
+
+  it('uses element levels for Processes: allow up to its level, deny from its level', async () => {
+    const q = (workspace: string, level?: number) => check({ user: 'dave', domain: 'processes', operation: 'R', workspace, ...(level === undefined ? {} : { level }) });
+    expect((await q('/Root/Sales')).body.allowed).toBe(true);
+    expect((await q('/Root/Sales', 6)).body.allowed).toBe(true);
+    expect((await q('/Root/Sales', 7)).body.reason).toBe('default');
+    expect((await q('/Root/HR', 3)).body.allowed).toBe(true);
+    expect((await q('/Root/HR', 4)).body).toMatchObject({ allowed: false, reason: 'rule', decidedBy: { id: rules.levelDeny } });
+    // Domains without levels ignore the level.
+    expect((await check({ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root', level: 9 })).body.allowed).toBe(true);
+  });
+
+  it('caps an allow by the license', async () => {
+    const pmRead = await check({ user: 'pm', domain: 'Processes', operation: 'R', workspace: '/Root/Sales' });
+    expect(pmRead.body.allowed).toBe(true);
+    const pmModify = await check({ user: 'pm', domain: 'Processes', operation: 'M', workspace: '/Root/Sales' });
+    expect(pmModify.body).toMatchObject({ allowed: false, reason: 'license', decidedBy: { id: rules.editors } });
+    expect(pmModify.body.explanation).toContain('Project manager');
+    const viewerModify = await check({ user: 'viewer1', domain: 'Processes', operation: 'M', workspace: '/Root/Sales' });
+    expect(viewerModify.body.reason).toBe('license');
+  });
+
+  it.each([
+    ['gone', /deactivated/],
+    ['locked1', /locked until/],
+    ['nolicense', /no license/],
+  ])('denies %s for the account whatever the permissions say', async (user, text) => {
+    const res = await check({ user, domain: 'Files', operation: 'R', workspace: '/Root' });
+    expect(res.body).toMatchObject({ allowed: false, reason: 'account', decidedBy: null, matched: [] });
+    expect(res.body.explanation).toMatch(text);
+  });
+
+  it('reads user, domain (name or key) and workspace path case-insensitively', async () => {
+    for (const [domain, workspace, user] of [
+      ['FILES', '/root', 'ALICE'],
+      ['files', '/ROOT/', 'Alice'],
+      ['Process Import/Export', '/Root/Sales/emea', 'alice'],
+      ['process_import_export', 'Sales/EMEA', 'alice'],
+    ]) {
+      const res = await check({ user, domain, operation: 'r', workspace });
+      expect(res.status, `${domain} ${workspace}`).toBe(200);
+    }
+  });
+
+  it('sees a user change on the next check without any rebuild (users are not cached)', async () => {
+    expect((await check({ user: 'erin', domain: 'Files', operation: 'R', workspace: '/Root' })).body.reason).toBe('default');
+    const erin = await t.db('users').where({ username_lower: 'erin' }).first('id');
+    await t.db('group_members').insert({ group_id: groups.Stages, user_id: erin.id, added_at: Date.now() });
+    expect((await check({ user: 'erin', domain: 'Files', operation: 'R', workspace: '/Root' })).body.allowed).toBe(true);
+    await t.db('users').where({ id: erin.id }).update({ status: 'deactivated' });
+    expect((await check({ user: 'erin', domain: 'Files', operation: 'R', workspace: '/Root' })).body.reason).toBe('account');
+  });
+
+  it.each([
+    [{ user: 'nobody', domain: 'Files', operation: 'R', workspace: '/Root' }, 'user_not_found', /nobody/],
+    [{ user: 'alice', domain: 'Spreadsheets', operation: 'R', workspace: '/Root' }, 'domain_not_found', /Spreadsheets/],
+    [{ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root/Nowhere' }, 'workspace_not_found', /Nowhere/],
+    [{ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Sales' }, 'workspace_not_found', /Sales/],
+    [{ user: "alice' OR '1'='1", domain: 'Files', operation: 'R', workspace: '/Root' }, 'user_not_found', /OR/],
+    [{ user: '<script>alert(1)</script>', domain: 'Files', operation: 'R', workspace: '/Root' }, 'user_not_found', /script/],
+    [{ user: 'ålice🙂', domain: 'Files', operation: 'R', workspace: '/Root' }, 'user_not_found', /ålice/],
+    [{ user: 'alice', domain: 'Files; DROP TABLE users', operation: 'R', workspace: '/Root' }, 'domain_not_found', /DROP/],
+  ])('answers 404 for %j', async (body, code, message) => {
+    const res = await check(body);
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe(code);
+    expect(res.body.error.message).toMatch(message);
+  });
+
+  it.each([
+    [{}, 'user'],
+    [{ domain: 'Files', operation: 'R', workspace: '/Root' }, 'user'],
+    [{ user: '', domain: 'Files', operation: 'R', workspace: '/Root' }, 'user'],
+    [{ user: 'x'.repeat(65), domain: 'Files', operation: 'R', workspace: '/Root' }, 'user'],
+    [{ user: 'alice', operation: 'R', workspace: '/Root' }, 'domain'],
+    [{ user: 'alice', domain: 'Files', operation: 'X', workspace: '/Root' }, 'operation'],
+    [{ user: 'alice', domain: 'Files', operation: 'RM', workspace: '/Root' }, 'operation'],
+    [{ user: 'alice', domain: 'Files', workspace: '/Root' }, 'operation'],
+    [{ user: 'alice', domain: 'Files', operation: 'R' }, 'workspace'],
+    [{ user: 'alice', domain: 'Files', operation: 'R', workspace: { path: '/Root' } }, 'workspace'],
+    [{ user: 'alice', domain: 'Processes', operation: 'R', workspace: '/Root', level: 10 }, 'level'],
+    [{ user: 'alice', domain: 'Processes', operation: 'R', workspace: '/Root', level: -1 }, 'level'],
+    [{ user: 'alice', domain: 'Processes', operation: 'R', workspace: '/Root', level: 2.5 }, 'level'],
+    [{ user: 'alice', domain: 'Processes', operation: 'R', workspace: '/Root', level: 'high' }, 'level'],
+    [{ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root', extra: 1 }, 'extra'],
+    [{ user: 42, domain: 'Files', operation: 'R', workspace: '/Root' }, 'user'],
+  ])('answers 400 for the malformed body %j', async (body, field) => {
+    const res = await check(body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('validation_failed');
+    expect(Object.keys(res.body.error.details.fields)).toContain(field);
+  });
+
+  it('answers 400 for a body that is not a JSON object', async () => {
+    const bad = await request(t.server).post('/api/v1/check').set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json').send('{"user": ');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('malformed_body');
+    const array = await check([{ user: 'alice' }]);
+    expect(array.status).toBe(400);
+    expect(array.body.error.code).toBe('malformed_body');
+  });
+
+  it('refuses callers without a token (401) and roles without access.manage (403)', async () => {
+    expect((await request(t.server).post('/api/v1/check').send({ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root' })).status).toBe(401);
+    const now = Date.now();
+    const lic = await t.db('license_types').where({ key: 'process_modeler' }).first('id');
+    await t.db('roles').insert({ name: 'API reader', name_lower: 'api reader', description: '', license_type_id: lic.id, is_default: false, created_at: now, updated_at: now });
+    const role = await t.db('roles').where({ name_lower: 'api reader' }).first('id');
+    await t.db('role_permissions').insert([
+      { role_id: role.id, permission_key: 'api.access' },
+      { role_id: role.id, permission_key: 'users.manage' },
+    ]);
+    await t.makeUser({ username: 'apireader', role: 'API reader' });
+    const other = await t.token('apireader');
+    const res = await request(t.server).post('/api/v1/check').set('Authorization', `Bearer ${other}`).send({ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root' });
+    expect(res.status).toBe(403);
+    const grid = await request(t.server).get('/api/v1/users/alice/effective-permissions').set('Authorization', `Bearer ${other}`);
+    expect(grid.status).toBe(403);
+  });
+});
+
+describe('POST /api/v1/check/batch', () => {
+  function batch(body: unknown) {
+    return request(t.server).post('/api/v1/check/batch').set('Authorization', `Bearer ${token}`).send(body as object);
+  }
+
+  it('answers every check in order, with errors inline', async () => {
+    const res = await batch({
+      checks: [
+        { user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root' },
+        { user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root/Sales' },
+        { user: 'nobody', domain: 'Files', operation: 'R', workspace: '/Root' },
+        { user: 'carol', domain: 'Processes', operation: 'R', workspace: '/Root/Sales/EMEA' },
+        { user: 'alice', domain: 'Files', operation: 'Z', workspace: '/Root' },
+        'not an object',
+        { user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root/Nowhere' },
+        { user: 'PM', domain: 'Processes', operation: 'M', workspace: '/Root/Sales', level: 1 },
+      ],
+    });
+    expect(res.status).toBe(200);
+    const r = res.body.results;
+    expect(r).toHaveLength(8);
+    expect(r[0]).toMatchObject({ allowed: true, reason: 'rule', decidedBy: { id: rules.stagesAllow } });
+    expect(r[1]).toMatchObject({ allowed: false, decidedBy: { id: rules.stagesDeny } });
+    expect(r[2]).toEqual({ error: expect.objectContaining({ status: 404, code: 'user_not_found' }) });
+    expect(r[3]).toMatchObject({ allowed: false, decidedBy: { id: rules.blocked } });
+    expect(r[4].error).toMatchObject({ status: 400, code: 'validation_failed', details: { fields: { operation: expect.any(String) } } });
+    expect(r[5].error).toMatchObject({ status: 400, code: 'malformed_body' });
+    expect(r[6].error).toMatchObject({ status: 404, code: 'workspace_not_found' });
+    expect(r[7]).toMatchObject({ allowed: false, reason: 'license' });
+  });
+
+  it('gives the same answers as single checks', async () => {
+    const checks = [];
+    for (const user of ['alice', 'bob', 'carol', 'dave', 'pm', 'viewer1', 'gone'])
+      for (const workspace of ['/Root', '/Root/Sales/EMEA', '/Root/HR'])
+        for (const operation of OPERATIONS) checks.push({ user, domain: 'Processes', operation, workspace, level: 5 });
+    const res = await batch({ checks });
+    for (let i = 0; i < checks.length; i++) {
+      const single = await check(checks[i]);
+      expect(res.body.results[i], JSON.stringify(checks[i])).toEqual(single.body);
+    }
+  });
+
+  it('accepts 1,000 checks and refuses more, an empty list, or no list', async () => {
+    const one = { user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root' };
+    const full = await batch({ checks: Array.from({ length: 1000 }, () => one) });
+    expect(full.status).toBe(200);
+    expect(full.body.results).toHaveLength(1000);
+    for (const body of [{ checks: Array.from({ length: 1001 }, () => one) }, { checks: [] }, {}, { checks: 'all' }, { checks: [one], more: true }]) {
+      const res = await batch(body);
+      expect(res.status, JSON.stringify(body).slice(0, 60)).toBe(400);
+      expect(res.body.error.code).toBe('validation_failed');
+    }
+  });
+});
+
+describe('GET /api/v1/users/:username/effective-permissions', () => {
+  function grid(user: string, query = '') {
+    return request(t.server).get(`/api/v1/users/${encodeURIComponent(user)}/effective-permissions${query}`).set('Authorization', `Bearer ${token}`);
+  }
+
+  it('answers domains × R/M/C/D with the decision of each cell', async () => {
+    const res = await grid('carol', '?workspace=/Root/Sales');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ user: 'carol', workspace: '/Root/Sales', level: 0 });
+    expect(res.body.domains).toHaveLength(20);
+    const processes = res.body.domains.find((d: { key: string }) => d.key === 'processes');
+    expect(processes).toMatchObject({ domain: 'Processes', usesLevels: true, allowed: 'RM' });
+    expect(processes.operations.R).toMatchObject({ allowed: true, reason: 'rule', decidedBy: { id: rules.editors } });
+    expect(processes.operations.C).toMatchObject({ allowed: false, reason: 'default' });
+    const emea = await grid('carol', '?workspace=/Root/Sales/EMEA');
+    expect(emea.body.domains.find((d: { key: string }) => d.key === 'processes').allowed).toBe('');
+  });
+
+  it('honours the level and defaults to the root', async () => {
+    const high = await grid('dave', '?workspace=/Root/HR&level=5');
+    expect(high.body.domains.find((d: { key: string }) => d.key === 'processes').operations.R).toMatchObject({ allowed: false, decidedBy: { id: rules.levelDeny } });
+    const root = await grid('alice');
+    expect(root.body.workspace).toBe('/Root');
+    expect(root.body.domains.find((d: { key: string }) => d.key === 'files').allowed).toBe('R');
+  });
+
+  it('answers 404 for an unknown user or workspace and 400 for a bad level', async () => {
+    expect((await grid('nobody', '?workspace=/Root')).body.error.code).toBe('user_not_found');
+    expect((await grid('alice', '?workspace=/Root/Nowhere')).status).toBe(404);
+    expect((await grid('alice', '?level=12')).status).toBe(400);
+    expect((await grid('alice', '?colour=blue')).status).toBe(400);
+  });
+});
+
+describe('the reverse view (who may)', () => {
+  it('agrees with deciding for every user, and pages', async () => {
+    // Every class in play in Reports: Low Allow minus Low Deny, High Allow, High Deny, across groups.
+    groups.Readers = await addGroup('Readers', ['alice', 'bob', 'dave']);
+    await addRule(t.db, 'readersLA', { group: 'Readers', effect: 'allow', domain: 'reports', workspace: 'root', transitive: true, ops: 'R', priority: 'low' });
+    await addRule(t.db, 'stagesLD', { group: 'Stages', effect: 'deny', domain: 'reports', workspace: 'sales', transitive: true, ops: 'R', priority: 'low' });
+    await addRule(t.db, 'levelsHA', { group: 'Levels', effect: 'allow', domain: 'reports', workspace: 'emea', ops: 'R', priority: 'high' });
+    await addRule(t.db, 'editorsHD', { group: 'Editors', effect: 'deny', domain: 'reports', workspace: 'hr', ops: 'R', priority: 'high' });
+    const all = (await t.db('users').select('username')).map((u: { username: string }) => u.username);
+    for (const q of [
+      { domain: 'Processes', op: 'R' as const, workspace: '/Root/Sales/EMEA', level: 0 },
+      { domain: 'Processes', op: 'M' as const, workspace: '/Root/Sales', level: 0 },
+      { domain: 'Processes', op: 'R' as const, workspace: '/Root/HR', level: 5 },
+      { domain: 'Files', op: 'R' as const, workspace: '/Root', level: 0 },
+      { domain: 'Files', op: 'R' as const, workspace: '/Root/Sales', level: 0 },
+      { domain: 'Reports', op: 'D' as const, workspace: '/Root', level: 0 },
+      { domain: 'Reports', op: 'R' as const, workspace: '/Root/Sales/EMEA', level: 0 },
+      { domain: 'Reports', op: 'R' as const, workspace: '/Root/HR', level: 0 },
+      { domain: 'Reports', op: 'R' as const, workspace: '/Root', level: 0 },
+    ]) {
+      const expected = new Set<string>();
+      for (const u of all) {
+        const d = await access.check(t.db, { user: u, domain: q.domain, operation: q.op, workspace: q.workspace, level: q.level });
+        if (d.allowed) expected.add(u);
+      }
+      const yes = await access.whoMay(t.db, q.domain, q.op, q.workspace, { allowed: true, limit: 100, offset: 0, level: q.level });
+      const no = await access.whoMay(t.db, q.domain, q.op, q.workspace, { allowed: false, limit: 100, offset: 0, level: q.level });
+      const label = JSON.stringify(q);
+      expect(new Set(yes.users.map((u) => u.username)), label).toEqual(expected);
+      expect(yes.total + no.total, label).toBe(all.length);
+      expect(new Set(no.users.map((u) => u.username)), label).toEqual(new Set(all.filter((u) => !expected.has(u))));
+      expect(yes.users.every((u) => u.decision.allowed)).toBe(true);
+      expect(no.users.every((u) => !u.decision.allowed)).toBe(true);
+    }
+    const emea = await access.whoMay(t.db, 'Reports', 'R', '/Root/Sales/EMEA', { allowed: true, limit: 100, offset: 0 });
+    expect(emea.users.map((u) => u.username).sort()).toEqual(['bob', 'dave']);
+    const hr = await access.whoMay(t.db, 'Reports', 'R', '/Root/HR', { allowed: true, limit: 100, offset: 0 });
+    expect(hr.users.map((u) => u.username).sort()).toEqual(['alice', 'dave']);
+    const page1 = await access.whoMay(t.db, 'Files', 'R', '/Root/Sales', { allowed: false, limit: 3, offset: 0 });
+    const page2 = await access.whoMay(t.db, 'Files', 'R', '/Root/Sales', { allowed: false, limit: 3, offset: 3 });
+    expect(page1.users).toHaveLength(3);
+    expect(page1.users.map((u) => u.username)).toEqual([...page1.users.map((u) => u.username)].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase())));
+    expect(page2.users.map((u) => u.id)).not.toContain(page1.users[0].id);
+    const searched = await access.whoMay(t.db, 'Files', 'R', '/Root', { allowed: true, limit: 10, offset: 0, q: 'ali' });
+    expect(searched.users.map((u) => u.username)).toEqual(['alice']);
+  });
+});
+
+describe('two servers on one database', () => {
+  let second: GatehouseApp;
+  let secondDb: Db;
+  beforeAll(async () => {
+    // Its own connection pool and its own cached index, like a second process.
+    secondDb = createDb(t.config);
+    second = await createApp(t.config, { db: secondDb });
+  });
+  afterAll(async () => {
+    await second?.close();
+    await secondDb?.destroy();
+  });
+
+  it('a permission added through one is seen by the other on its next request', async () => {
+    const server2 = second.app.callback();
+    const q = { user: 'bob', domain: 'Reports', operation: 'C', workspace: '/Root/HR' };
+    expect((await check(q, server2)).body.reason).toBe('default');
+    expect((await check(q, t.server)).body.reason).toBe('default');
+    const id = await addRule(t.gate.services.db, 'reports', { group: 'Editors', effect: 'allow', domain: 'reports', workspace: 'hr', ops: 'C', priority: 'low' });
+    const seen = await check(q, server2);
+    expect(seen.body).toMatchObject({ allowed: true, decidedBy: { id, group: 'Editors', workspace: '/Root/HR', operations: 'C' } });
+  });
+
+  it('a workspace renamed through one server’s page is found by its new path on the other', async () => {
+    const server2 = second.app.callback();
+    const ok = { user: 'bob', domain: 'Processes', operation: 'R', workspace: '/Root/Sales/EMEA' };
+    expect((await check(ok, server2)).body.allowed).toBe(true);
+    const agent = await t.signIn('admin');
+    const page = await agent.get(`/workspaces/${ws.emea}`);
+    expect(page.status).toBe(200);
+    const version = /name="version" value="(\d+)"/.exec(page.text)?.[1];
+    const res = await agent
+      .post(`/workspaces/${ws.emea}/rename`)
+      .type('form')
+      .send({ _csrf: csrfFrom(page.text), name: 'Europe', ...(version ? { version } : {}) });
+    expect(res.status).toBeLessThan(400);
+    expect((await t.db('workspaces').where({ id: ws.emea }).first('name')).name).toBe('Europe');
+    expect((await check(ok, server2)).status).toBe(404);
+    const renamed = await check({ ...ok, workspace: '/Root/Sales/Europe' }, server2);
+    expect(renamed.body).toMatchObject({ allowed: true, decidedBy: { id: rules.editors } });
+    expect(renamed.body.explanation).toContain('/Root/Sales/Europe');
+  });
+
+  it('a write that does not bump the counter is not seen: the cache is really used', async () => {
+    const server2 = second.app.callback();
+    const q = { user: 'bob', domain: 'Comments', operation: 'R', workspace: '/Root' };
+    expect((await check(q, server2)).body.reason).toBe('default');
+    const now = Date.now();
+    const domain = await t.db('domains').where({ key: 'comments' }).first('id');
+    await t.db('domain_permissions').insert({
+      group_id: groups.Editors, effect: 'allow', domain_id: domain.id, workspace_id: ws.root, transitive: false,
+      can_read: true, can_modify: false, can_create: false, can_delete: false, level: 0, priority: 'low', created_at: now, updated_at: now,
+    });
+    expect((await check(q, server2)).body.reason).toBe('default');
+    await bumpCounter(t.db, 'access_version');
+    expect((await check(q, server2)).body.allowed).toBe(true);
+  });
+});
