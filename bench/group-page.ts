@@ -1,14 +1,6 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { loadConfig } from '../src/config';
-import { createDb } from '../src/db/connect';
-import { createApp } from '../src/app';
-import { createSuperuser, prepareDatabase } from '../src/setup/bootstrap';
-import { seedDemo } from '../seeds/demo';
 import { parseArgs } from '../src/cli/args';
 import * as groups from '../src/groups/repo';
-import { Client, serve, summarize, writeResult } from './support';
+import { benchConsole, benchDatabase, summarize, writeResult } from './support';
 
 /**
  * The group page at scale: a group of 20,000 members in a directory of 100,000 users (seed:demo data), on
@@ -21,18 +13,7 @@ const args = parseArgs();
 const targetUsers = Number(args.users ?? 100_000);
 const targetMembers = Number(args.members ?? 20_000);
 const runs = Number(args.runs ?? 20);
-const tempFile = path.join(os.tmpdir(), `gatehouse-bench-groups-${process.pid}.sqlite`);
-const config = loadConfig(process.env, { sqliteFile: process.env.GATEHOUSE_SQLITE_FILE || tempFile, scryptN: 2 ** 14 });
-const dialect = config.databaseUrl ? 'mysql' : 'sqlite';
-const db = createDb(config);
-await prepareDatabase(db);
-
-const have = Number((await db('users').count({ n: '*' }).first())?.n ?? 0);
-if (have < targetUsers) {
-  const t0 = Date.now();
-  await seedDemo(db, { users: targetUsers - have, scryptN: 2 ** 14, password: 'demo-password-2026', log: (l) => console.log(l) });
-  console.log(`seeded ${(targetUsers - have).toLocaleString('en-US')} users (seed:demo) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-}
+const { config, db, dialect, cleanup } = await benchDatabase('groups', targetUsers);
 
 // The big group: every fifth user, inserted 1,000 rows per statement.
 const GROUP = 'Bench all-hands';
@@ -50,11 +31,8 @@ const memberIds = allIds.filter((_, i) => i % 5 === 0).slice(0, targetMembers);
 }
 const outsiders = allIds.filter((_, i) => i % 5 !== 0);
 
-await createSuperuser(db, config, { username: 'bench-admin', password: 'bench-password-123', email: 'bench-admin@example.com' });
-const gate = await createApp(config, { db });
-const server = await serve(gate.app.callback());
-const client = new Client(server.url);
-const csrf = await client.signIn('bench-admin', 'bench-password-123');
+const bench = await benchConsole(config, db);
+const { client, csrf } = bench;
 const url = `/groups/${groupId}`;
 const users = Number((await db('users').count({ n: '*' }).first())?.n ?? 0);
 const members = await groups.memberCount(db, groupId);
@@ -126,7 +104,5 @@ const finalMembers = await groups.memberCount(db, groupId);
 if (finalMembers !== members) throw new Error(`the saves should have left ${members} members, found ${finalMembers}`);
 const file = writeResult('group-page', { database: dialect, users, groupMembers: members, group: group?.name, runs, results });
 console.log(`written to ${file}`);
-await server.close();
-await gate.close();
-await db.destroy();
-if (!config.databaseUrl && config.sqliteFile === tempFile) for (const f of [tempFile, `${tempFile}-wal`, `${tempFile}-shm`]) fs.rmSync(f, { force: true });
+await bench.close();
+await cleanup();

@@ -1,16 +1,8 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { loadConfig } from '../src/config';
-import { createDb } from '../src/db/connect';
-import { createApp } from '../src/app';
-import { createSuperuser, prepareDatabase } from '../src/setup/bootstrap';
-import { seedDemo } from '../seeds/demo';
 import { parseArgs } from '../src/cli/args';
 import * as roles from '../src/roles/repo';
 import * as roleService from '../src/roles/service';
 import { SYSTEM_ACTOR } from '../src/audit/service';
-import { Client, serve, summarize, writeResult } from './support';
+import { benchConsole, benchDatabase, summarize, writeResult } from './support';
 
 /**
  * Role assignment at scale: in a directory of 100,000 users (seed:demo data), on the database DATABASE_URL
@@ -23,18 +15,7 @@ const args = parseArgs();
 const targetUsers = Number(args.users ?? 100_000);
 const assign = Number(args.assign ?? 5_000);
 const runs = Number(args.runs ?? 10);
-const tempFile = path.join(os.tmpdir(), `gatehouse-bench-roles-${process.pid}.sqlite`);
-const config = loadConfig(process.env, { sqliteFile: process.env.GATEHOUSE_SQLITE_FILE || tempFile, scryptN: 2 ** 14 });
-const dialect = config.databaseUrl ? 'mysql' : 'sqlite';
-const db = createDb(config);
-await prepareDatabase(db);
-
-const have = Number((await db('users').count({ n: '*' }).first())?.n ?? 0);
-if (have < targetUsers) {
-  const t0 = Date.now();
-  await seedDemo(db, { users: targetUsers - have, scryptN: 2 ** 14, password: 'demo-password-2026', log: (l) => console.log(l) });
-  console.log(`seeded ${(targetUsers - have).toLocaleString('en-US')} users (seed:demo) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-}
+const { config, db, dialect, cleanup } = await benchDatabase('roles', targetUsers);
 
 const ROLE = 'Bench field service';
 const analyst = (await roles.findByBuiltinKey(db, 'analyst'))!;
@@ -47,11 +28,8 @@ const movers: number[] = (await db('users').where({ role_id: analyst.id }).order
 if (movers.length < assign) throw new Error(`only ${movers.length} analysts to move; seed more users`);
 await db('users').where({ role_id: role.id }).update({ role_id: defaultRole.id });
 
-await createSuperuser(db, config, { username: 'bench-admin', password: 'bench-password-123', email: 'bench-admin@example.com' });
-const gate = await createApp(config, { db });
-const server = await serve(gate.app.callback());
-const client = new Client(server.url);
-const csrf = await client.signIn('bench-admin', 'bench-password-123');
+const bench = await benchConsole(config, db);
+const { client, csrf } = bench;
 const url = `/roles/${role.id}/users`;
 const users = Number((await db('users').count({ n: '*' }).first())?.n ?? 0);
 
@@ -104,7 +82,5 @@ const left = await roles.userCount(db, role.id);
 if (left !== 0) throw new Error(`the saves should have left the role empty, found ${left}`);
 const file = writeResult(`role-assign-${dialect}`, { database: dialect, users, assign, runs, results });
 console.log(`written to ${file}`);
-await server.close();
-await gate.close();
-await db.destroy();
-if (!config.databaseUrl && config.sqliteFile === tempFile) for (const f of [tempFile, `${tempFile}-wal`, `${tempFile}-shm`]) fs.rmSync(f, { force: true });
+await bench.close();
+await cleanup();

@@ -81,3 +81,57 @@ export class Client {
     return summarize(samples);
   }
 }
+
+/**
+ * The database a benchmark runs on: DATABASE_URL, or a throw-away SQLite file; migrated, seeded, and filled
+ * with seed:demo data up to `targetUsers` users.
+ */
+export async function benchDatabase(name: string, targetUsers: number) {
+  const { loadConfig } = await import('../src/config');
+  const { createDb } = await import('../src/db/connect');
+  const { prepareDatabase } = await import('../src/setup/bootstrap');
+  const { seedDemo } = await import('../seeds/demo');
+  const os = await import('node:os');
+  const tempFile = path.join(os.tmpdir(), `gatehouse-bench-${name}-${process.pid}.sqlite`);
+  const config = loadConfig(process.env, { sqliteFile: process.env.GATEHOUSE_SQLITE_FILE || tempFile, scryptN: 2 ** 14 });
+  const dialect: 'mysql' | 'sqlite' = config.databaseUrl ? 'mysql' : 'sqlite';
+  const db = createDb(config);
+  await prepareDatabase(db);
+  const have = Number((await db('users').count({ n: '*' }).first())?.n ?? 0);
+  if (have < targetUsers) {
+    const t0 = Date.now();
+    await seedDemo(db, { users: targetUsers - have, scryptN: 2 ** 14, password: 'demo-password-2026', log: (l) => console.log(l) });
+    console.log(`seeded ${(targetUsers - have).toLocaleString('en-US')} users (seed:demo) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  return {
+    config,
+    db,
+    dialect,
+    /** Closes the connection and removes the throw-away SQLite file (never a database you named). */
+    async cleanup() {
+      await db.destroy();
+      if (!config.databaseUrl && config.sqliteFile === tempFile) for (const f of [tempFile, `${tempFile}-wal`, `${tempFile}-shm`]) fs.rmSync(f, { force: true });
+    },
+  };
+}
+
+/** The console on a free port with a signed-in Superuser client. */
+export async function benchConsole(config: import('../src/config').Config, db: import('../src/db/connect').Db) {
+  const { createApp } = await import('../src/app');
+  const { createSuperuser } = await import('../src/setup/bootstrap');
+  await createSuperuser(db, config, { username: 'bench-admin', password: 'bench-password-123', email: 'bench-admin@example.com' });
+  const gate = await createApp(config, { db });
+  const server = await serve(gate.app.callback());
+  const client = new Client(server.url);
+  const csrf = await client.signIn('bench-admin', 'bench-password-123');
+  return {
+    gate,
+    server,
+    client,
+    csrf,
+    async close() {
+      await server.close();
+      await gate.close();
+    },
+  };
+}

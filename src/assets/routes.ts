@@ -2,7 +2,7 @@ import type Koa from 'koa';
 import Joi from 'joi';
 import { can, get, idParam, post } from '../http/routing';
 import { P } from '../permissions/catalog';
-import { fragment, page, redirectTo, wantsFragment } from '../http/render';
+import { fragment, page, redirectTo, wantsFragment, confirmation } from '../http/render';
 import { flash } from '../http/session';
 import { actorOf } from '../http/auth';
 import { ValidationError, notFound } from '../http/errors';
@@ -162,8 +162,7 @@ async function removeShare(ctx: Koa.Context) {
 async function confirmRemoval(ctx: Koa.Context) {
   const asset = await load(ctx);
   const data = { title: `Remove ${asset.name}`, asset, shares: await repo.sharesOf(ctx.services.db, asset.id) };
-  if (wantsFragment(ctx, 'modal-content')) return fragment(ctx, 'assets/_remove', data);
-  page(ctx, 'assets/remove', data);
+  confirmation(ctx, 'assets/remove', data);
 }
 
 async function removeAsset(ctx: Koa.Context) {

@@ -4,6 +4,7 @@ import { can, get } from '../http/routing';
 import { P } from '../permissions/catalog';
 import { validate } from '../http/forms';
 import * as repo from './repo';
+import { eventJson } from './service';
 
 const query = Joi.object({
   actor: Joi.string().trim().max(64),
@@ -30,18 +31,7 @@ async function list(ctx: Koa.Context) {
   );
   const page = rows.slice(0, q.limit);
   ctx.body = {
-    items: page.map((r) => ({
-      id: Number(r.id),
-      at: new Date(Number(r.at)).toISOString(),
-      actor: r.actor_username,
-      action: r.action,
-      objectType: r.object_type,
-      objectId: r.object_id,
-      object: r.object_label,
-      before: r.before_json ? JSON.parse(r.before_json) : null,
-      after: r.after_json ? JSON.parse(r.after_json) : null,
-      ip: r.ip,
-    })),
+    items: page.map(eventJson),
     nextCursor: rows.length > q.limit ? String(page[page.length - 1].id) : null,
   };
 }

@@ -6,6 +6,7 @@ import { fragment, page, wantsFragment } from '../http/render';
 import { validate } from '../http/forms';
 import { ValidationError } from '../http/errors';
 import * as repo from './repo';
+import { eventJson } from './service';
 
 const PAGE_SIZE = 50;
 const EXPORT_LIMIT = 100_000;
@@ -87,18 +88,7 @@ async function exportEvents(ctx: Koa.Context) {
   if (q.format === 'json') {
     ctx.type = 'application/json';
     ctx.attachment(`audit-${stamp}.json`);
-    ctx.body = rows.map((r) => ({
-      id: Number(r.id),
-      at: new Date(Number(r.at)).toISOString(),
-      actor: r.actor_username,
-      action: r.action,
-      objectType: r.object_type,
-      objectId: r.object_id,
-      object: r.object_label,
-      before: r.before_json ? JSON.parse(r.before_json) : null,
-      after: r.after_json ? JSON.parse(r.after_json) : null,
-      ip: r.ip,
-    }));
+    ctx.body = rows.map(eventJson);
     return;
   }
   const header = ['id', 'time', 'actor', 'action', 'object_type', 'object_id', 'object', 'before', 'after', 'ip'];

@@ -1,6 +1,7 @@
 import type { Conn } from '../db/connect';
 import type { Actor } from '../http/types';
 import * as repo from './repo';
+import type { AuditRow } from './repo';
 
 export interface AuditEvent {
   action: string;
@@ -29,3 +30,19 @@ export async function record(db: Conn, actor: Actor, event: AuditEvent): Promise
 
 /** The actor for changes made from the shell (create-superuser, seeds). */
 export const SYSTEM_ACTOR: Actor = { id: null, username: 'system', ip: 'local', isSuperuser: true };
+
+/** An audit event as the API and the JSON export show it. */
+export function eventJson(r: AuditRow) {
+  return {
+    id: Number(r.id),
+    at: new Date(Number(r.at)).toISOString(),
+    actor: r.actor_username,
+    action: r.action,
+    objectType: r.object_type,
+    objectId: r.object_id,
+    object: r.object_label,
+    before: r.before_json ? JSON.parse(r.before_json) : null,
+    after: r.after_json ? JSON.parse(r.after_json) : null,
+    ip: r.ip,
+  };
+}

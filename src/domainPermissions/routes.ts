@@ -1,7 +1,7 @@
 import type Koa from 'koa';
 import { can, get, idParam, post } from '../http/routing';
 import { P } from '../permissions/catalog';
-import { fragment, page, redirectTo, wantsFragment } from '../http/render';
+import { fragment, page, redirectTo, wantsFragment, confirmation } from '../http/render';
 import { flash } from '../http/session';
 import { actorOf } from '../http/auth';
 import { HttpError, notFound } from '../http/errors';
@@ -183,8 +183,7 @@ async function renderRemoval(ctx: Koa.Context, errors: Record<string, string> = 
   const group = await loadGroup(ctx);
   const view = await loadPermission(ctx, group.id);
   const data = { title: `Remove permission #${view.permission.id}`, group, view, errors, opsString: service.opsString(view.permission.ops) };
-  if (wantsFragment(ctx, 'modal-content')) return fragment(ctx, 'domainPermissions/_remove', data, status);
-  page(ctx, 'domainPermissions/remove', data, status);
+  confirmation(ctx, 'domainPermissions/remove', data, status);
 }
 
 async function confirmRemoval(ctx: Koa.Context) {

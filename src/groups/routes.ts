@@ -2,7 +2,7 @@ import type Koa from 'koa';
 import Joi from 'joi';
 import { can, get, idParam, post } from '../http/routing';
 import { P } from '../permissions/catalog';
-import { fragment, isHtmx, page, redirectTo, renderToString, wantsFragment } from '../http/render';
+import { fragment, isHtmx, page, redirectTo, renderToString, wantsFragment, confirmation } from '../http/render';
 import { flash } from '../http/session';
 import { actorOf } from '../http/auth';
 import { HttpError, ValidationError, notFound } from '../http/errors';
@@ -309,8 +309,7 @@ async function renderRemoval(ctx: Koa.Context, group: GroupWithCount, errors: Re
     cancelHref: `/groups/${group.id}`,
     errors,
   };
-  if (wantsFragment(ctx, 'modal-content')) return fragment(ctx, 'groups/_remove', data, status);
-  page(ctx, 'groups/remove', data, status);
+  confirmation(ctx, 'groups/remove', data, status);
 }
 
 async function confirmRemoval(ctx: Koa.Context) {
@@ -475,8 +474,7 @@ async function confirmRelationRemoval(ctx: Koa.Context) {
     action: `/groups/relations/${relation.requesterId}/${relation.approverId}/delete${back === '/groups/relations' ? '' : `?from=${from}`}`,
     cancelHref: back,
   };
-  if (wantsFragment(ctx, 'modal-content')) return fragment(ctx, 'groups/_relation-remove', data);
-  page(ctx, 'groups/relation-remove', data);
+  confirmation(ctx, 'groups/relation-remove', data);
 }
 
 async function removeRelation(ctx: Koa.Context) {

@@ -72,6 +72,16 @@ export function fragment(ctx: Koa.Context, view: string, data: ViewData = {}, st
   ctx.body = renderToString(ctx, view, data);
 }
 
+/**
+ * A confirmation: inside the console's <dialog> when htmx asked for it (`#modal-content`), else as a page
+ * of its own (no JavaScript). By convention the dialog body is `<feature>/_<name>` and the page `<feature>/<name>`.
+ */
+export function confirmation(ctx: Koa.Context, view: string, data: ViewData, status = 200): void {
+  const slash = view.lastIndexOf('/');
+  if (wantsFragment(ctx, 'modal-content')) return fragment(ctx, `${view.slice(0, slash)}/_${view.slice(slash + 1)}`, data, status);
+  page(ctx, view, data, status);
+}
+
 /** Redirect after a successful POST; htmx follows it with a full navigation via HX-Location-less redirect. */
 export function redirectTo(ctx: Koa.Context, url: string): void {
   if (isHtmx(ctx)) {

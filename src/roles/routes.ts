@@ -1,7 +1,7 @@
 import type Koa from 'koa';
 import { can, get, idParam, post, SUPERUSER } from '../http/routing';
 import { APP_PERMISSIONS, P, type AppPermission } from '../permissions/catalog';
-import { fragment, isHtmx, page, redirectTo, wantsFragment } from '../http/render';
+import { fragment, isHtmx, page, redirectTo, wantsFragment, confirmation } from '../http/render';
 import { flash } from '../http/session';
 import { actorOf } from '../http/auth';
 import { HttpError, ValidationError, notFound } from '../http/errors';
@@ -263,8 +263,7 @@ async function renderRemoval(ctx: Koa.Context, role: Role, values: Record<string
     values: { moveTo: values.moveTo ?? String(fallback?.id ?? '') },
     errors,
   };
-  if (wantsFragment(ctx, 'modal-content')) return fragment(ctx, 'roles/_remove', data, status);
-  page(ctx, 'roles/remove', data, status);
+  confirmation(ctx, 'roles/remove', data, status);
 }
 
 async function confirmRemoval(ctx: Koa.Context) {

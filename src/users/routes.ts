@@ -2,7 +2,7 @@ import type Koa from 'koa';
 import Joi from 'joi';
 import { can, get, idParam, post } from '../http/routing';
 import { P } from '../permissions/catalog';
-import { fragment, page, redirectTo, wantsFragment } from '../http/render';
+import { fragment, page, redirectTo, wantsFragment, confirmation } from '../http/render';
 import { flash } from '../http/session';
 import { actorOf } from '../http/auth';
 import { HttpError, ValidationError, notFound } from '../http/errors';
@@ -337,8 +337,7 @@ async function renderRemoval(ctx: Koa.Context, user: User, values: Record<string
     values: { assets: values.assets ?? (ownedCount ? 'transfer' : 'none'), transferTo: values.transferTo ?? '' },
     errors,
   };
-  if (wantsFragment(ctx, 'modal-content')) return fragment(ctx, 'users/_remove', data, status);
-  page(ctx, 'users/remove', data, status);
+  confirmation(ctx, 'users/remove', data, status);
 }
 
 async function confirmRemoval(ctx: Koa.Context) {

@@ -1,7 +1,7 @@
 import type Koa from 'koa';
 import { can, get, idParam, post } from '../http/routing';
 import { P } from '../permissions/catalog';
-import { fragment, isHtmx, page, redirectTo, wantsFragment } from '../http/render';
+import { fragment, isHtmx, page, redirectTo, wantsFragment, confirmation } from '../http/render';
 import { flash } from '../http/session';
 import { actorOf } from '../http/auth';
 import { HttpError, notFound } from '../http/errors';
@@ -163,8 +163,7 @@ function versionOf(body: Body): number | undefined {
 async function renderRemoval(ctx: Koa.Context, id: number, errors: Record<string, string> = {}, status = 200, version?: string) {
   const info = await service.removalInfo(ctx.services.db, id);
   const data = { title: `Delete ${info.path}`, info, errors, version: version ?? String(info.workspace.version) };
-  if (wantsFragment(ctx, 'modal-content')) return fragment(ctx, 'workspaces/_remove', data, status);
-  page(ctx, 'workspaces/remove', data, status);
+  confirmation(ctx, 'workspaces/remove', data, status);
 }
 
 async function confirmRemoval(ctx: Koa.Context) {
