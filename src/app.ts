@@ -39,10 +39,11 @@ import { apiRoutes as accessApiRoutes } from './access/api';
 import { routes as assetRoutes } from './assets/routes';
 import { apiRoutes as assetApiRoutes } from './assets/api';
 import { apiRoutes as auditApiRoutes } from './audit/api';
+import { routes as apiDocsRoutes, apiRoutes as openApiRoutes } from './api/routes';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
-const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes];
-const API_ROUTES: RouteDef[][] = [userApiRoutes, accessApiRoutes, workspaceApiRoutes, groupApiRoutes, domainPermissionApiRoutes, roleApiRoutes, licenseApiRoutes, assetApiRoutes, auditApiRoutes];
+const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
+const API_ROUTES: RouteDef[][] = [userApiRoutes, accessApiRoutes, workspaceApiRoutes, groupApiRoutes, domainPermissionApiRoutes, roleApiRoutes, licenseApiRoutes, assetApiRoutes, auditApiRoutes, openApiRoutes];
 
 export interface GatehouseApp {
   app: Koa;

@@ -2,6 +2,7 @@ import { loadConfig } from './config';
 import { createDb } from './db/connect';
 import { createApp } from './app';
 import { ensureFirstSuperuser, prepareDatabase } from './setup/bootstrap';
+import { getIndex } from './access/service';
 
 /** The only place that listens. Migrates and seeds first, so `npm start` is all a fresh machine needs. */
 async function main() {
@@ -22,6 +23,8 @@ async function main() {
       console.log('  This password is shown only once. Change it under "My account".');
       console.log('');
     }
+    // Build the decision index now rather than in the first check that needs it.
+    getIndex(db).catch((err) => console.error('Could not build the access index:', err));
   });
   const stop = () => {
     server.close(() => void db.destroy().then(() => process.exit(0)));

@@ -166,7 +166,13 @@ async function effective(ctx: Koa.Context) {
   const q = validate<{ workspace?: string; level: number }>(effectiveQuery, ctx.query, { allowUnknown: false, status: 400 });
   const { db } = ctx.services;
   const index = await service.getIndex(db);
-  const workspace = q.workspace ?? index.rootIds()[0];
+  // A path; digits that name no path are read as a workspace id.
+  const workspace =
+    q.workspace === undefined
+      ? index.rootIds()[0]
+      : /^\d{1,10}$/.test(q.workspace) && index.workspaceByPath(q.workspace) === undefined
+        ? Number(q.workspace)
+        : q.workspace;
   if (workspace === undefined) throw new HttpError(404, 'workspace_not_found', 'There are no workspaces yet.');
   const grid = await service.effectivePermissions(db, username, workspace, q.level);
   ctx.body = {

@@ -11,6 +11,7 @@ import * as groups from '../groups/repo';
 import type { WorkspaceRef } from '../workspaces/service';
 import * as repo from './repo';
 import * as service from './service';
+import { withApiFieldNames } from '../api/fieldNames';
 import { ASSET_KINDS, SHARE_ACCESS, type Asset } from './repo';
 
 const manage = can(P.accessManage);
@@ -56,9 +57,9 @@ async function list(ctx: Koa.Context) {
       kind: Joi.string().valid(...ASSET_KINDS),
       owner: Joi.string().max(64),
       group: Joi.string().max(100),
-      workspace: Joi.number().integer().min(1),
+      workspace: Joi.number().integer().min(1).max(2147483647),
       limit: Joi.number().integer().min(1).max(500).default(50),
-      offset: Joi.number().integer().min(0).default(0),
+      offset: Joi.number().integer().min(0).max(10_000_000).default(0),
     }),
     ctx.query,
     { allowUnknown: false, status: 400 },
@@ -100,7 +101,8 @@ async function update(ctx: Koa.Context) {
 async function transfer(ctx: Koa.Context) {
   const a = await load(ctx);
   const b = validate<{ to: string }>(Joi.object({ to: Joi.string().max(64).required().label('to') }), body(ctx), { allowUnknown: false, status: 400 });
-  ctx.body = await assetJson(ctx, await service.transfer(ctx.services.db, actorOf(ctx), a.id, b.to));
+  // The service names the console form's field (owner); this API's field is `to`.
+  ctx.body = await assetJson(ctx, await withApiFieldNames({ owner: 'to' }, () => service.transfer(ctx.services.db, actorOf(ctx), a.id, b.to)));
 }
 
 async function share(ctx: Koa.Context) {

@@ -21,7 +21,7 @@ export const conflict = (message: string, fields: Record<string, string> = {}) =
 
 /** Input that breaks a rule: a message per field, shown beside the field or returned as JSON details. */
 export class ValidationError extends HttpError {
-  constructor(fields: Record<string, string>, message = 'Please correct the highlighted fields.', status = 422) {
-    super(status, 'validation_failed', message, fields);
+  constructor(fields: Record<string, string>, message = 'Please correct the highlighted fields.', status = 422, code = 'validation_failed') {
+    super(status, code, message, fields);
   }
 }

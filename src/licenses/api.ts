@@ -46,10 +46,23 @@ async function capsJson(db: Conn, l: LicenseType) {
   return { license: { key: l.key, name: l.name }, caps: Object.fromEntries(domains.map((d) => [d.key, row?.get(d.id) ?? ''])) };
 }
 
+/** The same page wrapper as every other list (a short list, but a generic client pages it like the others). */
+const listQuery = Joi.object({
+  limit: Joi.number().integer().min(1).max(500).default(100).label('limit'),
+  offset: Joi.number().integer().min(0).max(10_000_000).default(0).label('offset'),
+});
+
 async function listLicenses(ctx: Koa.Context) {
-  validate(Joi.object({}), ctx.query, strict);
+  const q = validate<{ limit: number; offset: number }>(listQuery, ctx.query, strict);
   const { licenses } = await overview(ctx.services.db);
-  ctx.body = { items: licenses.map((l) => licenseJson(l, l.used)) };
+  const rows = licenses.slice(q.offset, q.offset + q.limit);
+  ctx.body = {
+    items: rows.map((l) => licenseJson(l, l.used)),
+    total: licenses.length,
+    limit: q.limit,
+    offset: q.offset,
+    nextOffset: q.offset + rows.length < licenses.length ? q.offset + rows.length : null,
+  };
 }
 
 async function getLicense(ctx: Koa.Context) {

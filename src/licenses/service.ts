@@ -29,6 +29,7 @@ export async function assertSeatAvailable(db: Conn, licenseTypeId: number, field
       },
       'License seats exhausted.',
       409,
+      'seats_exhausted',
     );
   }
 }

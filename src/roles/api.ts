@@ -9,6 +9,7 @@ import type { Conn } from '../db/connect';
 import * as repo from './repo';
 import type { Role } from './repo';
 import * as service from './service';
+import { withApiFieldNames } from '../api/fieldNames';
 
 const manage = can(P.usersManage);
 
@@ -86,7 +87,8 @@ async function createRole(ctx: Koa.Context) {
   let role: Role;
   if (input.cloneOf !== undefined) {
     if (!(await repo.findById(db, input.cloneOf))) throw new ValidationError({ cloneOf: `There is no role with id ${input.cloneOf}.` });
-    role = await service.cloneRole(db, actorOf(ctx), input.cloneOf, { name: input.name, description: input.description });
+    const cloneOf = input.cloneOf;
+    role = await withApiFieldNames({ source: 'cloneOf' }, () => service.cloneRole(db, actorOf(ctx), cloneOf, { name: input.name, description: input.description }));
   } else {
     const t = input.template!;
     const builtIns = await repo.builtIns(db);
@@ -95,7 +97,9 @@ async function createRole(ctx: Koa.Context) {
     if (!template) {
       throw new ValidationError({ template: `"${String(t)}" is not a built-in role. Use one of: ${builtIns.map((r) => `${r.builtinKey} (id ${r.id})`).join(', ')}.` });
     }
-    role = await service.createRole(db, actorOf(ctx), { name: input.name, description: input.description, templateRoleId: template.id });
+    role = await withApiFieldNames({ templateRoleId: 'template' }, () =>
+      service.createRole(db, actorOf(ctx), { name: input.name, description: input.description, templateRoleId: template.id }),
+    );
   }
   ctx.status = 201;
   ctx.set('Location', `/api/v1/roles/${role.id}`);

@@ -12,8 +12,12 @@ import * as repo from './repo';
 import * as service from './service';
 import type { User } from './repo';
 import type { Conn } from '../db/connect';
+import { withApiFieldNames } from '../api/fieldNames';
 
 const manage = can(P.usersManage);
+
+/** The service's field names → this API's, so that errors name the field the client sent. */
+const API_FIELDS = { roleId: 'role', licenseTypeId: 'license', addGroupIds: 'groups', removeGroupIds: 'groups', groupIds: 'groups' };
 
 export function userJson(u: User, extra: { groups?: Array<{ id: number; name: string }>; online?: boolean } = {}) {
   const now = Date.now();
@@ -119,7 +123,10 @@ const listQuery = Joi.object({
 async function listUsers(ctx: Koa.Context) {
   const { db } = ctx.services;
   const q = validate<Record<string, any>>(listQuery, ctx.query, { allowUnknown: false, status: 400 });
-  const refs = await resolveRefs(db, { role: q.role, license: q.license });
+  // A filter naming no role or license is a 404, like the group filter below (and the other lists' filters).
+  const refs = await resolveRefs(db, { role: q.role, license: q.license }).catch((e: unknown) => {
+    throw e instanceof ValidationError ? new ValidationError(e.fields, undefined, 404) : e;
+  });
   let groupId: number | undefined;
   if (q.group) {
     const g = await db('groups').where('name_lower', String(q.group).toLowerCase()).first('id');
@@ -168,7 +175,7 @@ async function createUser(ctx: Koa.Context) {
   const { db, config } = ctx.services;
   const input = validate<Record<string, unknown>>(createBody, body(ctx), { allowUnknown: false, status: 400 });
   const refs = await resolveRefs(db, input);
-  const u = await service.createUser(db, actorOf(ctx), { ...refs, addGroupIds: refs.groupIds ?? [] }, config.scryptN);
+  const u = await withApiFieldNames(API_FIELDS, () => service.createUser(db, actorOf(ctx), { ...refs, addGroupIds: refs.groupIds ?? [] }, config.scryptN));
   ctx.status = 201;
   ctx.set('Location', `/api/v1/users/${encodeURIComponent(u.username)}`);
   ctx.body = userJson(u, { groups: await repo.groupsOf(db, u.id) });
@@ -182,7 +189,7 @@ async function updateUser(ctx: Koa.Context) {
   // PATCH: fields not sent keep their values.
   const groupsNow = await repo.groupIdsOf(db, current.id);
   const wanted = (refs.groupIds as number[] | undefined) ?? groupsNow;
-  const u = await service.updateUser(
+  const u = await withApiFieldNames(API_FIELDS, () => service.updateUser(
     db,
     actorOf(ctx),
     current.id,
@@ -198,7 +205,7 @@ async function updateUser(ctx: Koa.Context) {
       version: refs.version,
     },
     config.scryptN,
-  );
+  ));
   ctx.body = userJson(u, { groups: await repo.groupsOf(db, u.id) });
 }
 
@@ -213,9 +220,11 @@ async function deleteUser(ctx: Koa.Context) {
   ctx.body = { deleted: result.username, assets: result.assets, disposition: result.mode };
 }
 
-function statusAction(run: (ctx: Koa.Context, u: User) => Promise<unknown>) {
+function statusAction(run: (ctx: Koa.Context, u: User) => Promise<{ sessionsEnded: number } | void>) {
   return async (ctx: Koa.Context) => {
     const u = await findUser(ctx);
+    // These actions take no fields: one sent is refused (400, named) rather than silently dropped.
+    validate(Joi.object({}), body(ctx), { allowUnknown: false, status: 400 });
     const extra = await run(ctx, u);
     const fresh = (await repo.findById(ctx.services.db, u.id))!;
     ctx.body = { ...userJson(fresh), ...(typeof extra === 'object' && extra ? extra : {}) };
@@ -228,8 +237,9 @@ export const apiRoutes = [
   get('/users/:username', manage, getUser),
   patch('/users/:username', manage, updateUser),
   del('/users/:username', manage, deleteUser),
-  post('/users/:username/deactivate', manage, statusAction((ctx, u) => service.setStatus(ctx.services.db, actorOf(ctx), u.id, 'deactivated'))),
-  post('/users/:username/reactivate', manage, statusAction((ctx, u) => service.setStatus(ctx.services.db, actorOf(ctx), u.id, 'active'))),
+  // setStatus returns the repo row (with its password hash): the runner must not hand it on as extra fields.
+  post('/users/:username/deactivate', manage, statusAction(async (ctx, u) => void (await service.setStatus(ctx.services.db, actorOf(ctx), u.id, 'deactivated')))),
+  post('/users/:username/reactivate', manage, statusAction(async (ctx, u) => void (await service.setStatus(ctx.services.db, actorOf(ctx), u.id, 'active')))),
   post('/users/:username/unlock', manage, statusAction((ctx, u) => service.unlock(ctx.services.db, actorOf(ctx), u.id))),
   post(
     '/users/:username/end-sessions',

@@ -333,7 +333,7 @@ async function renderRemoval(ctx: Koa.Context, user: User, values: Record<string
     subject: user,
     ownedCount,
     owned: await assets.ownedBy(db, user.id, 50),
-    blocker: await service.removalBlocker(db, actorOf(ctx), user),
+    blocker: (await service.removalBlocker(db, actorOf(ctx), user))?.message,
     values: { assets: values.assets ?? (ownedCount ? 'transfer' : 'none'), transferTo: values.transferTo ?? '' },
     errors,
   };

@@ -321,11 +321,14 @@ export const deleteUserSchema = Joi.object({
   transferTo: Joi.string().trim().max(64).allow('').default('').label('New owner'),
 });
 
-/** Why this user cannot be removed by this actor, or null. */
-export async function removalBlocker(db: Conn, actor: Actor, u: User): Promise<string | null> {
-  if (actor.id === u.id) return 'You cannot remove your own account.';
-  if (u.roleBuiltinKey === 'superuser' && !actor.isSuperuser) return 'Only a Superuser may remove a Superuser.';
-  if (await isLastActiveSuperuser(db, u)) return `${u.username} is the last active Superuser and cannot be removed.`;
+/**
+ * Why this user cannot be removed by this actor, or null: 403 when it is not the actor's to do, 409 when
+ * the state of the system forbids it.
+ */
+export async function removalBlocker(db: Conn, actor: Actor, u: User): Promise<HttpError | null> {
+  if (actor.id === u.id) return new HttpError(403, 'self_protection', 'You cannot remove your own account.');
+  if (u.roleBuiltinKey === 'superuser' && !actor.isSuperuser) return forbidden('Only a Superuser may remove a Superuser.');
+  if (await isLastActiveSuperuser(db, u)) return new HttpError(409, 'last_superuser', `${u.username} is the last active Superuser and cannot be removed.`);
   return null;
 }
 
@@ -338,7 +341,7 @@ export async function deleteUser(db: Db, actor: Actor, id: number, raw: unknown)
   return db.transaction(async (trx) => {
     const user = await requireUser(trx, id);
     const blocker = await removalBlocker(trx, actor, user);
-    if (blocker) throw new HttpError(409, 'cannot_remove', blocker);
+    if (blocker) throw blocker;
     const owned = await assets.countOwnedBy(trx, id);
     let mode = 'none';
     let recipient: User | undefined;

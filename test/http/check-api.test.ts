@@ -371,6 +371,8 @@ describe('GET /api/v1/users/:username/effective-permissions', () => {
   it('honours the level and defaults to the root', async () => {
     const high = await grid('dave', '?workspace=/Root/HR&level=5');
     expect(high.body.domains.find((d: { key: string }) => d.key === 'processes').operations.R).toMatchObject({ allowed: false, decidedBy: { id: rules.levelDeny } });
+    const byId = await grid('carol', `?workspace=${ws.sales}`);
+    expect(byId.body.workspace).toBe('/Root/Sales');
     const root = await grid('alice');
     expect(root.body.workspace).toBe('/Root');
     expect(root.body.domains.find((d: { key: string }) => d.key === 'files').allowed).toBe('R');

@@ -168,7 +168,7 @@ describe('assigning a license beyond its seats is refused everywhere', () => {
       .set('Authorization', `Bearer ${token}`)
       .send({ username: 'api.more', firstName: 'A', lastName: 'M', email: 'api.more@example.com', password: 'a-long-test-password-1', license: 'process_participant' });
     expect(api.status).toBe(409);
-    expect(api.body.error.details.fields.licenseTypeId).toContain('No Process participant seats left');
+    expect(api.body.error.details.fields.license).toContain('No Process participant seats left');
   });
 });
 

@@ -523,7 +523,7 @@ describe('remove user', () => {
     const confirm = await admin.get(`/users/${me}/delete`);
     expect($(confirm.text)('.confirm .flash-error').text()).toContain('your own account');
     const res = await admin.post(`/users/${me}/delete`).type('form').send({ _csrf: admin.csrf });
-    expect(res.status).toBe(409);
+    expect(res.status).toBe(403);
     expect(await t.db('users').where({ id: me }).first()).toBeTruthy();
   });
 });

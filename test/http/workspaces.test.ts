@@ -83,7 +83,10 @@ describe('the tree page', () => {
     expect(res.status).toBe(200);
     const doc = $(res.text);
     const root = doc(`#ws-${rootId}`);
-    expect(root.children('details').children('summary').find('a.ws-link').text()).toBe('Root');
+    // The name is a link beside the disclosure toggle (not inside <summary>, which would nest two controls).
+    expect(root.children('.ws-label').find('a.ws-link').text()).toBe('Root');
+    expect(root.children('details').children('summary').find('a').length).toBe(0);
+    expect(root.children('details').children('summary').text()).toContain('Sub-workspaces of Root');
     expect(root.children('details').attr('open')).toBeDefined();
     const sales = doc(`#ws-${await idOf('/Root/Sales')}`);
     // Sub-workspaces are in the page inside <details>: they open without any script.

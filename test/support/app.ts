@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 import request from 'supertest';
 import * as cheerio from 'cheerio';
 import type { Config } from '../../src/config';
@@ -9,6 +10,14 @@ import * as users from '../../src/users/repo';
 import * as roles from '../../src/roles/repo';
 import * as tokenService from '../../src/tokens/service';
 import { SYSTEM_ACTOR } from '../../src/audit/service';
+import { recordApiResponses, takeApiMismatches } from './openapi';
+
+// Every /api/v1 response a test produces is checked against the OpenAPI document (test/support/openapi.ts):
+// a response the document does not describe fails the test that made it.
+afterEach(() => {
+  const mismatches = takeApiMismatches();
+  if (mismatches.length) throw new Error(`API response${mismatches.length === 1 ? '' : 's'} not matching the OpenAPI document:\n${mismatches.join('\n\n')}`);
+});
 
 export const PASSWORD = 'a-long-test-password';
 
@@ -47,6 +56,7 @@ let cachedHash: string | undefined;
 export async function createTestApp(overrides: Partial<Config> = {}): Promise<TestApp> {
   const tdb = await createTestDatabase(overrides);
   const gate = await createApp(tdb.config, { db: tdb.db });
+  gate.app.middleware.unshift(recordApiResponses());
   const server = gate.app.callback();
 
   async function anonymous(): Promise<Agent> {

@@ -42,8 +42,8 @@ export const assetOperations: OperationMap = {
       kind: { description: 'Only this kind.', schema: { type: 'string', enum: [...ASSET_KINDS] } },
       owner: { description: 'Only assets of this owner (username).', schema: { type: 'string', maxLength: 64 } },
       group: { description: 'Only assets shared with this group (name).', schema: { type: 'string', maxLength: 100 } },
-      workspace: { description: 'Only assets directly in this workspace (id).', schema: { type: 'integer', minimum: 1 } },
-      ...paging(50, 500, null),
+      workspace: { description: 'Only assets directly in this workspace (id).', schema: { type: 'integer', minimum: 1, maximum: 2147483647 } },
+      ...paging(50),
     },
     responses: { 200: { description: 'A page of assets.', schema: offsetPage(ref('Asset')) } },
     errors: { 400: 'An unknown query parameter or a value out of range.', 404: 'The `owner` or `group` filter names nobody.' },
@@ -55,7 +55,7 @@ export const assetOperations: OperationMap = {
     description: 'Registers a folder, log, model or dashboard in a workspace, owned by a user.',
     requires: manage,
     body: {
-      schema: input({ kind: str(undefined, { enum: [...ASSET_KINDS] }), name: assetName, owner: str('Username of the owner.', { maxLength: 64 }), workspace: workspaceRef }, [
+      schema: input({ kind: str(undefined, { enum: [...ASSET_KINDS] }), name: assetName, owner: str('Username of the owner.', { minLength: 1, maxLength: 64 }), workspace: workspaceRef }, [
         'kind',
         'name',
         'owner',
@@ -106,7 +106,7 @@ export const assetOperations: OperationMap = {
     description: 'Makes another user the owner.',
     requires: manage,
     path: assetPath,
-    body: { schema: input({ to: str('Username of the new owner.', { maxLength: 64 }) }, ['to']), example: { to: 'sam.lee' } },
+    body: { schema: input({ to: str('Username of the new owner.', { minLength: 1, maxLength: 64 }) }, ['to']), example: { to: 'sam.lee' } },
     responses: { 200: { description: 'The asset with its new owner.', schema: ref('Asset') } },
     errors: { 404: 'There is no such asset.', 422: 'No such user, or the user owns it already.' },
   },
@@ -117,7 +117,7 @@ export const assetOperations: OperationMap = {
     description: 'Shares the asset with a group at an access level, or changes the level of an existing share.',
     requires: manage,
     path: assetPath,
-    body: { schema: input({ group: str('Group name.', { maxLength: 100 }), access }, ['group', 'access']), example: { group: 'Sales Analysts', access: 'viewer' } },
+    body: { schema: input({ group: str('Group name.', { minLength: 1, maxLength: 100 }), access }, ['group', 'access']), example: { group: 'Sales Analysts', access: 'viewer' } },
     responses: { 200: { description: 'The asset with its shares.', schema: ref('Asset') } },
     errors: { 404: 'There is no such asset.', 422: 'No such group.' },
   },

@@ -39,10 +39,10 @@ export const auditOperations: OperationMap = {
     query: {
       actor: { description: 'Only events by this username.', schema: { type: 'string', maxLength: 64 } },
       action: { description: 'Only this action, e.g. `user.create`.', schema: { type: 'string', maxLength: 64 } },
-      objectType: { description: 'Only events on this kind of object, e.g. `user`.', schema: { type: 'string', maxLength: 40 } },
+      objectType: { description: 'Only events on this kind of object, e.g. `user`.', schema: { type: 'string' } },
       object: { description: 'Only events on an object with this name or id.', schema: { type: 'string', maxLength: 255 } },
-      from: { description: 'Only events at or after this time: an ISO 8601 date or date-time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z.', schema: { type: 'string', maxLength: 40 } },
-      to: { description: 'Only events at or before this time: an ISO 8601 date or date-time.', schema: { type: 'string', maxLength: 40 } },
+      from: { description: 'Only events at or after this time: an ISO 8601 date or date-time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z.', schema: { type: 'string' } },
+      to: { description: 'Only events at or before this time: an ISO 8601 date or date-time.', schema: { type: 'string' } },
       limit: { description: 'Page size (default 100).', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
       cursor: { description: 'The `nextCursor` of the previous page.', schema: { type: 'string', pattern: '^[1-9][0-9]{0,18}$' } },
     },

@@ -42,14 +42,11 @@ export const commonSchemas: Record<string, Schema> = {
   },
 };
 
-/** `limit` and `offset` query parameters with the bounds the handlers enforce. */
-export function paging(defaultLimit: number, maxLimit = 500, maxOffset: number | null = 10_000_000): Record<string, Parameter> {
+/** `limit` and `offset` query parameters with the bounds every list enforces. */
+export function paging(defaultLimit: number): Record<string, Parameter> {
   return {
-    limit: { description: `Page size (default ${defaultLimit}).`, schema: { type: 'integer', minimum: 1, maximum: maxLimit, default: defaultLimit } },
-    offset: {
-      description: 'Rows to skip: the `nextOffset` of the previous page.',
-      schema: { type: 'integer', minimum: 0, ...(maxOffset === null ? {} : { maximum: maxOffset }), default: 0 },
-    },
+    limit: { description: `Page size (default ${defaultLimit}).`, schema: { type: 'integer', minimum: 1, maximum: 500, default: defaultLimit } },
+    offset: { description: 'Rows to skip: the `nextOffset` of the previous page.', schema: { type: 'integer', minimum: 0, maximum: 10_000_000, default: 0 } },
   };
 }
 

@@ -1,4 +1,5 @@
 import { can } from '../../http/routing';
+import { AUDIT_NAME_CAP, MAX_MOVES } from '../../groups/service';
 import { P } from '../../permissions/catalog';
 import { groupNameParam, paging, search, usernameParam } from './common';
 import { arrayOf, bool, id, input, int, obj, offsetPage, ref, str, time, version, type OperationMap, type Schema } from './schema';
@@ -24,7 +25,7 @@ const groupProps: Record<string, Schema> = {
   updatedAt: time(),
 };
 
-const usernames = (what: string) => arrayOf(str(undefined, { minLength: 1, maxLength: 64 }), what, { maxItems: 20_000 });
+const usernames = (what: string) => arrayOf(str(undefined, { minLength: 1, maxLength: 64 }), what, { maxItems: MAX_MOVES });
 
 export const groupSchemas: Record<string, Schema> = {
   Group: obj(groupProps, { description: 'A group of users.' }),
@@ -40,8 +41,8 @@ export const groupSchemas: Record<string, Schema> = {
   MembershipChange: obj(
     {
       group: str('The group name.'),
-      added: arrayOf(str(), 'Usernames added (the first 100 at most).'),
-      removed: arrayOf(str(), 'Usernames removed (the first 100 at most).'),
+      added: arrayOf(str(), `Usernames added (the first ${AUDIT_NAME_CAP.toLocaleString('en-US')} at most; \`addedCount\` has them all).`),
+      removed: arrayOf(str(), `Usernames removed (the first ${AUDIT_NAME_CAP.toLocaleString('en-US')} at most; \`removedCount\` has them all).`),
       addedCount: int(undefined, { minimum: 0 }),
       removedCount: int(undefined, { minimum: 0 }),
       alreadyMembers: int('Users in `add` who were already members.', { minimum: 0 }),

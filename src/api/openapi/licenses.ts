@@ -1,7 +1,8 @@
 import { can, SUPERUSER } from '../../http/routing';
 import { P } from '../../permissions/catalog';
 import { DOMAINS } from '../../access/catalog';
-import { input, int, nullable, obj, ref, str, version, arrayOf, type OperationMap, type Schema } from './schema';
+import { paging } from './common';
+import { input, int, nullable, obj, offsetPage, ref, str, version, type OperationMap, type Schema } from './schema';
 
 const manage = can(P.usersManage);
 
@@ -43,10 +44,11 @@ export const licenseOperations: OperationMap = {
     operationId: 'listLicenses',
     tag: 'Licenses',
     summary: 'List license types',
-    description: 'Every license type with seats assigned and remaining (a short, fixed list: not paginated).',
+    description: 'Every license type with seats assigned and remaining; offset pagination like every list (the list is short).',
     requires: manage,
-    responses: { 200: { description: 'The license types.', schema: obj({ items: arrayOf(ref('License')) }) } },
-    errors: { 400: 'A query parameter was sent (none is accepted).' },
+    query: paging(100),
+    responses: { 200: { description: 'A page of license types.', schema: offsetPage(ref('License')) } },
+    errors: { 400: 'An unknown query parameter or a value out of range.' },
   },
   'GET /licenses/{key}': {
     operationId: 'getLicense',

@@ -9,13 +9,13 @@ const manage = can(P.accessManage);
 const etag = { ETag: { description: 'The version of the permission, quoted: send it back as `If-Match` to refuse a stale edit.', schema: { type: 'string' }, required: true } };
 
 const attributes: Record<string, Schema> = {
-  effect: str('Allow or deny.', { enum: ['allow', 'deny'] }),
+  effect: str('Allow or deny (case-insensitive).', { enum: ['allow', 'deny'] }),
   domain: str('Domain name (or key), e.g. "Processes".', { minLength: 1, maxLength: 100 }),
   workspace: oneOf(id('Workspace id.'), str('Workspace path, e.g. "/Root/Sales".', { minLength: 1, maxLength: 2000 })),
   transitive: bool('Also applies to every sub-workspace (default false).'),
   operations: str('Letters of R (read), M (modify), C (create), D (delete), e.g. "RM".', { maxLength: 4, pattern: '^[RMCDrmcd]*$' }),
   level: int(`Processes only: the level (0–${MAX_LEVEL}) the permission applies from (default 0).`, { minimum: 0, maximum: MAX_LEVEL }),
-  priority: str('High beats low; at the same priority deny beats allow (default low).', { enum: ['high', 'low'] }),
+  priority: str('High beats low; at the same priority deny beats allow (default low; case-insensitive).', { enum: ['high', 'low'] }),
 };
 
 export const permissionSchemas: Record<string, Schema> = {

@@ -198,7 +198,7 @@ export const roleOperations: OperationMap = {
     tag: 'Roles',
     summary: 'Assign users to a role',
     description:
-      'Gives the role to the users in `add`; users in `remove` move to the default role. Each user takes a seat of the new license type when it differs; all or nothing.',
+      "Gives the role to the users in `add`; users in `remove` move to the default role. Users keep their license type. All or nothing.",
     requires: manage,
     path: rolePath,
     body: {
@@ -212,7 +212,7 @@ export const roleOperations: OperationMap = {
       400: 'Neither `add` nor `remove`, an unknown field or a wrong type.',
       403: 'Without the permission; assigning the Superuser role or a role with permissions the caller lacks; changing your own role.',
       404: 'There is no such role.',
-      409: 'No seat left on the license type, or removing the last Superuser.',
+      409: 'Removing users from the default role (they would have nowhere to go), or leaving no active Superuser.',
       422: 'A username names no user (nothing is changed), or no default role exists for removed users.',
     },
   },

@@ -52,6 +52,7 @@ export const oneOf = (...schemas: Schema[]): Schema => ({ oneOf: schemas });
 /** A primitive schema that may also be null (`type: [t, "null"]`); a `$ref` becomes `oneOf [ref, null]`. */
 export function nullable(s: Schema): Schema {
   if (s.$ref || s.oneOf || s.allOf) return { oneOf: [s, { type: 'null' }] };
+  if (s.type === undefined) return s; // any JSON value, null included
   const t = Array.isArray(s.type) ? s.type : [s.type ?? 'string'];
   return { ...s, type: [...t, 'null'] };
 }
@@ -129,7 +130,7 @@ export interface OperationSpec {
    * 429) and the ones a JSON body brings (400, 413): each with the standard Error body. A string replaces
    * the default description.
    */
-  errors: Partial<Record<400 | 404 | 409 | 422 | 403, string>>;
+  errors: Partial<Record<400 | 401 | 403 | 404 | 409 | 422 | 429, string>>;
 }
 
 /** Operations keyed "METHOD /path/{param}" — the router's "/path/:param" with braces. */

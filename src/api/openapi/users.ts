@@ -83,7 +83,7 @@ const statusAction = (operationId: string, summary: string, description: string,
   requires: manage,
   path: userPath,
   responses: { 200: { description: 'The user after the change.', schema: ref('User') } },
-  errors: { 404: 'There is no such user.', ...(conflict ? { 409: conflict } : {}) },
+  errors: { 400: 'A request body with fields was sent (these actions take none).', 404: 'There is no such user.', ...(conflict ? { 409: conflict } : {}) },
 });
 
 export const userOperations: OperationMap = {
@@ -91,7 +91,7 @@ export const userOperations: OperationMap = {
     operationId: 'listUsers',
     tag: 'Users',
     summary: 'List users',
-    description: 'Users with search, filters, sorting and offset pagination. Filters by name (role, license, group) answer an error when the name is unknown.',
+    description: 'Users with search, filters, sorting and offset pagination. A filter by a name that does not exist (role, license, group) answers 404.',
     requires: manage,
     query: {
       q: search('username, first and last name, email'),
@@ -106,13 +106,13 @@ export const userOperations: OperationMap = {
       ...paging(50),
     },
     responses: { 200: { description: 'A page of users.', schema: offsetPage(ref('UserSummary')) } },
-    errors: { 400: 'An unknown query parameter or a value out of range.', 404: 'The `group` filter names no group.', 422: 'The `role` or `license` filter names none.' },
+    errors: { 400: 'An unknown query parameter or a value out of range.', 404: 'The `role`, `license` or `group` filter names nothing (`details.fields` says which).' },
   },
   'POST /users': {
     operationId: 'createUser',
     tag: 'Users',
     summary: 'Create a user',
-    description: "Creates a local account. It takes a seat of its license type: when none is left the request is refused (422) and nothing is written.",
+    description: 'Creates a local account. It takes a seat of its license type: when none is left the request is refused (409) and nothing is written.',
     requires: manage,
     body: {
       schema: input(
@@ -138,7 +138,8 @@ export const userOperations: OperationMap = {
     },
     errors: {
       403: 'Without the permission, or assigning a role that grants permissions the caller lacks (e.g. Superuser).',
-      422: 'A field breaks a rule (message per field): taken username or email, weak password, unknown role, license or group, no seat left.',
+      409: 'No seat is left on the license type (`details.fields.license`).',
+      422: 'A field breaks a rule (message per field): taken username or email, weak password, unknown role, license or group.',
     },
   },
   'GET /users/{username}': {
@@ -172,8 +173,8 @@ export const userOperations: OperationMap = {
     errors: {
       403: 'Without the permission; changing your own role; changing a Superuser without being one.',
       404: 'There is no such user.',
-      409: 'The user was changed meanwhile (stale `version`).',
-      422: 'A field breaks a rule (message per field), or no seat is left on the new license type.',
+      409: 'The user was changed meanwhile (stale `version`), or no seat is left on the new license type.',
+      422: 'A field breaks a rule (message per field).',
     },
   },
   'DELETE /users/{username}': {
@@ -191,21 +192,22 @@ export const userOperations: OperationMap = {
     responses: { 200: { description: 'Deleted.', schema: ref('UserDeleted') } },
     errors: {
       400: 'An unknown query parameter or value.',
+      403: 'Not yours to remove: your own account, or a Superuser when you are not one.',
       404: 'There is no such user.',
-      409: 'The user cannot be removed: yourself, a Superuser (unless you are one), or the last active Superuser.',
+      409: 'The last active Superuser cannot be removed.',
       422: 'The user owns assets and `assets`/`transferTo` do not say where they go.',
     },
   },
   'POST /users/{username}/deactivate': statusAction(
     'deactivateUser',
     'Deactivate a user',
-    'The account can no longer sign in and its sessions end; its seat stays assigned. No request body.',
+    'The account can no longer sign in and its sessions end; its seat stays assigned. No request body (an empty JSON object is accepted).',
     'The last active Superuser cannot be deactivated.',
   ),
-  'POST /users/{username}/reactivate': statusAction('reactivateUser', 'Reactivate a user', 'The account can sign in again. No request body.'),
-  'POST /users/{username}/unlock': statusAction('unlockUser', 'Unlock a user', 'Ends a lock after failed sign-ins and resets the failure count. No request body.'),
+  'POST /users/{username}/reactivate': statusAction('reactivateUser', 'Reactivate a user', 'The account can sign in again. No request body (an empty JSON object is accepted).'),
+  'POST /users/{username}/unlock': statusAction('unlockUser', 'Unlock a user', 'Ends a lock after failed sign-ins and resets the failure count. No request body (an empty JSON object is accepted).'),
   'POST /users/{username}/end-sessions': {
-    ...statusAction('endUserSessions', 'End sessions', "Signs the user out everywhere (their console sessions). API tokens stay valid. No request body."),
+    ...statusAction('endUserSessions', 'End sessions', "Signs the user out everywhere (their console sessions). API tokens stay valid. No request body (an empty JSON object is accepted)."),
     responses: { 200: { description: 'The user, with the number of sessions ended.', schema: ref('UserSessionsEnded') } },
   },
 };
