@@ -115,14 +115,35 @@ const listQuery = Joi.object({
   online: Joi.boolean(),
   source: Joi.string().valid('local', 'sso'),
   limit: Joi.number().integer().min(1).max(500).default(50),
-  offset: Joi.number().integer().min(0).max(10_000_000).default(0),
+  // No default here: `offset` and `cursor` exclude each other, and a default would count as given.
+  offset: Joi.number().integer().min(0).max(10_000_000),
+  cursor: Joi.string().max(400).pattern(/^[A-Za-z0-9_-]+$/).label('cursor'),
   sort: Joi.string().valid(...Object.keys(repo.USER_SORTS)).default('username'),
   dir: Joi.string().valid('asc', 'desc').default('asc'),
-});
+}).oxor('cursor', 'offset');
+
+/**
+ * The opaque cursor of the users list: the sort and the last key of the page (keyset pagination, so the
+ * millionth user is as quick to reach as the first). Only for the unique sort keys, username and email.
+ */
+function encodeCursor(sort: string, dir: string, key: string): string {
+  return Buffer.from(JSON.stringify({ s: sort, d: dir, k: key })).toString('base64url');
+}
+
+function decodeCursor(cursor: string, sort: string, dir: string): string {
+  try {
+    const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { s?: unknown; d?: unknown; k?: unknown };
+    if (c.s === sort && c.d === dir && typeof c.k === 'string' && c.k.length <= 254) return c.k;
+  } catch {
+    // fall through
+  }
+  throw new ValidationError({ cursor: 'This cursor is not valid for this sort order: start again without it.' }, 'Invalid cursor.', 400);
+}
 
 async function listUsers(ctx: Koa.Context) {
   const { db } = ctx.services;
   const q = validate<Record<string, any>>(listQuery, ctx.query, { allowUnknown: false, status: 400 });
+  q.offset ??= 0;
   // A filter naming no role or license is a 404, like the group filter below (and the other lists' filters).
   const refs = await resolveRefs(db, { role: q.role, license: q.license }).catch((e: unknown) => {
     throw e instanceof ValidationError ? new ValidationError(e.fields, undefined, 404) : e;
@@ -133,14 +154,23 @@ async function listUsers(ctx: Koa.Context) {
     if (!g) throw new ValidationError({ group: `There is no group "${q.group}".` }, undefined, 404);
     groupId = g.id;
   }
+  const keyset = repo.UNIQUE_SORTS.has(q.sort);
+  if (q.cursor && !keyset) throw new ValidationError({ cursor: 'Cursor pagination needs sort=username or sort=email; use offset with other sorts.' }, 'Invalid cursor.', 400);
+  const after = q.cursor ? decodeCursor(q.cursor, q.sort, q.dir) : undefined;
   const { rows, total } = await repo.list(
     db,
     { q: q.q, roleId: refs.roleId as number | undefined, licenseTypeId: refs.licenseTypeId as number | undefined, groupId, status: q.status, online: q.online, source: q.source },
     q.sort,
     q.dir,
-    q.limit,
-    q.offset,
+    q.limit + 1,
+    after === undefined ? q.offset : 0,
+    Date.now(),
+    after,
   );
+  const more = rows.length > q.limit;
+  rows.splice(q.limit);
+  const last = rows[rows.length - 1];
+  const lastKey = last ? (q.sort === 'email' ? last.email : last.username).toLowerCase() : undefined;
   const online = await sessions.onlineUserIds(db, rows.map((r) => r.id), Date.now());
   ctx.body = {
     items: rows.map((r) => ({
@@ -160,8 +190,10 @@ async function listUsers(ctx: Koa.Context) {
     })),
     total,
     limit: q.limit,
-    offset: q.offset,
-    nextOffset: q.offset + rows.length < total ? q.offset + rows.length : null,
+    // With a cursor, rows are counted from the cursor: nothing is skipped after it.
+    offset: after === undefined ? q.offset : 0,
+    nextOffset: after === undefined && more ? q.offset + rows.length : null,
+    nextCursor: keyset && more && lastKey !== undefined ? encodeCursor(q.sort, q.dir, lastKey) : null,
   };
 }
 

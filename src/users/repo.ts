@@ -249,7 +249,7 @@ export const USER_SORTS = {
   last_login: ['users.last_login_at'],
 } as const;
 export type UserSort = keyof typeof USER_SORTS;
-const UNIQUE_SORTS = new Set<UserSort>(['username', 'email']);
+export const UNIQUE_SORTS: ReadonlySet<UserSort> = new Set<UserSort>(['username', 'email']);
 
 export interface UserListFilter {
   q?: string;
@@ -318,11 +318,17 @@ export async function list(
   limit: number,
   offset: number,
   now = Date.now(),
+  /** Keyset pagination on a unique sort key (username or email): the last key of the previous page. */
+  after?: string,
 ): Promise<{ rows: UserListRow[]; total: number }> {
   const totalRow = await filteredUsers(db, f, now).count({ n: '*' }).first();
   // Deferred join: page through ids on the sort index alone, then read the 50 full rows. Deep pages stay
   // cheap because the offset walks a covering index instead of whole rows.
   const idQuery = filteredUsers(db, f, now).select('users.id').limit(limit).offset(offset);
+  if (after !== undefined) {
+    if (!UNIQUE_SORTS.has(sort)) throw new Error(`Keyset pagination needs a unique sort key, not ${sort}`);
+    idQuery.where(USER_SORTS[sort][0], dir === 'asc' ? '>' : '<', after);
+  }
   for (const col of USER_SORTS[sort]) idQuery.orderBy(col, dir);
   // The id tie-break makes the order total. On a unique sort key without a search it is left out: there the
   // planner walks the sort index and stops after one page, where the extra column would sort the whole

@@ -91,7 +91,8 @@ export const userOperations: OperationMap = {
     operationId: 'listUsers',
     tag: 'Users',
     summary: 'List users',
-    description: 'Users with search, filters, sorting and offset pagination. A filter by a name that does not exist (role, license, group) answers 404.',
+    description:
+      'Users with search, filters and sorting. Two ways to page: `offset` (any sort; `nextOffset` gives the next page) or, sorted by `username` or `email`, the keyset `cursor` (`nextCursor` gives the next page; as fast at the millionth user as at the first, and stable while users are added). A filter by a name that does not exist (role, license, group) answers 404.',
     requires: manage,
     query: {
       q: search('username, first and last name, email'),
@@ -104,9 +105,20 @@ export const userOperations: OperationMap = {
       sort: { description: 'Sort key.', schema: { type: 'string', enum: Object.keys(USER_SORTS), default: 'username' } },
       dir: { description: 'Sort direction.', schema: { type: 'string', enum: ['asc', 'desc'], default: 'asc' } },
       ...paging(50),
+      cursor: {
+        description: 'The `nextCursor` of the previous page (opaque). Only with `sort=username` or `sort=email`, with the same `dir`; not together with `offset`.',
+        schema: { type: 'string', maxLength: 400, pattern: '^[A-Za-z0-9_-]+$' },
+      },
     },
-    responses: { 200: { description: 'A page of users.', schema: offsetPage(ref('UserSummary')) } },
-    errors: { 400: 'An unknown query parameter or a value out of range.', 404: 'The `role`, `license` or `group` filter names nothing (`details.fields` says which).' },
+    responses: {
+      200: {
+        description: 'A page of users.',
+        schema: offsetPage(ref('UserSummary'), {
+          nextCursor: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page (sorted by username or email); null on the last page or with other sorts.' },
+        }),
+      },
+    },
+    errors: { 400: 'An unknown query parameter, a value out of range, or a cursor that does not fit the sort (or given with `offset`).', 404: 'The `role`, `license` or `group` filter names nothing (`details.fields` says which).' },
   },
   'POST /users': {
     operationId: 'createUser',
