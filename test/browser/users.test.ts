@@ -145,3 +145,22 @@ describe('create, edit and remove users in the browser', () => {
     expect(await page.locator('h1 .badge').first().textContent()).toContain('Deactivated');
   });
 });
+
+describe('user list group filter', () => {
+  it('suggests group names as you type and filters by the chosen group', async () => {
+    const now = Date.now();
+    await env.t.db('groups').insert({ name: 'Harbour Pilots', name_lower: 'harbour pilots', description: '', created_at: now, updated_at: now });
+    const gid = (await env.t.db('groups').where({ name_lower: 'harbour pilots' }).first('id')).id;
+    const uid = (await env.t.db('users').where({ username_lower: 'bob.stone' }).first('id')).id;
+    await env.t.db('group_members').insert({ group_id: gid, user_id: uid, added_at: now });
+    const page = await env.signedInPage('admin');
+    await page.goto('/users');
+    await page.fill('#f-group', 'harb');
+    await page.waitForFunction(() => document.querySelectorAll('#group-filter-options option').length > 0);
+    expect(await page.getAttribute('#group-filter-options option', 'value')).toBe('Harbour Pilots');
+    await page.fill('#f-group', 'Harbour Pilots');
+    await page.click('.filters button[type=submit]');
+    await page.waitForFunction(() => document.querySelectorAll('#user-results tbody tr').length === 1);
+    expect(await page.locator('#user-results tbody td:first-child a').textContent()).toBe('bob.stone');
+  });
+});
