@@ -44,7 +44,8 @@ export function membersOfGroupSource(db: Conn, groupId: number): DualListSource 
 export function usersOfRoleSource(db: Conn, roleId: number): DualListSource {
   return sqlDualListSource({
     db,
-    from: (d) => d('users').leftJoin('roles', 'roles.id', 'users.role_id'),
+    from: (d) => d('users'),
+    join: (q) => q.leftJoin('roles', 'roles.id', 'users.role_id'),
     idColumn: 'users.id',
     assignedInDb: (q, assigned) => {
       if (assigned) q.where('users.role_id', roleId);

@@ -212,8 +212,10 @@ export async function buildView(state: DualListState, source: DualListSource, er
  */
 export interface SqlDualListConfig {
   db: Conn;
-  /** The items: e.g. `db('users')`. */
+  /** The items: e.g. `db('users')`. Filtering, counting and paging run on this alone. */
   from: (db: Conn) => Knex.QueryBuilder;
+  /** Joins needed only to show the page's items (e.g. each user's role name). */
+  join?: (q: Knex.QueryBuilder) => void;
   idColumn: string;
   /** Adds "item is assigned in the database" (or its negation) to the query. */
   assignedInDb: (q: Knex.QueryBuilder, assigned: boolean) => void;
@@ -254,10 +256,16 @@ export function sqlDualListSource(cfg: SqlDualListConfig): DualListSource {
   return {
     async page(side, q, pending, limit, offset) {
       const countRow = await scoped(side, q, pending).count({ n: '*' }).first();
-      const query = scoped(side, q, pending).select(cfg.select).limit(limit).offset(offset);
-      for (const o of cfg.orderBy) query.orderBy(o);
-      const rows = await query;
-      return { items: rows.map(cfg.toItem), total: Number(countRow?.n ?? 0) };
+      // Deferred join: page through ids on the sort index, then read (and join) only the rows shown.
+      const idQuery = scoped(side, q, pending).select(`${cfg.idColumn} as id`).limit(limit).offset(offset);
+      for (const o of cfg.orderBy) idQuery.orderBy(o);
+      const ids: number[] = (await idQuery).map((r: { id: number }) => Number(r.id));
+      if (!ids.length) return { items: [], total: Number(countRow?.n ?? 0) };
+      const rowQuery = cfg.from(cfg.db).select(cfg.select).whereRaw(`${cfg.idColumn} IN (${idList(ids)})`);
+      cfg.join?.(rowQuery);
+      const byId = new Map((await rowQuery).map((r: Record<string, unknown>) => [Number(r.id), r]));
+      const items = ids.map((id) => byId.get(id)).filter((r): r is Record<string, unknown> => !!r).map(cfg.toItem);
+      return { items, total: Number(countRow?.n ?? 0) };
     },
     async ids(side, q, pending, cap) {
       const rows = await scoped(side, q, pending).select(`${cfg.idColumn} as id`).limit(cap);
