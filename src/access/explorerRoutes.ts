@@ -174,13 +174,6 @@ function subjectView(g: Grid) {
   };
 }
 
-/** Type-ahead for the explorer's user field (this section needs access.manage, not users.manage). */
-async function suggestUsers(ctx: Koa.Context) {
-  const q = str(ctx.query.user ?? ctx.query.q).slice(0, 100);
-  const list = q.trim() ? await users.suggest(ctx.services.db, q, 10) : [];
-  fragment(ctx, 'users/_suggestions', { users: list });
-}
-
 // -------------------------------------------------------------------------------------------- /access/who
 
 async function who(ctx: Koa.Context) {
@@ -257,6 +250,5 @@ async function who(ctx: Koa.Context) {
 
 export const routes = [
   get('/access', manage, explorer),
-  get('/access/users/suggest', manage, suggestUsers),
   get('/access/who', manage, who),
 ];

@@ -395,11 +395,6 @@ async function addRelation(ctx: Koa.Context) {
 }
 
 /** `<option>`s of usernames for the "who approves" picker. */
-async function suggestUsers(ctx: Koa.Context) {
-  const q = str(ctx.query.user).slice(0, 100);
-  fragment(ctx, 'users/_suggestions', { users: q.trim() ? await users.suggest(ctx.services.db, q, 10) : [] });
-}
-
 async function groupRelationsPage(
   ctx: Koa.Context,
   group: GroupWithCount,
@@ -490,7 +485,6 @@ export const routes = [
   get('/groups/suggest', can(P.usersManage, P.accessManage), suggestGroups),
   get('/groups/relations', manage, relations),
   post('/groups/relations', manage, addRelation),
-  get('/groups/relations/users', manage, suggestUsers),
   get('/groups/relations/:requester/:approver/delete', manage, confirmRelationRemoval),
   post('/groups/relations/:requester/:approver/delete', manage, removeRelation),
   get('/groups/:id', manage, show),

@@ -82,7 +82,7 @@ describe('/access: the grid', () => {
     const res = await admin.get('/access');
     expect(res.status).toBe(200);
     const doc = $(res.text);
-    expect(doc('#f-user').attr('hx-get')).toBe('/access/users/suggest');
+    expect(doc('#f-user').attr('hx-get')).toBe('/users/suggest');
     expect(doc('#f-workspace').attr('hx-get')).toBe('/workspaces/suggest');
     expect(doc('table.access-grid').length).toBe(0);
   });
@@ -213,12 +213,12 @@ describe('/access: the explanation of a cell', () => {
   });
 });
 
-describe('/access/users/suggest', () => {
+describe('user suggestions for the explorer', () => {
   it('suggests users by username or name', async () => {
-    const res = await admin.get('/access/users/suggest?user=ann');
+    const res = await admin.get('/users/suggest?field=user&user=ann');
     expect($(res.text)('option').attr('value')).toBe('anna');
-    expect((await admin.get('/access/users/suggest?user=')).text.trim()).toBe('');
-    expect((await admin.get('/access/users/suggest?user=' + encodeURIComponent('%_'))).status).toBe(200);
+    expect((await admin.get('/users/suggest?field=user&user=')).text.trim()).toBe('');
+    expect((await admin.get('/users/suggest?field=user&user=' + encodeURIComponent('%_'))).status).toBe(200);
   });
 });
 
@@ -277,6 +277,6 @@ describe('/access/who: the reverse view', () => {
   it('is refused without access.manage', async () => {
     await t.makeUser({ username: 'plain', role: 'analyst' });
     const plain = await t.signIn('plain');
-    for (const url of ['/access', '/access/who', '/access/users/suggest?user=a']) expect((await plain.get(url)).status, url).toBe(403);
+    for (const url of ['/access', '/access/who', '/users/suggest?field=user&user=a']) expect((await plain.get(url)).status, url).toBe(403);
   });
 });

@@ -650,7 +650,7 @@ describe('relations', () => {
     expect(doc('option').map((_, e) => doc(e).attr('value')).get()).toEqual(['Auditors', 'Authors']);
     expect($((await admin.get('/groups/suggest?q=%25')).text)('option').length).toBe(0);
     expect($((await admin.get('/groups/suggest')).text)('option').length).toBe(0);
-    doc = $((await admin.get('/groups/relations/users?user=bob')).text);
+    doc = $((await admin.get('/users/suggest?field=user&user=bob')).text);
     expect(doc('option').attr('value')).toBe('bob.stone');
   });
 
