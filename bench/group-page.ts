@@ -1,6 +1,6 @@
 import { parseArgs } from '../src/cli/args';
 import * as groups from '../src/groups/repo';
-import { benchConsole, benchDatabase, summarize, writeResult } from './support';
+import { benchConsole, benchDatabase, timed, writeResult } from './support';
 
 /**
  * The group page at scale: a group of 20,000 members in a directory of 100,000 users (seed:demo data), on
@@ -37,20 +37,6 @@ const url = `/groups/${groupId}`;
 const users = Number((await db('users').count({ n: '*' }).first())?.n ?? 0);
 const members = await groups.memberCount(db, groupId);
 
-async function timed(runsN: number, request: (i: number) => Promise<{ status: number }>, expect: number) {
-  for (let i = 0; i < 2; i++) {
-    const res = await request(-1 - i);
-    if (res.status !== expect) throw new Error(`warm-up answered ${res.status}`);
-  }
-  const samples: number[] = [];
-  for (let i = 0; i < runsN; i++) {
-    const t0 = performance.now();
-    const res = await request(i);
-    samples.push(performance.now() - t0);
-    if (res.status !== expect) throw new Error(`answered ${res.status}, expected ${expect}`);
-  }
-  return summarize(samples);
-}
 
 const dl = (fields: Record<string, string>, target: string) => () =>
   client.request('POST', url, { _csrf: csrf, ...fields }, { 'HX-Request': 'true', 'HX-Target': target });

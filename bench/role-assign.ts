@@ -2,7 +2,7 @@ import { parseArgs } from '../src/cli/args';
 import * as roles from '../src/roles/repo';
 import * as roleService from '../src/roles/service';
 import { SYSTEM_ACTOR } from '../src/audit/service';
-import { benchConsole, benchDatabase, summarize, writeResult } from './support';
+import { benchConsole, benchDatabase, timed, writeResult } from './support';
 
 /**
  * Role assignment at scale: in a directory of 100,000 users (seed:demo data), on the database DATABASE_URL
@@ -33,20 +33,6 @@ const { client, csrf } = bench;
 const url = `/roles/${role.id}/users`;
 const users = Number((await db('users').count({ n: '*' }).first())?.n ?? 0);
 
-async function timed(runsN: number, request: (i: number) => Promise<{ status: number; text?: string }>, expect: number) {
-  for (let i = 0; i < 2; i++) {
-    const res = await request(-1 - i);
-    if (res.status !== expect) throw new Error(`warm-up answered ${res.status}: ${res.text?.slice(0, 300)}`);
-  }
-  const samples: number[] = [];
-  for (let i = 0; i < runsN; i++) {
-    const t0 = performance.now();
-    const res = await request(i);
-    samples.push(performance.now() - t0);
-    if (res.status !== expect) throw new Error(`answered ${res.status}, expected ${expect}`);
-  }
-  return summarize(samples);
-}
 
 const dl = (fields: Record<string, string>, target: string) => () =>
   client.request('POST', url, { _csrf: csrf, ...fields }, { 'HX-Request': 'true', 'HX-Target': target });

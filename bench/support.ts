@@ -135,3 +135,19 @@ export async function benchConsole(config: import('../src/config').Config, db: i
     },
   };
 }
+
+/** Times `runs` calls of `request` after two warm-up calls; every answer must have the expected status. */
+export async function timed(runs: number, request: (i: number) => Promise<{ status: number; text?: string }>, expect: number) {
+  for (let i = 0; i < 2; i++) {
+    const res = await request(-1 - i);
+    if (res.status !== expect) throw new Error(`warm-up answered ${res.status}: ${res.text?.slice(0, 300)}`);
+  }
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const res = await request(i);
+    samples.push(performance.now() - t0);
+    if (res.status !== expect) throw new Error(`answered ${res.status}, expected ${expect}`);
+  }
+  return summarize(samples);
+}
