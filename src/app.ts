@@ -6,6 +6,7 @@ import { bodyParser } from '@koa/bodyparser';
 import type { Config } from './config';
 import { createDb, type Db } from './db/connect';
 import { getOrCreateSetting } from './db/settings';
+import { redactedDatabaseError } from './db/errors';
 import { checkCatalog, APP_PERMISSIONS } from './permissions/catalog';
 import { bodyParseError, errorHandler } from './http/errorHandler';
 import { securityHeaders } from './http/security';
@@ -77,7 +78,8 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
   app.context.services = services;
   app.silent = config.env === 'test';
   app.on('error', (err: Error) => {
-    if (config.env !== 'test') console.error(err);
+    // Database errors carry the SQL and the row's values (hashes, emails): only their code and a redacted message are logged.
+    if (config.env !== 'test') console.error(redactedDatabaseError(err) ?? err);
   });
 
   const registry: MountedRoute[] = [];

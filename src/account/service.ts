@@ -8,6 +8,7 @@ import { passwordProblem } from '../auth/passwordPolicy';
 import * as audit from '../audit/service';
 import * as users from '../users/repo';
 import { emailSchema } from '../users/service';
+import { transaction } from '../db/transaction';
 
 const profileSchema = Joi.object({
   firstName: Joi.string().trim().max(100).pattern(/^[^\p{Cc}]*$/u, { name: 'must not contain control characters' }).required().label('First name'),
@@ -17,7 +18,7 @@ const profileSchema = Joi.object({
 
 export async function updateProfile(db: Db, actor: Actor, userId: number, raw: unknown): Promise<void> {
   const input = validate<{ firstName: string; lastName: string; email: string }>(profileSchema, raw);
-  await db.transaction(async (trx) => {
+  await transaction(db, async (trx) => {
     const before = await users.findById(trx, userId);
     if (!before) throw notFound('User');
     if (before.source === 'sso' && input.email.toLowerCase() !== before.email.toLowerCase()) {
@@ -51,7 +52,7 @@ export async function changePassword(db: Db, actor: Actor, userId: number, raw: 
   if (problem) throw new ValidationError({ newPassword: problem });
   if (input.newPassword !== input.confirmPassword) throw new ValidationError({ confirmPassword: 'The two new passwords differ.' });
   const hash = await hashPassword(input.newPassword, scryptN);
-  await db.transaction(async (trx) => {
+  await transaction(db, async (trx) => {
     await users.update(trx, userId, { passwordHash: hash });
     // Other sessions of this user end; the current one stays signed in.
     await trx('sessions').where({ user_id: userId }).delete();
@@ -61,7 +62,7 @@ export async function changePassword(db: Db, actor: Actor, userId: number, raw: 
 
 /** Signs the user out everywhere but this browser. */
 export async function endOtherSessions(db: Db, actor: Actor, userId: number, currentSessionId: string | undefined): Promise<number> {
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const q = trx('sessions').where({ user_id: userId });
     if (currentSessionId) q.whereNot({ id: currentSessionId });
     const ended = await q.delete();

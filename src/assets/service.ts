@@ -9,6 +9,7 @@ import * as groups from '../groups/repo';
 import { resolveRef, type WorkspaceRef } from '../workspaces/service';
 import * as repo from './repo';
 import { ASSET_KINDS, SHARE_ACCESS, type Asset, type AssetKind, type ShareAccess } from './repo';
+import { transaction } from '../db/transaction';
 
 const nameSchema = Joi.string().trim().min(1).max(200).pattern(/^[^\p{Cc}]*$/u, { name: 'must not contain control characters' }).label('Name');
 
@@ -63,7 +64,7 @@ export async function register(db: Db, actor: Actor, raw: Record<string, unknown
     Object.assign(fields, e.fields);
     input = { kind: 'model', name: '', owner: typeof raw.owner === 'string' ? raw.owner.trim().slice(0, 64) : '' };
   }
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const ws = await resolveRef(trx, workspace);
     if (!ws.ok) fields.workspace = ws.message;
     const owner = input.owner ? await users.findByUsername(trx, input.owner) : undefined;
@@ -84,7 +85,7 @@ export async function register(db: Db, actor: Actor, raw: Record<string, unknown
 /** Renames an asset and/or moves it to another workspace. */
 export async function update(db: Db, actor: Actor, id: number, raw: Record<string, unknown>, workspace?: WorkspaceRef): Promise<Asset> {
   const input = validate<{ name?: string }>(Joi.object({ name: nameSchema }), raw);
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const before = await requireAsset(trx, id);
     const target = workspace ? await workspaceOrError(trx, workspace, 'workspace') : undefined;
     await repo.update(trx, id, { name: input.name, workspaceId: target?.id });
@@ -102,7 +103,7 @@ export async function update(db: Db, actor: Actor, id: number, raw: Record<strin
 }
 
 export async function transfer(db: Db, actor: Actor, id: number, toUsername: string): Promise<Asset> {
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const before = await requireAsset(trx, id);
     const to = await userOrError(trx, toUsername, 'owner');
     if (to.id === before.ownerId) throw new ValidationError({ owner: `${to.username} already owns this asset.` });
@@ -121,7 +122,7 @@ export async function transfer(db: Db, actor: Actor, id: number, toUsername: str
 
 export async function share(db: Db, actor: Actor, id: number, groupName: string, access: string): Promise<void> {
   if (!SHARE_ACCESS.includes(access as ShareAccess)) throw new ValidationError({ access: 'Choose viewer, editor or owner.' });
-  await db.transaction(async (trx) => {
+  await transaction(db, async (trx) => {
     const asset = await requireAsset(trx, id);
     const group = await groupOrError(trx, groupName, 'group');
     const previous = await repo.setShare(trx, id, group.id, access as ShareAccess);
@@ -137,7 +138,7 @@ export async function share(db: Db, actor: Actor, id: number, groupName: string,
 }
 
 export async function unshare(db: Db, actor: Actor, id: number, groupId: number): Promise<void> {
-  await db.transaction(async (trx) => {
+  await transaction(db, async (trx) => {
     const asset = await requireAsset(trx, id);
     const group = await groups.findById(trx, groupId);
     if (!group || !(await repo.removeShare(trx, id, groupId))) throw notFound('Share');
@@ -146,7 +147,7 @@ export async function unshare(db: Db, actor: Actor, id: number, groupId: number)
 }
 
 export async function remove(db: Db, actor: Actor, id: number): Promise<Asset> {
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const asset = await requireAsset(trx, id);
     const shares = await repo.sharesOf(trx, id);
     await repo.remove(trx, id);

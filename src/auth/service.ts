@@ -6,6 +6,7 @@ import type { User } from '../users/repo';
 import * as roles from '../roles/repo';
 import * as audit from '../audit/service';
 import { dummyVerify, verifyPassword } from './passwords';
+import { transaction } from '../db/transaction';
 
 /** One message for every refusal, so the page never tells whether a username exists. */
 export const SIGN_IN_FAILED =
@@ -43,7 +44,7 @@ export async function signIn(
   if (!(await verifyPassword(password, user.passwordHash))) {
     const failed = user.failedLogins + 1;
     const lock = failed >= config.lockoutThreshold;
-    await db.transaction(async (trx) => {
+    await transaction(db, async (trx) => {
       await users.recordFailedLogin(trx, user.id, lock ? 0 : failed, lock ? now + config.lockoutMs : user.lockedUntil);
       if (lock) {
         await audit.record(trx, actor, {
@@ -58,7 +59,7 @@ export async function signIn(
     throw new SignInError();
   }
   if (!canSignIn(user, now)) throw new SignInError();
-  await db.transaction(async (trx) => {
+  await transaction(db, async (trx) => {
     await users.recordLogin(trx, user.id, now);
     await audit.record(trx, actor, { action: 'auth.sign_in', objectType: 'user', objectId: user.id, objectLabel: user.username });
   });

@@ -39,7 +39,16 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'sqliteFile'>): Db
     return knexFactory({
       client: 'mysql2',
       connection: mysqlConnectionFromUrl(config.databaseUrl),
-      pool: { min: 0, max: 10 },
+      pool: {
+        min: 0,
+        max: 10,
+        // READ COMMITTED: a statement sees what committed before it, not a snapshot from the transaction's
+        // first read. Rules guarded by a row lock (src/db/guards.ts) rely on it: after waiting for the lock,
+        // the count that follows must see the writes of the transaction that held it.
+        afterCreate(conn: { query(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) {
+          conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', (err) => done(err, conn));
+        },
+      },
     });
   }
   const file = config.sqliteFile;

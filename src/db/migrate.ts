@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as schema from '../../migrations/20261122_0001_schema';
 import * as domainPermissionVersion from '../../migrations/20261123_0005_domain_permission_version';
+import * as invariantsAndIdentifiers from '../../migrations/20261130_0006_invariants_and_identifiers';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -11,6 +12,7 @@ type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void
 const MIGRATIONS: Array<[string, Migration]> = [
   ['20261122_0001_schema', schema],
   ['20261123_0005_domain_permission_version', domainPermissionVersion],
+  ['20261130_0006_invariants_and_identifiers', invariantsAndIdentifiers],
 ];
 
 const migrationSource: Knex.MigrationSource<[string, Migration]> = {

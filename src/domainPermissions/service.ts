@@ -8,6 +8,7 @@ import * as workspaces from '../workspaces/service';
 import * as workspaceRepo from '../workspaces/repo';
 import * as repo from './repo';
 import type { DomainPermission, PermissionRow } from './repo';
+import { transaction } from '../db/transaction';
 
 /**
  * What a form or the API submits for a permission, before validation. Each field is checked here and every
@@ -141,7 +142,7 @@ async function assertNotDuplicate(trx: Conn, row: PermissionRow, exceptId?: numb
 }
 
 export async function createPermission(db: Db, actor: Actor, groupId: number, input: PermissionInput): Promise<PermissionView> {
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const { row, domain, workspacePath } = await validateInput(trx, input, groupId);
     const group = await lockTargets(trx, groupId, row.workspaceId);
     await assertNotDuplicate(trx, row);
@@ -160,7 +161,7 @@ export async function createPermission(db: Db, actor: Actor, groupId: number, in
 }
 
 export async function updatePermission(db: Db, actor: Actor, id: number, input: PermissionInput, version?: number): Promise<PermissionView> {
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const before = await repo.findForUpdate(trx, id);
     if (!before) throw notFound('Permission');
     const beforePath = (await workspaceRepo.pathOf(trx, before.workspaceId)) ?? `#${before.workspaceId}`;
@@ -187,7 +188,7 @@ export async function updatePermission(db: Db, actor: Actor, id: number, input: 
 }
 
 export async function deletePermission(db: Db, actor: Actor, id: number): Promise<PermissionView> {
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const before = await repo.findForUpdate(trx, id);
     if (!before) throw notFound('Permission');
     const path = (await workspaceRepo.pathOf(trx, before.workspaceId)) ?? `#${before.workspaceId}`;

@@ -7,6 +7,8 @@ import { bumpCounter } from '../db/settings';
 import * as audit from '../audit/service';
 import * as repo from './repo';
 import type { Group } from './repo';
+import { transaction } from '../db/transaction';
+import { isUniqueViolation } from '../db/errors';
 
 /** The access engine rebuilds its cache when this counter moves (rules carry group names; removal drops rules). */
 const ACCESS_VERSION = 'access_version';
@@ -112,11 +114,6 @@ export interface DetailsResult {
   merged: boolean;
 }
 
-export function isUniqueViolation(e: unknown): boolean {
-  const err = e as { code?: string; errno?: number };
-  return err?.code === 'ER_DUP_ENTRY' || err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.errno === 1062;
-}
-
 function groupAuditView(g: Pick<Group, 'name' | 'description'>) {
   return { name: g.name, description: g.description };
 }
@@ -132,7 +129,7 @@ async function requireGroup(db: Conn, id: number, lock = false): Promise<Group> 
 export async function createGroup(db: Db, actor: Actor, raw: unknown): Promise<Group> {
   const input = validate<{ name: string; description: string }>(createSchema, raw);
   try {
-    return await db.transaction(async (trx) => {
+    return await transaction(db, async (trx) => {
       if (await repo.nameTaken(trx, input.name)) throw new ValidationError({ name: `A group named "${input.name}" already exists (names are compared without regard to case).` });
       const id = await repo.insert(trx, input);
       const created = (await repo.findById(trx, id))!;
@@ -273,7 +270,7 @@ export async function saveGroup(
 ): Promise<{ group: Group; details?: DetailsResult; members?: MembershipResult }> {
   const details = raw.details === undefined ? undefined : validate<DetailsInput>(updateSchema, raw.details);
   const members = raw.members === undefined ? undefined : validateMembers(raw.members);
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const before = await requireGroup(trx, id, true);
     const d = details ? await applyDetails(trx, actor, before, details) : undefined;
     // The membership merge judges staleness by the version the editor loaded, before this save's own bump.
@@ -295,7 +292,7 @@ export async function saveMembers(db: Db, actor: Actor, id: number, raw: unknown
 
 /** "+ Add member": adds one user at once. */
 export async function addMember(db: Db, actor: Actor, groupId: number, userId: number): Promise<{ username: string; added: boolean; result: MembershipResult }> {
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const group = await requireGroup(trx, groupId, true);
     const [user] = await repo.classifyUsers(trx, groupId, [userId]);
     if (!user) throw new ValidationError({ user: 'That user no longer exists.' });
@@ -307,7 +304,7 @@ export async function addMember(db: Db, actor: Actor, groupId: number, userId: n
 // ------------------------------------------------------------------------------------------------ remove
 
 export async function deleteGroup(db: Db, actor: Actor, id: number): Promise<{ name: string; impact: repo.RemovalImpact }> {
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const group = await requireGroup(trx, id, true);
     const impact = await repo.removalImpact(trx, id);
     await repo.remove(trx, id);
@@ -348,7 +345,7 @@ export async function addRelation(db: Db, actor: Actor, raw: unknown): Promise<{
   const duplicate = (r: Group, a: Group) => new ValidationError({ approver: `"${a.name}" already approves for "${r.name}".` });
   let pair: { requester: Group; approver: Group } | undefined;
   try {
-    return await db.transaction(async (trx) => {
+    return await transaction(db, async (trx) => {
       pair = await resolvePair(trx, input);
       const { requester, approver } = pair;
       if (requester.id === approver.id) throw new ValidationError({ approver: 'A group cannot approve its own requests: choose a different approver group.' });
@@ -370,7 +367,7 @@ export async function addRelation(db: Db, actor: Actor, raw: unknown): Promise<{
 }
 
 export async function removeRelation(db: Db, actor: Actor, requesterId: number, approverId: number): Promise<{ requester: Group; approver: Group }> {
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const requester = await repo.findById(trx, requesterId);
     const approver = await repo.findById(trx, approverId);
     if (!requester || !approver || !(await repo.relationExists(trx, requesterId, approverId))) throw notFound('Relation');

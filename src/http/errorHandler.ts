@@ -1,5 +1,6 @@
 import type Koa from 'koa';
 import { HttpError } from './errors';
+import { databaseErrorAsHttp } from '../db/errors';
 import { page } from './render';
 
 const TITLES: Record<number, string> = {
@@ -25,6 +26,7 @@ export function errorHandler(): Koa.Middleware {
       const err = toHttpError(raw);
       if (err.status >= 500) ctx.app.emit('error', raw, ctx);
       ctx.status = err.status;
+      if (err.status === 503) ctx.set('Retry-After', '1');
       if (ctx.state.isApi || ctx.path.startsWith('/api/')) {
         ctx.body = {
           error: {
@@ -48,6 +50,8 @@ export function errorHandler(): Koa.Middleware {
 
 function toHttpError(raw: unknown): HttpError {
   if (raw instanceof HttpError) return raw;
+  const fromDatabase = databaseErrorAsHttp(raw);
+  if (fromDatabase) return fromDatabase;
   const e = raw as { status?: number; statusCode?: number; expose?: boolean; message?: string; type?: string };
   const status = e?.status ?? e?.statusCode;
   if (status && status >= 400 && status < 500) {

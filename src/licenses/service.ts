@@ -8,6 +8,7 @@ import { ValidationError, conflict, forbidden, notFound } from '../http/errors';
 import { OPERATIONS, type Operation } from '../access/catalog';
 import * as audit from '../audit/service';
 import * as repo from './repo';
+import { transaction } from '../db/transaction';
 
 /**
  * Refuses to give one more user this license when its seats are all taken. Call inside the transaction
@@ -51,7 +52,7 @@ export const seatLimitSchema = Joi.object({
 export async function setSeatLimit(db: Db, actor: Actor, licenseTypeId: number, raw: unknown): Promise<repo.LicenseType> {
   if (!actor.isSuperuser) throw forbidden('Only a Superuser may change license seats.');
   const input = validate<{ seatLimit: number | null; version?: number }>(seatLimitSchema, raw);
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const before = await repo.findForUpdate(trx, licenseTypeId);
     if (!before) throw notFound('License type');
     if (input.version !== undefined && input.version !== before.version) {
@@ -101,7 +102,7 @@ export interface CapChange {
  */
 export async function changeCaps(db: Db, actor: Actor, changes: CapChange[]): Promise<number> {
   if (!actor.isSuperuser) throw forbidden('Only a Superuser may change license caps.');
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const domainByKey = new Map((await repo.domains(trx)).map((d) => [d.key, d]));
     const licenses = new Map((await repo.all(trx)).map((l) => [l.id, l]));
     for (const l of licenses.values()) if (isMysql(trx)) await repo.findForUpdate(trx, l.id);

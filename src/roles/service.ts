@@ -5,9 +5,11 @@ import { validate } from '../http/forms';
 import { HttpError, ValidationError, conflict, forbidden, notFound } from '../http/errors';
 import * as audit from '../audit/service';
 import * as users from '../users/repo';
-import { APP_PERMISSIONS, P, SUPERUSER_ROLE_KEY, isAppPermission, type AppPermission } from '../permissions/catalog';
+import { SUPERUSER_ROLE_KEY, isAppPermission, type AppPermission } from '../permissions/catalog';
+import { permissionLabel, policyFor, quotedList } from '../users/policy';
 import * as repo from './repo';
 import type { Role } from './repo';
+import { transaction } from '../db/transaction';
 
 /**
  * Roles: create from a template, clone, rename, permissions, the default role, removal and assignment.
@@ -25,16 +27,7 @@ import type { Role } from './repo';
  *   keeps that role.
  */
 
-/** The permissions that administer Gatehouse itself: only holders may hand them on. */
-export const ADMIN_PERMISSIONS: readonly AppPermission[] = [P.usersManage, P.accessManage, P.apiAccess];
-
-const LABELS = new Map<string, string>(APP_PERMISSIONS.map((p) => [p.key, p.label]));
-export const permissionLabel = (k: string) => LABELS.get(k) ?? k;
-
-function list(words: string[]): string {
-  const quoted = words.map((w) => `“${w}”`);
-  return quoted.length <= 1 ? quoted.join('') : `${quoted.slice(0, -1).join(', ')} and ${quoted[quoted.length - 1]}`;
-}
+export { ADMIN_PERMISSIONS, permissionLabel } from '../users/policy';
 
 export const roleNameSchema = Joi.string()
   .trim()
@@ -78,20 +71,6 @@ function readOnly(r: Role): HttpError {
   return new HttpError(409, 'read_only', `${r.name} is a built-in role and cannot be changed. Clone it to make a variant you can edit.`);
 }
 
-/** The actor's own permissions, read from the database (not from what the request claims). */
-async function actorPermissions(db: Conn, actor: Actor): Promise<Set<AppPermission>> {
-  if (actor.id === null) return new Set();
-  const u = await users.findById(db, actor.id);
-  return new Set(u?.roleId ? await repo.permissionsOf(db, u.roleId) : []);
-}
-
-async function adminPermissionsMissing(db: Conn, actor: Actor, permissions: Iterable<AppPermission>): Promise<AppPermission[]> {
-  const wanted = [...permissions].filter((p) => ADMIN_PERMISSIONS.includes(p));
-  if (!wanted.length) return [];
-  const own = await actorPermissions(db, actor);
-  return wanted.filter((p) => !own.has(p));
-}
-
 /**
  * Why this actor may not give this role to users (user forms, role assignment, role removal, the default
  * role, the API), or null. The one place the rule lives.
@@ -99,9 +78,9 @@ async function adminPermissionsMissing(db: Conn, actor: Actor, permissions: Iter
 export async function assignmentBlocker(db: Conn, actor: Actor, role: Role): Promise<string | null> {
   if (actor.isSuperuser) return null;
   if (isSuperuserRole(role)) return 'Only a Superuser may assign the Superuser role.';
-  const missing = await adminPermissionsMissing(db, actor, await repo.permissionsOf(db, role.id));
+  const missing = await policyFor(db, actor).missing(await repo.permissionsOf(db, role.id));
   if (missing.length) {
-    return `Only a Superuser may assign the role ${role.name}: it grants ${list(missing.map(permissionLabel))}, which your own role does not include.`;
+    return `Only a Superuser may assign the role ${role.name}: it grants ${quotedList(missing.map(permissionLabel))}, which your own role does not include.`;
   }
   return null;
 }
@@ -112,9 +91,9 @@ export async function creationBlocker(db: Conn, actor: Actor, source: Role, how:
   if (isSuperuserRole(source)) {
     return how === 'template' ? 'Only a Superuser may create a role from the Superuser template.' : 'Only a Superuser may clone the Superuser role.';
   }
-  const missing = await adminPermissionsMissing(db, actor, await repo.permissionsOf(db, source.id));
+  const missing = await policyFor(db, actor).missing(await repo.permissionsOf(db, source.id));
   if (missing.length) {
-    return `Only a Superuser may ${how === 'template' ? 'use the template' : 'clone'} ${source.name}: it grants ${list(missing.map(permissionLabel))}, which your own role does not include.`;
+    return `Only a Superuser may ${how === 'template' ? 'use the template' : 'clone'} ${source.name}: it grants ${quotedList(missing.map(permissionLabel))}, which your own role does not include.`;
   }
   return null;
 }
@@ -129,21 +108,6 @@ async function assertNameFree(db: Conn, name: string, exceptId?: number): Promis
   if (await repo.nameTaken(db, name, exceptId)) throw new ValidationError({ name: 'Another role already has this name (names are compared ignoring case).' });
 }
 
-/** A duplicate key from a concurrent insert with the same name becomes the same message as the check above. */
-function isUniqueViolation(e: unknown): boolean {
-  const err = e as { code?: string; errno?: number; message?: string };
-  return err?.code === 'ER_DUP_ENTRY' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/.test(err?.message ?? '');
-}
-
-async function withUniqueName<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (e) {
-    if (isUniqueViolation(e)) throw new ValidationError({ name: 'Another role already has this name (names are compared ignoring case).' });
-    throw e;
-  }
-}
-
 // --------------------------------------------------------------------------------------------- create / clone
 
 export const createRoleSchema = Joi.object({
@@ -155,27 +119,25 @@ export const createRoleSchema = Joi.object({
 /** Creates a role from a built-in template: it starts with the template's permissions and license type. */
 export async function createRole(db: Db, actor: Actor, raw: unknown): Promise<Role> {
   const input = validate<{ name: string; description: string; templateRoleId: number }>(createRoleSchema, raw);
-  return withUniqueName(() =>
-    db.transaction(async (trx) => {
-      const template = await repo.findById(trx, input.templateRoleId);
-      if (!template || !template.builtinKey) throw new ValidationError({ templateRoleId: 'Choose one of the built-in roles as the template.' });
-      const blocker = await creationBlocker(trx, actor, template, 'template');
-      if (blocker) throw new ValidationError({ templateRoleId: blocker }, blocker, 403);
-      await assertNameFree(trx, input.name);
-      const permissions = await repo.permissionsOf(trx, template.id);
-      const id = await repo.insert(trx, { name: input.name, description: input.description, templateRoleId: template.id, licenseTypeId: template.licenseTypeId });
-      await repo.grant(trx, id, permissions);
-      const created = (await repo.findById(trx, id))!;
-      await audit.record(trx, actor, {
-        action: 'role.create',
-        objectType: 'role',
-        objectId: id,
-        objectLabel: created.name,
-        after: auditView(created, permissions, template.name),
-      });
-      return created;
-    }),
-  );
+  return transaction(db, async (trx) => {
+    const template = await repo.findById(trx, input.templateRoleId);
+    if (!template || !template.builtinKey) throw new ValidationError({ templateRoleId: 'Choose one of the built-in roles as the template.' });
+    const blocker = await creationBlocker(trx, actor, template, 'template');
+    if (blocker) throw new ValidationError({ templateRoleId: blocker }, blocker, 403);
+    await assertNameFree(trx, input.name);
+    const permissions = await repo.permissionsOf(trx, template.id);
+    const id = await repo.insert(trx, { name: input.name, description: input.description, templateRoleId: template.id, licenseTypeId: template.licenseTypeId });
+    await repo.grant(trx, id, permissions);
+    const created = (await repo.findById(trx, id))!;
+    await audit.record(trx, actor, {
+      action: 'role.create',
+      objectType: 'role',
+      objectId: id,
+      objectLabel: created.name,
+      after: auditView(created, permissions, template.name),
+    });
+    return created;
+  });
 }
 
 /** "Analyst (copy)", or "Analyst (copy 2)" … when taken; always within the 100 characters of a name. */
@@ -197,28 +159,26 @@ export const cloneRoleSchema = Joi.object({
 /** Copies a role: same permissions, template and license type, under a new name. */
 export async function cloneRole(db: Db, actor: Actor, sourceId: number, raw: unknown): Promise<Role> {
   const input = validate<{ name: string; description: string }>(cloneRoleSchema, raw);
-  return withUniqueName(() =>
-    db.transaction(async (trx) => {
-      const source = await requireRole(trx, sourceId);
-      const blocker = await creationBlocker(trx, actor, source, 'clone');
-      if (blocker) throw new ValidationError({ source: blocker }, blocker, 403);
-      await assertNameFree(trx, input.name);
-      const permissions = await repo.permissionsOf(trx, source.id);
-      const templateRoleId = source.builtinKey ? source.id : source.templateRoleId;
-      const id = await repo.insert(trx, { name: input.name, description: input.description, templateRoleId, licenseTypeId: source.licenseTypeId });
-      await repo.grant(trx, id, permissions);
-      const created = (await repo.findById(trx, id))!;
-      await audit.record(trx, actor, {
-        action: 'role.clone',
-        objectType: 'role',
-        objectId: id,
-        objectLabel: created.name,
-        before: { clonedFrom: source.name },
-        after: auditView(created, permissions),
-      });
-      return created;
-    }),
-  );
+  return transaction(db, async (trx) => {
+    const source = await requireRole(trx, sourceId);
+    const blocker = await creationBlocker(trx, actor, source, 'clone');
+    if (blocker) throw new ValidationError({ source: blocker }, blocker, 403);
+    await assertNameFree(trx, input.name);
+    const permissions = await repo.permissionsOf(trx, source.id);
+    const templateRoleId = source.builtinKey ? source.id : source.templateRoleId;
+    const id = await repo.insert(trx, { name: input.name, description: input.description, templateRoleId, licenseTypeId: source.licenseTypeId });
+    await repo.grant(trx, id, permissions);
+    const created = (await repo.findById(trx, id))!;
+    await audit.record(trx, actor, {
+      action: 'role.clone',
+      objectType: 'role',
+      objectId: id,
+      objectLabel: created.name,
+      before: { clonedFrom: source.name },
+      after: auditView(created, permissions),
+    });
+    return created;
+  });
 }
 
 // ------------------------------------------------------------------------------------------------ update
@@ -245,41 +205,39 @@ export interface UpdateRoleInput {
 export async function updateRole(db: Db, actor: Actor, id: number, raw: unknown): Promise<Role> {
   const input = validate<UpdateRoleInput>(updateRoleSchema, raw);
   const wanted = input.permissions === undefined ? undefined : checkPermissionKeys(input.permissions);
-  return withUniqueName(() =>
-    db.transaction(async (trx) => {
-      const before = await requireRole(trx, id, true);
-      if (before.builtinKey) throw readOnly(before);
-      if (input.version !== undefined && input.version !== before.version) {
-        throw conflict(`${before.name} was changed by someone else after you opened it. The current values are shown; your input was kept where possible. Save again to apply yours.`);
+  return transaction(db, async (trx) => {
+    const before = await requireRole(trx, id, true);
+    if (before.builtinKey) throw readOnly(before);
+    if (input.version !== undefined && input.version !== before.version) {
+      throw conflict(`${before.name} was changed by someone else after you opened it. The current values are shown; your input was kept where possible. Save again to apply yours.`);
+    }
+    await assertNameFree(trx, input.name, id);
+    const had = await repo.permissionsOf(trx, id);
+    let add: AppPermission[] = [];
+    let remove: AppPermission[] = [];
+    if (wanted) {
+      add = wanted.filter((k) => !had.includes(k));
+      remove = had.filter((k) => !wanted.includes(k));
+      if ((add.length || remove.length) && !actor.isSuperuser) {
+        throw new ValidationError({ permissions: 'Only a Superuser may change role permissions.' }, 'Only a Superuser may change role permissions.', 403);
       }
-      await assertNameFree(trx, input.name, id);
-      const had = await repo.permissionsOf(trx, id);
-      let add: AppPermission[] = [];
-      let remove: AppPermission[] = [];
-      if (wanted) {
-        add = wanted.filter((k) => !had.includes(k));
-        remove = had.filter((k) => !wanted.includes(k));
-        if ((add.length || remove.length) && !actor.isSuperuser) {
-          throw new ValidationError({ permissions: 'Only a Superuser may change role permissions.' }, 'Only a Superuser may change role permissions.', 403);
-        }
-      }
-      const ok = await repo.update(trx, id, { name: input.name, description: input.description }, before.version);
-      if (!ok) throw conflict(`${before.name} was changed by someone else while saving. Reload and try again.`);
-      await repo.grant(trx, id, add);
-      await repo.revoke(trx, id, remove);
-      const after = (await repo.findById(trx, id))!;
-      const now = had.filter((k) => !remove.includes(k)).concat(add);
-      await audit.record(trx, actor, {
-        action: 'role.update',
-        objectType: 'role',
-        objectId: id,
-        objectLabel: after.name,
-        before: auditView(before, had),
-        after: auditView(after, now),
-      });
-      return after;
-    }),
-  );
+    }
+    const ok = await repo.update(trx, id, { name: input.name, description: input.description }, before.version);
+    if (!ok) throw conflict(`${before.name} was changed by someone else while saving. Reload and try again.`);
+    await repo.grant(trx, id, add);
+    await repo.revoke(trx, id, remove);
+    const after = (await repo.findById(trx, id))!;
+    const now = had.filter((k) => !remove.includes(k)).concat(add);
+    await audit.record(trx, actor, {
+      action: 'role.update',
+      objectType: 'role',
+      objectId: id,
+      objectLabel: after.name,
+      before: auditView(before, had),
+      after: auditView(after, now),
+    });
+    return after;
+  });
 }
 
 type PermissionChange = { role: Role; added: AppPermission[]; removed: AppPermission[]; permissions: AppPermission[] };
@@ -312,7 +270,7 @@ export async function changePermissions(db: Db, actor: Actor, id: number, change
   if (!actor.isSuperuser) throw forbidden('Only a Superuser may change role permissions.');
   const add = checkPermissionKeys(changes.add);
   const remove = checkPermissionKeys(changes.remove);
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const role = await requireRole(trx, id, true);
     if (role.builtinKey) throw readOnly(role);
     return applyPermissionChanges(trx, actor, role, add, remove);
@@ -323,11 +281,11 @@ export async function changePermissions(db: Db, actor: Actor, id: number, change
 export async function replacePermissions(db: Db, actor: Actor, id: number, keys: string[], version?: number): Promise<PermissionChange> {
   if (!actor.isSuperuser) throw forbidden('Only a Superuser may change role permissions.');
   const wanted = checkPermissionKeys(keys);
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const role = await requireRole(trx, id, true);
     if (role.builtinKey) throw readOnly(role);
     if (version !== undefined && version !== role.version) {
-      throw conflict(`${role.name} was changed by someone else (it is at version ${role.version}, you sent ${version}). Read it again and retry.`);
+    throw conflict(`${role.name} was changed by someone else (it is at version ${role.version}, you sent ${version}). Read it again and retry.`);
     }
     const had = await repo.permissionsOf(trx, id);
     return applyPermissionChanges(trx, actor, role, wanted.filter((k) => !had.includes(k)), had.filter((k) => !wanted.includes(k)));
@@ -338,23 +296,23 @@ export async function replacePermissions(db: Db, actor: Actor, id: number, keys:
 
 /** Makes this role the default for new users (exactly one role carries it), in one transaction. */
 export async function setDefaultRole(db: Db, actor: Actor, id: number): Promise<Role> {
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const role = await requireRole(trx, id, true);
     if (role.isDefault) return role;
     if (isSuperuserRole(role)) {
-      throw new HttpError(409, 'not_allowed', 'The Superuser role cannot be the default for new users: every new account would be a Superuser.');
+    throw new HttpError(409, 'not_allowed', 'The Superuser role cannot be the default for new users: every new account would be a Superuser.');
     }
     const blocker = await assignmentBlocker(trx, actor, role);
     if (blocker) throw forbidden(blocker);
     const previous = await repo.findDefault(trx);
     await repo.setDefault(trx, id);
     await audit.record(trx, actor, {
-      action: 'role.set_default',
-      objectType: 'role',
-      objectId: id,
-      objectLabel: role.name,
-      before: { defaultRole: previous?.name ?? null },
-      after: { defaultRole: role.name },
+    action: 'role.set_default',
+    objectType: 'role',
+    objectId: id,
+    objectLabel: role.name,
+    before: { defaultRole: previous?.name ?? null },
+    after: { defaultRole: role.name },
     });
     return (await repo.findById(trx, id))!;
   });
@@ -378,7 +336,7 @@ export async function removalBlocker(db: Conn, actor: Actor, role: Role): Promis
  * permissions go, and one audit event records it.
  */
 export async function deleteRole(db: Db, actor: Actor, id: number, moveToId?: number | null): Promise<{ name: string; moved: number; movedTo: string | null }> {
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const role = await requireRole(trx, id, true);
     const blocker = await removalBlocker(trx, actor, role);
     if (blocker) throw new HttpError(409, 'cannot_remove', blocker);
@@ -386,25 +344,25 @@ export async function deleteRole(db: Db, actor: Actor, id: number, moveToId?: nu
     let target: Role | undefined;
     let moved = 0;
     if (holders > 0) {
-      const noun = holders === 1 ? '1 user holds' : `${holders.toLocaleString('en-US')} users hold`;
-      if (!moveToId) throw new ValidationError({ moveTo: `${noun} ${role.name}: choose the role they move to.` });
-      if (moveToId === id) throw new ValidationError({ moveTo: 'Choose a role other than the one being removed.' });
-      target = await repo.findById(trx, moveToId);
-      if (!target) throw new ValidationError({ moveTo: 'That role no longer exists; choose another.' });
-      const assignBlock = await assignmentBlocker(trx, actor, target);
-      if (assignBlock) throw new ValidationError({ moveTo: assignBlock }, assignBlock, 403);
-      moved = await repo.moveAllUsers(trx, id, target.id);
-      await repo.bumpVersion(trx, target.id);
+    const noun = holders === 1 ? '1 user holds' : `${holders.toLocaleString('en-US')} users hold`;
+    if (!moveToId) throw new ValidationError({ moveTo: `${noun} ${role.name}: choose the role they move to.` });
+    if (moveToId === id) throw new ValidationError({ moveTo: 'Choose a role other than the one being removed.' });
+    target = await repo.findById(trx, moveToId);
+    if (!target) throw new ValidationError({ moveTo: 'That role no longer exists; choose another.' });
+    const assignBlock = await assignmentBlocker(trx, actor, target);
+    if (assignBlock) throw new ValidationError({ moveTo: assignBlock }, assignBlock, 403);
+    moved = await repo.moveAllUsers(trx, id, target.id);
+    await repo.bumpVersion(trx, target.id);
     }
     const permissions = await repo.permissionsOf(trx, id);
     await repo.remove(trx, id);
     await audit.record(trx, actor, {
-      action: 'role.delete',
-      objectType: 'role',
-      objectId: id,
-      objectLabel: role.name,
-      before: auditView(role, permissions),
-      after: target ? { usersMoved: moved, movedTo: target.name } : undefined,
+    action: 'role.delete',
+    objectType: 'role',
+    objectId: id,
+    objectLabel: role.name,
+    before: auditView(role, permissions),
+    after: target ? { usersMoved: moved, movedTo: target.name } : undefined,
     });
     return { name: role.name, moved, movedTo: target?.name ?? null };
   });
@@ -436,7 +394,7 @@ export async function assignUsers(db: Db, actor: Actor, roleId: number, pending:
   const addIds = [...new Set(pending.add)];
   const addSet = new Set(addIds);
   const removeIds = [...new Set(pending.remove)].filter((id) => !addSet.has(id));
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const role = await requireRole(trx, roleId, true);
     const addHolders = await repo.holders(trx, addIds);
     const removeHolders = await repo.holders(trx, removeIds);
@@ -445,53 +403,53 @@ export async function assignUsers(db: Db, actor: Actor, roleId: number, pending:
     const skipped = addIds.length - adding.length + (removeIds.length - removing.length);
 
     if (actor.id !== null && [...adding, ...removing].some((h) => h.id === actor.id)) {
-      const m = 'You cannot change your own role. Ask another administrator.';
-      throw new ValidationError({ users: m }, m, 403);
+    const m = 'You cannot change your own role. Ask another administrator.';
+    throw new ValidationError({ users: m }, m, 403);
     }
     if (adding.length) {
-      const blocker = await assignmentBlocker(trx, actor, role);
-      if (blocker) throw new ValidationError({ users: blocker }, blocker, 403);
+    const blocker = await assignmentBlocker(trx, actor, role);
+    if (blocker) throw new ValidationError({ users: blocker }, blocker, 403);
     }
     const superusersLeaving = [...adding.filter((h) => h.roleBuiltinKey === SUPERUSER_ROLE_KEY), ...(isSuperuserRole(role) ? removing : [])];
     if (superusersLeaving.length && !actor.isSuperuser) {
-      const m = `Only a Superuser may change the role of a Superuser (${names(superusersLeaving)}).`;
-      throw new ValidationError({ users: m }, m, 403);
+    const m = `Only a Superuser may change the role of a Superuser (${names(superusersLeaving)}).`;
+    throw new ValidationError({ users: m }, m, 403);
     }
     let defaultRole: Role | null = null;
     if (removing.length) {
-      defaultRole = (await repo.findDefault(trx)) ?? null;
-      if (!defaultRole) throw new ValidationError({ users: 'No role is marked as the default, so removed users would have no role. Mark a default role first.' });
-      if (defaultRole.id === role.id) {
-        const m = `${role.name} is the default role: users removed from it would have nowhere to go. Assign them to another role instead (that moves them out of this one).`;
-        throw new ValidationError({ users: m }, m, 409);
-      }
-      const blocker = await assignmentBlocker(trx, actor, defaultRole);
-      if (blocker) throw new ValidationError({ users: blocker }, blocker, 403);
+    defaultRole = (await repo.findDefault(trx)) ?? null;
+    if (!defaultRole) throw new ValidationError({ users: 'No role is marked as the default, so removed users would have no role. Mark a default role first.' });
+    if (defaultRole.id === role.id) {
+      const m = `${role.name} is the default role: users removed from it would have nowhere to go. Assign them to another role instead (that moves them out of this one).`;
+      throw new ValidationError({ users: m }, m, 409);
+    }
+    const blocker = await assignmentBlocker(trx, actor, defaultRole);
+    if (blocker) throw new ValidationError({ users: blocker }, blocker, 403);
     }
 
     const added = await repo.setRoleOfUsers(trx, adding.map((h) => h.id), role.id);
     const removed = defaultRole ? await repo.setRoleOfUsers(trx, removing.map((h) => h.id), defaultRole.id, role.id) : 0;
     if (superusersLeaving.length && (await users.countActiveSuperusers(trx)) === 0) {
-      const m = 'This would leave no active Superuser. Keep at least one active user in the Superuser role.';
-      throw new ValidationError({ users: m }, m, 409);
+    const m = 'This would leave no active Superuser. Keep at least one active user in the Superuser role.';
+    throw new ValidationError({ users: m }, m, 409);
     }
     if (added || removed) {
-      await repo.bumpVersion(trx, role.id);
-      if (defaultRole && removed) await repo.bumpVersion(trx, defaultRole.id);
-      const from: Record<string, number> = {};
-      for (const h of adding) from[h.roleName ?? '(none)'] = (from[h.roleName ?? '(none)'] ?? 0) + 1;
-      await audit.record(trx, actor, {
-        action: 'role.assign_users',
-        objectType: 'role',
-        objectId: role.id,
-        objectLabel: role.name,
-        before: adding.length ? { previousRoles: from } : undefined,
-        after: {
-          added: adding.map((h) => h.username),
-          removed: removing.map((h) => h.username),
-          ...(defaultRole && removing.length ? { removedMovedTo: defaultRole.name } : {}),
-        },
-      });
+    await repo.bumpVersion(trx, role.id);
+    if (defaultRole && removed) await repo.bumpVersion(trx, defaultRole.id);
+    const from: Record<string, number> = {};
+    for (const h of adding) from[h.roleName ?? '(none)'] = (from[h.roleName ?? '(none)'] ?? 0) + 1;
+    await audit.record(trx, actor, {
+      action: 'role.assign_users',
+      objectType: 'role',
+      objectId: role.id,
+      objectLabel: role.name,
+      before: adding.length ? { previousRoles: from } : undefined,
+      after: {
+        added: adding.map((h) => h.username),
+        removed: removing.map((h) => h.username),
+        ...(defaultRole && removing.length ? { removedMovedTo: defaultRole.name } : {}),
+      },
+    });
     }
     return { role: (await repo.findById(trx, role.id))!, added, removed, defaultRole, skipped };
   });

@@ -6,6 +6,7 @@ import { generatePassword, hashPassword } from '../auth/passwords';
 import * as users from '../users/repo';
 import * as roles from '../roles/repo';
 import * as audit from '../audit/service';
+import { transaction } from '../db/transaction';
 
 /** Migrations and reference data: what `npm start` does before listening, and what tests do per database. */
 export async function prepareDatabase(db: Db): Promise<string[]> {
@@ -27,7 +28,7 @@ export async function createSuperuser(db: Db, config: Pick<Config, 'scryptN'>, s
   const role = await roles.findByBuiltinKey(db, 'superuser');
   if (!role) throw new Error('The Superuser role is missing: run `npm run seed` first.');
   const hash = await hashPassword(spec.password, config.scryptN);
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const existing = await users.findByUsername(trx, spec.username);
     if (existing) {
       await users.update(trx, existing.id, { passwordHash: hash, roleId: role.id, status: 'active', lockedUntil: null, failedLogins: 0 });

@@ -10,6 +10,8 @@ import { canSignIn } from '../auth/service';
 import { auditView, emailSchema, usernameSchema } from '../users/service';
 import type { SsoConfig } from './config';
 import type { SsoIdentity } from './oidc';
+import { transaction } from '../db/transaction';
+import { isUniqueViolation } from '../db/errors';
 
 /**
  * Just-in-time accounts: the first single sign-on creates the Gatehouse user from the provider's claims
@@ -133,11 +135,11 @@ export async function signInWithSso(db: Db, sso: SsoConfig, identity: SsoIdentit
   }
   const profile = profileFromClaims(sso, identity.claims);
   try {
-    return await db.transaction((trx) => resolveAccount(trx, sso, key, profile, ip));
+    return await transaction(db, (trx) => resolveAccount(trx, sso, key, profile, ip));
   } catch (err) {
     // Two first sign-ins of the same person at once: the loser of the race finds the account made by the other.
     if (!isUniqueViolation(err)) throw err;
-    return db.transaction((trx) => resolveAccount(trx, sso, key, profile, ip));
+    return transaction(db, (trx) => resolveAccount(trx, sso, key, profile, ip));
   }
 }
 
@@ -299,9 +301,4 @@ export async function recordFailure(
     objectLabel: failure.user?.username ?? failure.issuer ?? '',
     after: { reason: failure.reason, message: failure.message, ...(failure.detail ? { detail: failure.detail.slice(0, 500) } : {}) },
   });
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; errno?: number };
-  return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'ER_DUP_ENTRY' || e?.errno === 1062;
 }

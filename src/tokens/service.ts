@@ -6,6 +6,7 @@ import { validate } from '../http/forms';
 import { HttpError, notFound } from '../http/errors';
 import * as audit from '../audit/service';
 import * as repo from './repo';
+import { transaction } from '../db/transaction';
 
 export const TOKEN_PREFIX = 'gh_';
 
@@ -26,7 +27,7 @@ export async function createToken(db: Db, actor: Actor, userId: number, raw: unk
   const input = validate<{ name: string; expiresInDays?: number }>(createSchema, raw);
   const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
   const expiresAt = input.expiresInDays ? Date.now() + input.expiresInDays * 86400_000 : null;
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const id = await repo.insert(trx, { userId, name: input.name, hash: hashToken(token), prefix: token.slice(0, 10), expiresAt });
     await audit.record(trx, actor, { action: 'token.create', objectType: 'api_token', objectId: id, objectLabel: input.name, after: { userId, name: input.name, expiresAt } });
     return { token, id, name: input.name };
@@ -34,7 +35,7 @@ export async function createToken(db: Db, actor: Actor, userId: number, raw: unk
 }
 
 export async function revokeToken(db: Db, actor: Actor, userId: number, tokenId: number): Promise<void> {
-  await db.transaction(async (trx) => {
+  await transaction(db, async (trx) => {
     const t = await repo.findById(trx, tokenId);
     if (!t || t.userId !== userId) throw notFound('Token');
     if (t.revokedAt) throw new HttpError(409, 'already_revoked', 'This token is already revoked.');

@@ -14,6 +14,7 @@ import * as assets from '../assets/repo';
 import * as sessions from '../sessions/repo';
 import * as repo from './repo';
 import type { User } from './repo';
+import { transaction } from '../db/transaction';
 
 /** Text a person typed: trimmed, no control characters. */
 const plainText = (label: string, max: number) =>
@@ -165,7 +166,7 @@ export async function createUser(db: Db, actor: Actor, raw: unknown, scryptN: nu
   const input = await validateWithUniqueness<CreateUserInput>(db, createUserSchema, raw);
   checkPassword(input.password, input.username, input.email, true);
   const passwordHash = await hashPassword(input.password, scryptN);
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     if (await repo.usernameTaken(trx, input.username)) throw new ValidationError({ username: 'This username is taken.' });
     await uniqueEmail(trx, input.email);
     const role = await resolveRole(trx, actor, input.roleId);
@@ -204,7 +205,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, raw: unknown,
   }
   checkPassword(input.password, current.username, input.email, false);
   const passwordHash = input.password ? await hashPassword(input.password, scryptN) : undefined;
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const before = await requireUser(trx, id);
     const beforeGroups = await repo.groupIdsOf(trx, id);
     if (input.version !== undefined && input.version !== before.version) {
@@ -258,7 +259,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, raw: unknown,
 }
 
 export async function setStatus(db: Db, actor: Actor, id: number, status: 'active' | 'deactivated'): Promise<User> {
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const before = await requireUser(trx, id);
     if (before.status === status) return before;
     if (status === 'deactivated') {
@@ -285,7 +286,7 @@ export async function setStatus(db: Db, actor: Actor, id: number, status: 'activ
 }
 
 export async function unlock(db: Db, actor: Actor, id: number): Promise<void> {
-  await db.transaction(async (trx) => {
+  await transaction(db, async (trx) => {
     const before = await requireUser(trx, id);
     await repo.update(trx, id, { lockedUntil: null, failedLogins: 0 });
     await audit.record(trx, actor, {
@@ -300,7 +301,7 @@ export async function unlock(db: Db, actor: Actor, id: number): Promise<void> {
 }
 
 export async function endSessions(db: Db, actor: Actor, id: number): Promise<number> {
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const user = await requireUser(trx, id);
     const ended = await sessions.removeForUser(trx, id);
     await audit.record(trx, actor, {
@@ -338,7 +339,7 @@ export async function removalBlocker(db: Conn, actor: Actor, u: User): Promise<H
  */
 export async function deleteUser(db: Db, actor: Actor, id: number, raw: unknown): Promise<{ username: string; assets: number; mode: string }> {
   const input = validate<{ assets: 'none' | 'delete' | 'transfer'; transferTo: string }>(deleteUserSchema, raw);
-  return db.transaction(async (trx) => {
+  return transaction(db, async (trx) => {
     const user = await requireUser(trx, id);
     const blocker = await removalBlocker(trx, actor, user);
     if (blocker) throw blocker;

@@ -1,6 +1,5 @@
 import Joi from 'joi';
-import type { Db, Conn } from '../db/connect';
-import { isMysql } from '../db/connect';
+import type { Db, Conn, Tx } from '../db/connect';
 import type { Actor } from '../http/types';
 import { validate } from '../http/forms';
 import { HttpError, ValidationError, conflict, notFound } from '../http/errors';
@@ -8,6 +7,9 @@ import { bumpCounter } from '../db/settings';
 import * as audit from '../audit/service';
 import * as repo from './repo';
 import type { Workspace } from './repo';
+import { transaction } from '../db/transaction';
+import { guard } from '../db/guards';
+import { isForeignKeyViolation, isUniqueViolation } from '../db/errors';
 
 export const NAME_MAX = 100;
 /** A path is at most this long when typed into a picker or sent to the API. */
@@ -85,21 +87,6 @@ export async function requireRef(db: Conn, ref: WorkspaceRef, field: string, lab
   return r;
 }
 
-function isUniqueViolation(e: unknown): boolean {
-  const err = e as { code?: string; errno?: number; message?: string };
-  return err?.code === 'ER_DUP_ENTRY' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed|Duplicate entry/i.test(err?.message ?? '');
-}
-
-function isForeignKeyViolation(e: unknown): boolean {
-  const err = e as { code?: string; message?: string };
-  return (
-    err?.code === 'ER_ROW_IS_REFERENCED_2' ||
-    err?.code === 'ER_NO_REFERENCED_ROW_2' ||
-    err?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY' ||
-    /FOREIGN KEY constraint failed|foreign key constraint fails/i.test(err?.message ?? '')
-  );
-}
-
 function checkLowerLength(name: string, field: string): void {
   // Lower-casing can lengthen a name (İ → i̇); the case-insensitive key has the same limit.
   if ([...name.toLowerCase()].length > NAME_MAX) throw new ValidationError({ [field]: `Name must be at most ${NAME_MAX} characters.` });
@@ -113,13 +100,11 @@ async function assertFreeName(db: Conn, parentId: number, name: string, field: s
 }
 
 /**
- * Moves and renames serialise on the root's row (MySQL): two concurrent moves could otherwise each pass the
- * cycle check and together make a loop. SQLite runs one writer at a time anyway.
+ * Creates, moves and renames serialise on the tree's guard: two concurrent moves could otherwise each pass
+ * the cycle check and together make a loop (src/db/guards.ts).
  */
-async function lockTree(db: Conn): Promise<void> {
-  if (!isMysql(db)) return;
-  const root = await repo.findRoot(db);
-  await repo.findForUpdate(db, root.id);
+async function lockTree(trx: Tx): Promise<void> {
+  await guard(trx, 'workspace_tree');
 }
 
 async function changed(db: Conn, key: string): Promise<void> {
@@ -141,7 +126,7 @@ function validName(value: unknown, field: string): string {
 export async function createWorkspace(db: Db, actor: Actor, input: CreateInput): Promise<{ workspace: Workspace; path: string }> {
   const name = validName(input.name, 'name');
   try {
-    return await db.transaction(async (trx) => {
+    return await transaction(db, async (trx) => {
       await lockTree(trx);
       const { workspace: parentRef } = await requireRef(trx, input.parent, 'parent', 'parent workspace');
       // Lock the parent so it cannot be deleted while the child is added.
@@ -179,7 +164,7 @@ export async function updateWorkspace(db: Db, actor: Actor, id: number, input: U
   const name = input.name === undefined ? undefined : validName(input.name, 'name');
   const version = input.version === undefined ? undefined : validate<number>(versionSchema, input.version);
   try {
-    return await db.transaction(async (trx) => {
+    return await transaction(db, async (trx) => {
       await lockTree(trx);
       const before = await repo.findForUpdate(trx, id);
       if (!before) throw notFound('Workspace');
@@ -276,7 +261,7 @@ export async function removalInfo(db: Conn, id: number): Promise<RemovalInfo> {
 export async function deleteWorkspace(db: Db, actor: Actor, id: number, input: { version?: number } = {}): Promise<{ path: string; parentId: number; permissionsRemoved: number }> {
   const version = input.version === undefined ? undefined : validate<number>(versionSchema, input.version);
   try {
-    return await db.transaction(async (trx) => {
+    return await transaction(db, async (trx) => {
       await lockTree(trx);
       const locked = await repo.findForUpdate(trx, id);
       if (!locked) throw notFound('Workspace');
