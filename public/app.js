@@ -124,3 +124,25 @@
   document.addEventListener('DOMContentLoaded', function () { sync(); });
   document.addEventListener('htmx:after:swap', function () { sync(); });
 })();
+
+// Copy buttons (data-copy="#element"): shown only when the clipboard can be used; without JavaScript the
+// text stays selectable.
+(function () {
+  'use strict';
+  if (!navigator.clipboard) return;
+  document.querySelectorAll('[data-copy]').forEach(function (button) { button.hidden = false; });
+  document.addEventListener('click', function (event) {
+    var button = event.target.closest && event.target.closest('[data-copy]');
+    if (!button) return;
+    var source = document.querySelector(button.getAttribute('data-copy'));
+    if (!source) return;
+    var text = source.tagName === 'OL' || source.tagName === 'UL'
+      ? Array.prototype.map.call(source.querySelectorAll('li'), function (li) { return li.textContent.trim(); }).join('\n')
+      : source.textContent.trim();
+    navigator.clipboard.writeText(text).then(function () {
+      var label = button.textContent;
+      button.textContent = 'Copied';
+      setTimeout(function () { button.textContent = label; }, 2000);
+    });
+  });
+})();

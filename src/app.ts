@@ -14,6 +14,9 @@ import { staticFiles } from './http/static';
 import { sessionMiddleware } from './http/session';
 import { csrfProtection } from './http/csrf';
 import { loadUserFromSession } from './http/auth';
+import { enforceEnrolment } from './auth/enrolment';
+import { startHousekeeping } from './auth/housekeeping';
+import { routes as signInAdminRoutes } from './auth/adminRoutes';
 import { configureViews } from './http/render';
 import { mount, type MountedRoute, type RouteDef } from './http/routing';
 import type { AppServices } from './http/types';
@@ -43,7 +46,7 @@ import { apiRoutes as auditApiRoutes } from './audit/api';
 import { routes as apiDocsRoutes, apiRoutes as openApiRoutes } from './api/routes';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
-const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
+const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
 const API_ROUTES: RouteDef[][] = [userApiRoutes, accessApiRoutes, workspaceApiRoutes, groupApiRoutes, domainPermissionApiRoutes, roleApiRoutes, licenseApiRoutes, assetApiRoutes, auditApiRoutes, openApiRoutes];
 
 export interface GatehouseApp {
@@ -103,6 +106,7 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
     sessionMw,
     csrfProtection(),
     loadUserFromSession(),
+    enforceEnrolment(),
     consoleRouter.routes(),
     consoleRouter.allowedMethods(),
   ];
@@ -120,11 +124,16 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
     return consoleChain(ctx, next);
   });
 
+  // Expired sessions, stale throttle counters and old reset links are removed on a schedule, not only when
+  // someone signs in.
+  const housekeeping = startHousekeeping(db, config);
+
   return {
     app,
     services,
     routes: registry,
     async close() {
+      housekeeping.stop();
       if (!options.db) await db.destroy();
     },
   };

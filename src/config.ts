@@ -14,21 +14,44 @@ export interface Config {
   baseUrl: string;
   /** Secret(s) that sign the session cookie. When unset, one is generated and kept in the database. */
   sessionSecret?: string;
+  /** Idle timeout: a session unused this long ends. */
   sessionMaxAgeMs: number;
+  /** Absolute lifetime: a session ends this long after sign-in, however active. */
+  sessionAbsoluteMs: number;
+  /** Sensitive changes ask for the password (or a second factor) again when the last proof is older. */
+  reauthMs: number;
   /** Set the Secure flag on cookies (needs HTTPS, or `trustProxy` behind a TLS-terminating proxy). */
   cookieSecure: boolean;
   trustProxy: boolean;
   /** scrypt cost parameter N (power of two). OWASP: 2^17 with r=8, p=1. Tests lower it to stay fast. */
   scryptN: number;
-  /** Failed sign-ins before an account is locked, and for how long. */
-  lockoutThreshold: number;
-  lockoutMs: number;
+  /** Throttling of password guessing by account and by client address (src/auth/throttle.ts). */
+  throttle: ThrottleConfig;
+  /** SMTP server for password-reset mail (`smtp://user:pass@host:587`); unset: no "Forgot password". */
+  smtpUrl?: string;
+  /** The sender of Gatehouse's mail. */
+  mailFrom: string;
   /** Cache compiled templates (on in production). */
   cacheTemplates: boolean;
   /** API requests allowed per token per minute. */
   apiRateLimitPerMinute: number;
   /** Single sign-on (OpenID Connect); unset when no GATEHOUSE_OIDC_* variable is set. */
   sso?: SsoConfig;
+}
+
+export interface ThrottleConfig {
+  /** Consecutive failures an account may have before each further guess must wait. */
+  accountFailures: number;
+  /** Failures from one client address (IPv4, or an IPv6 /64) before each further guess must wait. */
+  addressFailures: number;
+  /** The first wait; it doubles with every further failure… */
+  baseDelayMs: number;
+  /** …up to this. */
+  maxDelayMs: number;
+  /** An account's failures are forgotten after this long without one (and at a successful sign-in). */
+  accountMemoryMs: number;
+  /** An address's failures are forgotten after this long without one (never at a sign-in: spraying). */
+  addressMemoryMs: number;
 }
 
 function int(value: string | undefined, fallback: number): number {
@@ -56,11 +79,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     baseUrl: env.GATEHOUSE_BASE_URL || `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}`,
     sessionSecret: env.GATEHOUSE_SESSION_SECRET || undefined,
     sessionMaxAgeMs: int(env.GATEHOUSE_SESSION_HOURS, 12) * 3600_000,
+    sessionAbsoluteMs: int(env.GATEHOUSE_SESSION_MAX_DAYS, 7) * 86400_000,
+    reauthMs: int(env.GATEHOUSE_REAUTH_MINUTES, 10) * 60_000,
     cookieSecure: bool(env.GATEHOUSE_COOKIE_SECURE, false),
     trustProxy: bool(env.GATEHOUSE_TRUST_PROXY, false),
     scryptN: int(env.GATEHOUSE_SCRYPT_N, 2 ** 17),
-    lockoutThreshold: int(env.GATEHOUSE_LOCKOUT_THRESHOLD, 5),
-    lockoutMs: int(env.GATEHOUSE_LOCKOUT_MINUTES, 15) * 60_000,
+    throttle: {
+      accountFailures: int(env.GATEHOUSE_THROTTLE_ACCOUNT_FAILURES, 5),
+      addressFailures: int(env.GATEHOUSE_THROTTLE_ADDRESS_FAILURES, 30),
+      baseDelayMs: int(env.GATEHOUSE_THROTTLE_DELAY_SECONDS, 30) * 1000,
+      maxDelayMs: int(env.GATEHOUSE_THROTTLE_MAX_DELAY_MINUTES, 15) * 60_000,
+      accountMemoryMs: 12 * 3600_000,
+      addressMemoryMs: 3600_000,
+    },
+    smtpUrl: env.GATEHOUSE_SMTP_URL || undefined,
+    mailFrom: env.GATEHOUSE_MAIL_FROM || 'Gatehouse <gatehouse@localhost>',
     cacheTemplates: mode === 'production',
     apiRateLimitPerMinute: int(env.GATEHOUSE_API_RATE_LIMIT, 600),
     ...overrides,

@@ -9,7 +9,8 @@ const TOUCH_INTERVAL_MS = 60_000;
 
 /**
  * Puts the signed-in user (with their permission set, computed once per request) on ctx.state.user.
- * A session whose user may no longer sign in (deactivated, locked, removed) is ended here.
+ * A session whose user may no longer sign in (deactivated, removed) is ended here. Signed-in pages are
+ * never stored by the browser (`Cache-Control: no-store`), so Back after signing out shows nothing.
  */
 export function loadUserFromSession(): Koa.Middleware {
   return async (ctx, next) => {
@@ -30,7 +31,11 @@ export function loadUserFromSession(): Koa.Middleware {
         }
       }
     }
-    await next();
+    try {
+      await next();
+    } finally {
+      if (ctx.state.user || typeof s?.userId === 'number') ctx.set('Cache-Control', 'no-store');
+    }
   };
 }
 

@@ -1,17 +1,36 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type Koa from 'koa';
 import { HttpError } from './errors';
-import { sessionData } from './session';
+import { anonymousCookie, hasStoredSession, sessionData } from './session';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export const CSRF_FIELD = '_csrf';
 export const CSRF_HEADER = 'x-csrf-token';
+/** The anonymous visitor's token lives in a signed cookie, so showing the sign-in form writes no session row. */
+const ANONYMOUS_CSRF_COOKIE = 'gh_csrf';
 
-/** The session's CSRF token, created on first use. */
+const newToken = () => randomBytes(24).toString('base64url');
+
+/**
+ * The CSRF token of this browser: the session's when there is a stored session (a new one is made at
+ * sign-in, so the token rotates), otherwise the anonymous cookie's.
+ */
 export function csrfToken(ctx: Koa.Context): string {
-  const s = sessionData(ctx);
-  s.csrf ??= randomBytes(24).toString('base64url');
-  return s.csrf;
+  if (hasStoredSession(ctx)) {
+    const s = sessionData(ctx);
+    s.csrf ??= newToken();
+    return s.csrf;
+  }
+  const existing = ctx.cookies.get(ANONYMOUS_CSRF_COOKIE, { signed: true });
+  if (existing && /^[A-Za-z0-9_-]{32}$/.test(existing)) return existing;
+  const token = newToken();
+  ctx.cookies.set(ANONYMOUS_CSRF_COOKIE, token, anonymousCookie(ctx));
+  return token;
+}
+
+/** Forgets the anonymous token (at sign-in: the signed-in session has its own). */
+export function dropAnonymousCsrf(ctx: Koa.Context): void {
+  if (ctx.cookies.get(ANONYMOUS_CSRF_COOKIE)) ctx.cookies.set(ANONYMOUS_CSRF_COOKIE, '', { ...anonymousCookie(ctx), maxAge: 0 });
 }
 
 function same(a: string, b: string): boolean {

@@ -61,6 +61,8 @@ export function page(ctx: Koa.Context, view: string, data: ViewData = {}, status
     body,
     flash: takeFlash(ctx),
     nav: navigationFor(ctx),
+    /** Extra static scripts a page needs (e.g. passkeys); never inline. */
+    scripts: Array.isArray(data.scripts) ? data.scripts : [],
   });
 }
 

@@ -2,7 +2,7 @@ import type Koa from 'koa';
 import type Router from '@koa/router';
 import type { AppPermission } from '../permissions/catalog';
 import { HttpError } from './errors';
-import { sessionData } from './session';
+import { rememberReturnTo } from './session';
 
 /** What a route requires of its caller. Every route states one, beside its path. */
 export type Requirement =
@@ -51,7 +51,7 @@ function guard(requires: Requirement, api: boolean): Koa.Middleware {
   return async (ctx, next) => {
     if (requires.kind !== 'public' && !ctx.state.user) {
       if (api) throw new HttpError(401, 'unauthenticated', 'Send a valid API token: Authorization: Bearer <token>.');
-      if (ctx.method === 'GET') sessionData(ctx).returnTo = ctx.originalUrl;
+      if (ctx.method === 'GET') rememberReturnTo(ctx, ctx.originalUrl);
       ctx.status = 303;
       ctx.redirect('/login');
       if (ctx.get('HX-Request') === 'true') {

@@ -7,29 +7,45 @@ import * as sessions from '../sessions/repo';
 import type { FlashMessage } from './types';
 
 export const SESSION_COOKIE = 'gh_sid';
+/** Where an anonymous visitor wanted to go before signing in (signed, short-lived): no session row for that. */
+const RETURN_COOKIE = 'gh_return';
+const RETURN_TTL_MS = 30 * 60_000;
+
+/** Flash messages kept at most: a session row never grows with messages nobody read. */
+export const MAX_FLASH_MESSAGES = 5;
+const MAX_FLASH_LENGTH = 500;
 
 /** What we keep in a session. The cookie itself carries only the session id. */
 export interface SessionData {
   userId?: number;
   csrf?: string;
   flash?: FlashMessage[];
-  /** Where to return after signing in. */
-  returnTo?: string;
+  /** Epoch ms of the sign-in. */
+  startedAt?: number;
+  /** Epoch ms of the last proof of identity (sign-in or re-authentication). */
+  authAt?: number;
+  /** The session ends at this time whatever the activity (absolute lifetime; short for a half-done sign-in). */
+  hardExpiry?: number;
   [key: string]: unknown;
 }
 
 /**
  * koa-session store backed by the `sessions` table: sessions survive restarts, are shared by every server
- * on the database, list "who is logged in", and can be ended by an administrator.
+ * on the database, list "who is logged in", and can be ended by an administrator. Only signed-in users
+ * (and sign-ins half done: waiting for a second factor, an SSO round trip) have a row; anonymous visitors
+ * keep what they need in signed cookies.
  */
-function databaseStore(db: Db, maxAgeMs: number) {
+function databaseStore(db: Db, idleMs: number) {
   return {
     async get(key: string, _maxAge: number, opts: { ctx?: Koa.Context }) {
-      if (opts.ctx) opts.ctx.state.sessionId = key;
-      const row = await sessions.findLive(db, key, Date.now());
+      const now = Date.now();
+      const row = await sessions.findLive(db, key, now);
       if (!row) return undefined;
       try {
-        return JSON.parse(row.data) as Record<string, unknown>;
+        const data = JSON.parse(row.data) as SessionData;
+        if (typeof data.hardExpiry === 'number' && data.hardExpiry <= now) return undefined;
+        if (opts.ctx) opts.ctx.state.sessionId = key;
+        return data as Record<string, unknown>;
       } catch {
         return undefined;
       }
@@ -39,15 +55,16 @@ function databaseStore(db: Db, maxAgeMs: number) {
       const ctx = opts.ctx!;
       ctx.state.sessionId = key;
       const userId = typeof sess.userId === 'number' ? sess.userId : null;
+      const hard = typeof sess.hardExpiry === 'number' ? sess.hardExpiry : Infinity;
       await sessions.upsert(db, {
         id: key,
         user_id: userId,
         data: JSON.stringify(sess),
         ip: ctx.ip.slice(0, 64),
         user_agent: String(ctx.get('user-agent') || '').slice(0, 255),
-        created_at: now,
+        created_at: typeof sess.startedAt === 'number' ? sess.startedAt : now,
         last_seen_at: now,
-        expires_at: now + maxAgeMs,
+        expires_at: Math.min(now + idleMs, hard),
       });
     },
     async destroy(key: string) {
@@ -57,7 +74,7 @@ function databaseStore(db: Db, maxAgeMs: number) {
 }
 
 export function sessionMiddleware(app: Koa, db: Db, config: Config): Koa.Middleware {
-  return session(
+  const koaSession = session(
     {
       key: SESSION_COOKIE,
       maxAge: config.sessionMaxAgeMs,
@@ -73,12 +90,23 @@ export function sessionMiddleware(app: Koa, db: Db, config: Config): Koa.Middlew
     },
     app,
   );
+  return async (ctx, next) => {
+    // Secure cookies whenever the browser reached us over HTTPS (directly, or through a trusted TLS proxy).
+    ctx.sessionOptions.secure = config.cookieSecure || ctx.secure;
+    await koaSession(ctx, next);
+  };
+}
+
+/** Options for the small signed cookies anonymous visitors carry instead of a session row. */
+export function anonymousCookie(ctx: Koa.Context, maxAge?: number) {
+  return { httpOnly: true, sameSite: 'lax' as const, signed: true, secure: ctx.services.config.cookieSecure || ctx.secure, overwrite: true, ...(maxAge ? { maxAge } : {}) };
 }
 
 export function flash(ctx: Koa.Context, type: FlashMessage['type'], text: string): void {
   const s = ctx.session as unknown as SessionData | null;
-  if (!s) return;
-  s.flash = [...(s.flash ?? []), { type, text }];
+  if (!s || typeof s.userId !== 'number') return;
+  const message = { type, text: text.length > MAX_FLASH_LENGTH ? `${text.slice(0, MAX_FLASH_LENGTH - 1)}…` : text };
+  s.flash = [...(s.flash ?? []), message].slice(-MAX_FLASH_MESSAGES);
 }
 
 export function takeFlash(ctx: Koa.Context): FlashMessage[] {
@@ -91,4 +119,33 @@ export function takeFlash(ctx: Koa.Context): FlashMessage[] {
 
 export function sessionData(ctx: Koa.Context): SessionData {
   return ctx.session as unknown as SessionData;
+}
+
+/** True when this request belongs to a stored session (signed in, or a sign-in under way). */
+export function hasStoredSession(ctx: Koa.Context): boolean {
+  return typeof ctx.state.sessionId === 'string';
+}
+
+/** Remembers, for an anonymous visitor, the page to return to after signing in. */
+export function rememberReturnTo(ctx: Koa.Context, url: string): void {
+  if (url.length > 2000) return;
+  ctx.cookies.set(RETURN_COOKIE, url, anonymousCookie(ctx, RETURN_TTL_MS));
+}
+
+/** The remembered page (once). */
+export function takeReturnTo(ctx: Koa.Context): string | undefined {
+  const url = ctx.cookies.get(RETURN_COOKIE, { signed: true });
+  if (url !== undefined) ctx.cookies.set(RETURN_COOKIE, '', { ...anonymousCookie(ctx), maxAge: 0 });
+  return url;
+}
+
+/**
+ * Starts a fresh session for this browser (a new id defeats session fixation), dropping whatever the old
+ * one held — its CSRF token included, so a token seen before signing in is worthless after.
+ */
+export async function freshSession(ctx: Koa.Context, data: SessionData): Promise<void> {
+  const s = sessionData(ctx);
+  for (const key of Object.keys(s)) if (!key.startsWith('_') && key !== 'isNew') delete s[key];
+  await (ctx.session as unknown as { regenerate(): Promise<void> }).regenerate();
+  Object.assign(sessionData(ctx), { ...data, csrf: randomBytes(24).toString('base64url') });
 }

@@ -6,6 +6,8 @@ import { PUBLIC_DIR, ROOT_DIR } from '../paths';
 /** Files served under /static: our stylesheet and script, and htmx straight from node_modules (no build step). */
 const VENDOR: Record<string, { root: string; file: string }> = {
   '/static/htmx.min.js': { root: path.join(ROOT_DIR, 'node_modules', 'htmx.org', 'dist'), file: 'htmx.min.js' },
+  // WebAuthn in the browser (passkeys): the library's own bundle, exposing SimpleWebAuthnBrowser.
+  '/static/simplewebauthn-browser.js': { root: path.join(ROOT_DIR, 'node_modules', '@simplewebauthn', 'browser', 'dist', 'bundle'), file: 'index.umd.min.js' },
 };
 
 export function staticFiles(): Koa.Middleware {

@@ -1,4 +1,5 @@
 import type Koa from 'koa';
+import { requireRecentAuth } from '../auth/reauth';
 import { can, get, post, SUPERUSER } from '../http/routing';
 import { P } from '../permissions/catalog';
 import { page, redirectTo } from '../http/render';
@@ -56,6 +57,7 @@ async function findLicense(ctx: Koa.Context): Promise<LicenseType> {
 }
 
 async function saveSeatLimit(ctx: Koa.Context) {
+  if (!requireRecentAuth(ctx, '/licenses')) return;
   const license = await findLicense(ctx);
   const b = (ctx.request.body ?? {}) as Record<string, unknown>;
   try {

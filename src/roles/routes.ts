@@ -1,4 +1,5 @@
 import type Koa from 'koa';
+import { requireRecentAuth } from '../auth/reauth';
 import { can, get, idParam, post, SUPERUSER } from '../http/routing';
 import { APP_PERMISSIONS, P, type AppPermission } from '../permissions/catalog';
 import { fragment, isHtmx, page, redirectTo, wantsFragment, confirmation } from '../http/render';
@@ -161,11 +162,14 @@ async function updateRole(ctx: Koa.Context) {
   // The permission checkboxes travel only when the form offered them (a Superuser's form); a marker field
   // says so, because an empty set of ticked boxes sends nothing at all.
   const permissionsIncluded = b.permissions_included === '1';
+  const current = await repo.permissionsOf(ctx.services.db, role.id);
+  const changesPermissions = permissionsIncluded && [...new Set(asArray(b.permissions))].sort().join() !== [...current].sort().join();
+  if (changesPermissions && !requireRecentAuth(ctx, `/roles/${role.id}`)) return;
   const values: RoleFormValues = {
     name: str(b.name),
     description: str(b.description),
     version: str(b.version),
-    permissions: permissionsIncluded ? asArray(b.permissions) : await repo.permissionsOf(ctx.services.db, role.id),
+    permissions: permissionsIncluded ? asArray(b.permissions) : current,
   };
   try {
     const input: Record<string, unknown> = { name: b.name, description: b.description, version: b.version === '' ? undefined : b.version };
@@ -376,6 +380,7 @@ const CELL_KEY = /^[a-z_.]{1,64}$/;
  * answered; without JavaScript the column's form applies the changes made against `was` (the state shown).
  */
 async function saveMatrixColumn(ctx: Koa.Context) {
+  if (!requireRecentAuth(ctx, '/roles/matrix')) return;
   const { db } = ctx.services;
   const id = idParam(ctx);
   const b = body(ctx);

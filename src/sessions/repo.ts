@@ -54,3 +54,8 @@ export async function onlineUserIds(db: Conn, userIds: number[], now: number): P
   const rows = await db('sessions').distinct('user_id').whereIn('user_id', userIds).andWhere('expires_at', '>', now);
   return new Set(rows.map((r: { user_id: number }) => r.user_id));
 }
+
+/** Removes one session of a user; returns how many rows went (0 when it had ended already). */
+export async function removeOfUser(db: Conn, userId: number, id: string): Promise<number> {
+  return db('sessions').where({ user_id: userId, id }).delete();
+}

@@ -11,6 +11,7 @@ import { applyOperation, buildView, DualListLimitError, operationFor, readState,
 import { groupsOfUserSource } from '../groups/dualLists';
 import * as roles from '../roles/repo';
 import { assignmentBlocker } from '../roles/service';
+import { signInPanel } from '../auth/adminRoutes';
 import * as licenses from '../licenses/repo';
 import * as assets from '../assets/repo';
 import * as sessions from '../sessions/repo';
@@ -189,6 +190,7 @@ async function renderUserForm(
     ? {
         sessions: await sessions.listLiveForUser(db, opts.user.id, Date.now()),
         ownedAssets: await assets.countOwnedBy(db, opts.user.id),
+        signIn: await signInPanel(db, actorOf(ctx), opts.user),
         now: Date.now(),
       }
     : {};

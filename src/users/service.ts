@@ -1,4 +1,5 @@
 import Joi from 'joi';
+import { clearAccount as clearAccountThrottle } from '../auth/throttle';
 import type { Db, Conn } from '../db/connect';
 import type { Actor } from '../http/types';
 import { validate } from '../http/forms';
@@ -289,6 +290,7 @@ export async function unlock(db: Db, actor: Actor, id: number): Promise<void> {
   await transaction(db, async (trx) => {
     const before = await requireUser(trx, id);
     await repo.update(trx, id, { lockedUntil: null, failedLogins: 0 });
+    await clearAccountThrottle(trx, id);
     await audit.record(trx, actor, {
       action: 'user.unlock',
       objectType: 'user',
