@@ -24,7 +24,8 @@ export function securityHeaders(config: Config): Koa.Middleware {
     ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
     ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
     ctx.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=()');
-    if (config.cookieSecure) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    // HSTS whenever the browser reached us over HTTPS (directly, or through a trusted TLS proxy).
+    if (config.cookieSecure || ctx.secure) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     await next();
   };
 }

@@ -61,8 +61,14 @@ describe('my account', () => {
     expect(empty.status).toBe(422);
     expect($(empty.text)('#e-name').text()).toContain('required');
     const res = await admin.post('/account/tokens').type('form').send({ _csrf: admin.csrf, name: 'CI pipeline', expiresInDays: '30' });
-    expect(res.status).toBe(201);
-    const token = $(res.text)('#new-token').text();
+    expect(res.status).toBe(303);
+    expect(res.headers.location).toBe('/account/tokens/created');
+    const shown = await admin.get('/account/tokens/created');
+    const token = $(shown.text)('#new-token').text();
+    expect($(shown.text)('button[data-copy="#new-token"]').length).toBe(1);
+    // A reload shows nothing and makes no second token.
+    expect((await admin.get('/account/tokens/created')).status).toBe(303);
+    expect(await t.db('api_tokens').where({ name: 'CI pipeline' })).toHaveLength(1);
     expect(token).toMatch(/^gh_/);
     const row = await t.db('api_tokens').where({ name: 'CI pipeline' }).first();
     expect(row.token_hash).not.toContain(token);

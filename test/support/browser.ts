@@ -21,13 +21,13 @@ export interface BrowserEnv {
  * Starts the app on a free port with its own database and launches the system Chromium. Fails loudly
  * when Chromium is missing: CI must never skip the browser suite silently.
  */
-export async function startBrowserEnv(options: { config?: (baseUrl: string) => Partial<Config> } = {}): Promise<BrowserEnv> {
+export async function startBrowserEnv(options: { config?: (baseUrl: string) => Partial<Config>; /** `localhost` for WebAuthn, which refuses IP addresses as relying party. */ hostname?: string } = {}): Promise<BrowserEnv> {
   if (!fs.existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}: apt-get install -y chromium`);
   // Listen first, so configuration that needs the app's own address (SSO redirect URL) can have it.
   let handler: http.RequestListener | undefined;
   const server = http.createServer((req, res) => handler!(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const baseUrl = `http://${options.hostname ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`;
   const t = await createTestApp({ baseUrl, ...options.config?.(baseUrl) });
   handler = t.server;
   const browser = await chromium.launch({
