@@ -85,10 +85,7 @@ async function submitSignIn(ctx: Koa.Context) {
   const mustEnrol = !!current && (await factors.secondFactorRequired(db, current));
   await recordSignIn(db, user, ctx.ip, 'password');
   const next = await startSession(ctx, user.id, mustEnrol ? { mustEnrol: true } : {});
-  if (mustEnrol) {
-    flash(ctx, 'info', 'Your role requires a second factor. Set one up now to continue.');
-    return redirectTo(ctx, '/account/two-factor');
-  }
+  if (mustEnrol) return redirectTo(ctx, '/account/two-factor');
   redirectTo(ctx, next);
 }
 
