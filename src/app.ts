@@ -16,7 +16,7 @@ import { csrfProtection } from './http/csrf';
 import { loadUserFromSession } from './http/auth';
 import { enforceEnrolment } from './auth/enrolment';
 import { startHousekeeping } from './auth/housekeeping';
-import { routes as signInAdminRoutes } from './auth/adminRoutes';
+import { routes as signInAdminRoutes, apiRoutes as signInApiRoutes } from './auth/adminRoutes';
 import { configureViews } from './http/render';
 import { mount, type MountedRoute, type RouteDef } from './http/routing';
 import type { AppServices } from './http/types';
@@ -47,7 +47,7 @@ import { routes as apiDocsRoutes, apiRoutes as openApiRoutes } from './api/route
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
 const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
-const API_ROUTES: RouteDef[][] = [userApiRoutes, accessApiRoutes, workspaceApiRoutes, groupApiRoutes, domainPermissionApiRoutes, roleApiRoutes, licenseApiRoutes, assetApiRoutes, auditApiRoutes, openApiRoutes];
+const API_ROUTES: RouteDef[][] = [userApiRoutes, signInApiRoutes, accessApiRoutes, workspaceApiRoutes, groupApiRoutes, domainPermissionApiRoutes, roleApiRoutes, licenseApiRoutes, assetApiRoutes, auditApiRoutes, openApiRoutes];
 
 export interface GatehouseApp {
   app: Koa;

@@ -22,6 +22,7 @@ import { permissionOperations, permissionSchemas } from './openapi/permissions';
 import { accessOperations, accessSchemas } from './openapi/access';
 import { assetOperations, assetSchemas } from './openapi/assets';
 import { auditOperations, auditSchemas } from './openapi/audit';
+import { signInOperations, signInSchemas } from './openapi/signIn';
 
 export type { OperationSpec, Schema } from './openapi/schema';
 
@@ -58,6 +59,7 @@ const metaOperations: OperationMap = {
 /** Every operation, keyed "METHOD /path/{param}" (the router's "/path/:param"). */
 export const OPERATIONS: OperationMap = {
   ...userOperations,
+  ...signInOperations,
   ...groupOperations,
   ...roleOperations,
   ...licenseOperations,
@@ -72,6 +74,7 @@ export const OPERATIONS: OperationMap = {
 const SCHEMAS: Record<string, Schema> = {
   ...commonSchemas,
   ...userSchemas,
+  ...signInSchemas,
   ...groupSchemas,
   ...roleSchemas,
   ...licenseSchemas,

@@ -7,6 +7,7 @@ import * as users from '../users/repo';
 import * as roles from '../roles/repo';
 import * as audit from '../audit/service';
 import { transaction } from '../db/transaction';
+import { clearAccount as clearAccountThrottle } from '../auth/throttle';
 
 /** Migrations and reference data: what `npm start` does before listening, and what tests do per database. */
 export async function prepareDatabase(db: Db): Promise<string[]> {
@@ -32,6 +33,7 @@ export async function createSuperuser(db: Db, config: Pick<Config, 'scryptN'>, s
     const existing = await users.findByUsername(trx, spec.username);
     if (existing) {
       await users.update(trx, existing.id, { passwordHash: hash, roleId: role.id, status: 'active', lockedUntil: null, failedLogins: 0 });
+      await clearAccountThrottle(trx, existing.id);
       await audit.record(trx, audit.SYSTEM_ACTOR, { action: 'user.reset_superuser', objectType: 'user', objectId: existing.id, objectLabel: existing.username });
       return { id: existing.id, created: false };
     }

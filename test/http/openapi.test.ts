@@ -5,7 +5,7 @@ import Koa from 'koa';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { $, createTestApp, type TestApp } from '../support/app';
+import { $, createTestApp, csrfFrom, type TestApp } from '../support/app';
 import { OpenApiMismatch, recordApiResponses, ResponseValidator, responseValidator, apiCheckStats } from '../support/openapi';
 import { OPERATIONS, openApiDocument, toOpenApiPath } from '../../src/api/openapi';
 import type { Schema } from '../../src/api/openapi/schema';
@@ -447,6 +447,17 @@ describe('a client working from the document alone', () => {
     expect((await ok(call('post', '/users/max.org/reactivate'))).status).toBe('active');
     expect((await ok(call('post', '/users/max.org/unlock'))).locked).toBe(false);
     expect((await ok(call('post', '/users/max.org/end-sessions'))).sessionsEnded).toBe(0);
+
+    // Sign-in: a session and a second factor of max.org, ended and reset by the administrator
+    const maxAgent = request.agent(t.server);
+    const loginForm = await maxAgent.get('/login');
+    await maxAgent.post('/login').type('form').send({ _csrf: csrfFrom(loginForm.text), username: 'max.org', password: 'another-long-passphrase' }).expect(303);
+    const maxId = (await t.db('users').where({ username_lower: 'max.org' }).first('id')).id;
+    await t.db('totp_factors').insert({ user_id: maxId, secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', last_used_step: 0, created_at: Date.now() });
+    const signInState = await ok(call('get', '/users/max.org/sign-in'));
+    expect(signInState.secondFactor.totp).toBe(true);
+    expect((await ok(call('delete', `/users/max.org/sessions/${signInState.sessions[0].id}`))).ended).toBe(signInState.sessions[0].id);
+    expect((await ok(call('delete', '/users/max.org/second-factor'))).removed.totp).toBe(true);
 
     // The trail, page by page
     const page1 = await ok(call('get', '/audit?limit=3'));

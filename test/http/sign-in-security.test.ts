@@ -158,6 +158,17 @@ describe('two-factor sign-in', () => {
     expect(JSON.parse(signIn.after_json).method).toBe('password+totp');
   });
 
+  it('accepts a code once even when it is sent from many browsers at the same moment', async () => {
+    await t.makeUser({ username: 'replay', role: 'analyst' });
+    const { secret } = await enrolTotp(await t.signIn('replay'));
+    const agents: Agent[] = [];
+    for (let i = 0; i < 20; i++) agents.push(await passwordStep('replay'));
+    const code = currentCode(secret, Date.now() + 30_000);
+    const statuses = await Promise.all(agents.map((a) => a.post('/login/two-factor').type('form').send({ _csrf: a.csrf, code }).then((r) => r.status)));
+    expect(statuses.filter((s) => s === 303)).toHaveLength(1);
+    expect(statuses.filter((s) => s !== 303 && s !== 401 && s !== 429)).toEqual([]);
+  });
+
   it('accepts each recovery code once', async () => {
     await t.makeUser({ username: 'rita', role: 'analyst' });
     const { codes } = await enrolTotp(await t.signIn('rita'));
@@ -217,6 +228,29 @@ describe('two-factor sign-in', () => {
     const history = await admin.get(`/users/${lostId}/sign-in-history`);
     expect(history.status).toBe(200);
     expect($(history.text)('tbody').text()).toContain('Second factor reset by an administrator');
+  });
+});
+
+describe('the same through the API', () => {
+  it('shows a user’s factors and sessions, ends one session and resets the factor', async () => {
+    await t.makeUser({ username: 'apiuser', role: 'analyst' });
+    const owner = await t.signIn('apiuser');
+    await enrolTotp(owner);
+    const token = await t.token('admin');
+    const api = (method: 'get' | 'delete', path: string) => request(t.server)[method](`/api/v1${path}`).set('Authorization', `Bearer ${token}`);
+    const state = await api('get', '/users/apiuser/sign-in');
+    expect(state.status).toBe(200);
+    expect(state.body.secondFactor).toEqual({ totp: true, passkeys: 0, recoveryCodesLeft: 10 });
+    expect(state.body.sessions).toHaveLength(1);
+    expect((await api('delete', '/users/apiuser/sessions/not-a-session')).status).toBe(404);
+    const ended = await api('delete', `/users/apiuser/sessions/${state.body.sessions[0].id}`);
+    expect(ended.status).toBe(200);
+    expect((await owner.get('/account')).status).toBe(303);
+    const reset = await api('delete', '/users/apiuser/second-factor');
+    expect(reset.status).toBe(200);
+    expect(reset.body.removed.totp).toBe(true);
+    expect((await api('delete', '/users/apiuser/second-factor')).status).toBe(409);
+    expect((await api('delete', '/users/admin/second-factor')).body.error.code).toBe('self_protection');
   });
 });
 
