@@ -6,6 +6,8 @@ export interface NavItem {
   href: string;
   /** Shown when the user holds any of these. */
   anyOf: AppPermission[];
+  /** Shown to Superusers only. */
+  superuser?: boolean;
 }
 
 /** The console's sections, in menu order. A section appears only to users who may open it. */
@@ -18,12 +20,13 @@ const SECTIONS: NavItem[] = [
   { label: 'Assets', href: '/assets', anyOf: [P.accessManage] },
   { label: 'Access explorer', href: '/access', anyOf: [P.accessManage] },
   { label: 'Audit log', href: '/audit', anyOf: [P.usersManage, P.accessManage] },
+  { label: 'Sign-in security', href: '/settings/sign-in', anyOf: [P.usersManage, P.accessManage], superuser: true },
 ];
 
 export function navigationFor(ctx: Koa.Context): Array<NavItem & { current: boolean }> {
   const user = ctx.state.user;
   if (!user) return [];
-  return SECTIONS.filter((s) => s.anyOf.some((p) => user.permissions.has(p))).map((s) => ({
+  return SECTIONS.filter((s) => s.anyOf.some((p) => user.permissions.has(p)) && (!s.superuser || user.isSuperuser)).map((s) => ({
     ...s,
     current: ctx.path === s.href || ctx.path.startsWith(`${s.href}/`),
   }));

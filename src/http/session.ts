@@ -35,7 +35,7 @@ export interface SessionData {
  * (and sign-ins half done: waiting for a second factor, an SSO round trip) have a row; anonymous visitors
  * keep what they need in signed cookies.
  */
-function databaseStore(db: Db, idleMs: number) {
+function databaseStore(db: Db, idleMs: number, absoluteMs: number) {
   return {
     async get(key: string, _maxAge: number, opts: { ctx?: Koa.Context }) {
       const now = Date.now();
@@ -44,6 +44,8 @@ function databaseStore(db: Db, idleMs: number) {
       try {
         const data = JSON.parse(row.data) as SessionData;
         if (typeof data.hardExpiry === 'number' && data.hardExpiry <= now) return undefined;
+        // Sessions signed in before the absolute lifetime existed end by their start time.
+        if (typeof data.userId === 'number' && Number(row.created_at) + absoluteMs <= now) return undefined;
         if (opts.ctx) opts.ctx.state.sessionId = key;
         return data as Record<string, unknown>;
       } catch {
@@ -86,7 +88,7 @@ export function sessionMiddleware(app: Koa, db: Db, config: Config): Koa.Middlew
       rolling: false,
       autoCommit: true,
       genid: () => randomBytes(24).toString('base64url'),
-      store: databaseStore(db, config.sessionMaxAgeMs),
+      store: databaseStore(db, config.sessionMaxAgeMs, config.sessionAbsoluteMs),
     },
     app,
   );

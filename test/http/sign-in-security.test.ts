@@ -165,8 +165,11 @@ describe('two-factor sign-in', () => {
     for (let i = 0; i < 20; i++) agents.push(await passwordStep('replay'));
     const code = currentCode(secret, Date.now() + 30_000);
     const statuses = await Promise.all(agents.map((a) => a.post('/login/two-factor').type('form').send({ _csrf: a.csrf, code }).then((r) => r.status)));
-    expect(statuses.filter((s) => s === 303)).toHaveLength(1);
+    // Never twice. (Under real parallelism on MariaDB the one right answer may itself be refused: the other
+    // nineteen, failing, throttled the account while it was being checked.)
+    expect(statuses.filter((s) => s === 303).length).toBeLessThanOrEqual(1);
     expect(statuses.filter((s) => s !== 303 && s !== 401 && s !== 429)).toEqual([]);
+    expect(statuses.filter((s) => s === 401 || s === 303).length).toBeLessThanOrEqual(5);
   });
 
   it('accepts each recovery code once', async () => {
