@@ -9,7 +9,7 @@ import * as users from '../users/repo';
 import { transaction } from '../db/transaction';
 import { verifyPassword } from './passwords';
 import { claimGuess, guessSucceeded, type ThrottleKey } from './throttle';
-import { guessKeys, loadCurrentUser, recordSignIn, SignInError, ThrottledError, verifyPasswordStep, waitText } from './service';
+import { canSignIn, guessKeys, loadCurrentUser, recordSignIn, SignInError, ThrottledError, verifyPasswordStep, waitText } from './service';
 import { clientOf, startSession } from './startSession';
 import * as factors from './factors';
 import * as passkeys from './passkeys';
@@ -113,7 +113,8 @@ async function showTwoFactor(ctx: Koa.Context) {
 async function completeSecondFactor(ctx: Koa.Context, pending: PendingSignIn, method: string): Promise<string | null> {
   const { db } = ctx.services;
   const user = await users.findById(db, pending.userId);
-  if (!user) return null;
+  // Deactivated (or stripped of role or license) while the second factor was being asked for.
+  if (!user || !canSignIn(user)) return null;
   await recordSignIn(db, user, ctx.ip, method);
   return startSession(ctx, user.id);
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { AxeBuilder } from '@axe-core/playwright';
 import { startBrowserEnv, type BrowserEnv } from '../support/browser';
 import { PASSWORD } from '../support/app';
 import { currentCode, setAdminsMustUseTwoFactor } from '../../src/auth/factors';
@@ -141,5 +142,32 @@ describe('two-factor authentication in the browser', () => {
     expect(new URL(page.url()).pathname).toBe('/');
     await admin.context().close();
     await page.context().close();
+  });
+
+  it('has no serious or critical accessibility violations on the sign-in security pages', async () => {
+    const id = await env.t.makeUser({ username: 'axe', role: 'analyst' });
+    const setup = await env.signedInPage('axe');
+    await enrolTotp(setup);
+    await setup.context().close();
+    const problems: string[] = [];
+    const check = async (page: Page, path: string) => {
+      await page.goto(path);
+      const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa']).analyze();
+      for (const v of result.violations.filter((x) => x.impact === 'serious' || x.impact === 'critical')) {
+        problems.push(`${path}: ${v.id} (${v.impact}) ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+      }
+    };
+    const anonymous = await (await env.context()).newPage();
+    await passwordStep(anonymous, 'axe');
+    await check(anonymous, '/login/two-factor');
+    await check(anonymous, '/login/two-factor?recovery=1');
+    await anonymous.context().close();
+    const admin = await env.signedInPage('admin');
+    for (const path of ['/account/two-factor', '/settings/sign-in', `/users/${id}/sign-in-history`, '/reauth?next=%2Faccount']) await check(admin, path);
+    await admin.goto('/account/two-factor');
+    await Promise.all([admin.waitForURL(/totp$/), admin.click('#totp button[type=submit]')]);
+    await check(admin, '/account/two-factor/totp');
+    await admin.context().close();
+    expect(problems).toEqual([]);
   });
 });
