@@ -1,7 +1,7 @@
 import Joi from 'joi';
 import type { Conn, Db } from '../db/connect';
 import type { Actor } from '../http/types';
-import { fitsLowerCased, validate } from '../http/forms';
+import { collect, fitsLowerCased, validate } from '../http/forms';
 import { HttpError, ValidationError, conflict, notFound } from '../http/errors';
 import { bumpCounter } from '../db/settings';
 import * as audit from '../audit/service';
@@ -129,7 +129,10 @@ async function requireGroup(db: Conn, id: number, lock = false): Promise<Group> 
 // ----------------------------------------------------------------------------------------- create / edit
 
 export async function createGroup(db: Db, actor: Actor, raw: unknown): Promise<Group> {
-  const input = validate<{ name: string; description: string }>(createSchema, raw);
+  const { value: input, fields } = collect<{ name: string; description: string }>(createSchema, raw);
+  // A taken name is reported together with the other fields' problems.
+  if (!fields.name && (await repo.nameTaken(db, input.name))) fields.name = `A group named "${input.name}" already exists (names are compared without regard to case).`;
+  if (Object.keys(fields).length) throw new ValidationError(fields);
   try {
     return await transaction(db, async (trx) => {
       if (await repo.nameTaken(trx, input.name)) throw new ValidationError({ name: `A group named "${input.name}" already exists (names are compared without regard to case).` });
