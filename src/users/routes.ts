@@ -20,6 +20,7 @@ import * as service from './service';
 import type { User } from './repo';
 import { BULK_ACTIONS } from './bulk';
 import { bulkRoutes } from './bulkRoutes';
+import { csvRoutes } from './csvRoutes';
 import { FILTER_KEYS, readListFilters } from './listFilters';
 
 const manage = can(P.usersManage);
@@ -326,6 +327,7 @@ export const routes = [
   get('/users', manage, list),
   get('/users/suggest', can(P.usersManage, P.accessManage), suggest),
   ...bulkRoutes,
+  ...csvRoutes,
   get('/users/new', manage, newUser),
   post('/users/new', manage, createUser),
   get('/users/:id', manage, showUser),

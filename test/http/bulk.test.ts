@@ -210,3 +210,39 @@ describe('bulk actions from the users list', () => {
     expect(doc('.bulk-summary').text()).toMatch(/0 users\s+will change; 2 users are skipped/);
   });
 });
+
+describe('bulk actions racing each other', () => {
+  it('never hands out more seats than the limit when two bulk actions run at once', async () => {
+    const first = await makeUsers('raceA', 6, { license: 'process_viewer' });
+    const second = await makeUsers('raceB', 6, { license: 'process_viewer' });
+    const participant = (await t.db('license_types').where({ key: 'process_participant' }).first('id')).id;
+    const used = Number((await t.db('users').where({ license_type_id: participant }).count({ n: '*' }).first())!.n);
+    await t.db('license_types').where({ id: participant }).update({ seat_limit: used + 8 });
+    const actor: Actor = { id: adminId, username: 'admin', ip: '127.0.0.1', isSuperuser: true };
+    const raw = { action: 'set_license', licenseTypeId: String(participant) };
+    // Both previews see 8 seats left and plan all 6 of their users; applied together, only 8 may get one.
+    const results = await Promise.all([bulk.apply(t.db, actor, raw, first), bulk.apply(t.db, actor, raw, second)]);
+    const holders = Number((await t.db('users').where({ license_type_id: participant }).count({ n: '*' }).first())!.n);
+    expect(holders).toBe(used + 8);
+    expect(results.map((r) => r.changed).sort()).toEqual([2, 6]);
+    const loser = results.find((r) => r.changed === 2)!;
+    expect(loser.sinceThePreview.map((s) => s.code)).toEqual(['no_seats', 'no_seats', 'no_seats', 'no_seats']);
+    await t.db('license_types').where({ id: participant }).update({ seat_limit: null });
+  });
+
+  it('keeps one active Superuser when two bulk deactivations of Superusers run at once', async () => {
+    const supers = [];
+    for (const name of ['sup.a', 'sup.b']) supers.push(await t.makeUser({ username: name, role: 'superuser' }));
+    const all = (await t.db('users').join('roles', 'roles.id', 'users.role_id').where('roles.builtin_key', 'superuser').andWhere('users.status', 'active').select('users.id')).map((r) => Number(r.id));
+    // Two actors who are not Superusers of the database (the shell), each taking out every Superuser but one of their own choosing.
+    const system: Actor = { ...SYSTEM_ACTOR };
+    const raw = { action: 'deactivate' };
+    await Promise.all([bulk.apply(t.db, system, raw, all.filter((id) => id !== all[0])), bulk.apply(t.db, system, raw, all.filter((id) => id !== all[1]))]);
+    const left = Number(
+      (await t.db('users').join('roles', 'roles.id', 'users.role_id').where('roles.builtin_key', 'superuser').andWhere('users.status', 'active').count({ n: '*' }).first())!.n,
+    );
+    expect(left).toBe(1);
+    await t.db('users').whereIn('id', all).update({ status: 'active' });
+  });
+});
+
