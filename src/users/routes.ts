@@ -73,6 +73,8 @@ async function suggest(ctx: Koa.Context) {
 // ------------------------------------------------------------------------------------------ create / edit
 
 interface FormValues {
+  /** Only when re-rendering Create user after a group move (see createUser). */
+  password?: string;
   username: string;
   firstName: string;
   lastName: string;
@@ -197,7 +199,16 @@ async function handleDualList(ctx: Koa.Context, body: Record<string, unknown>, r
 async function createUser(ctx: Koa.Context) {
   const body = (ctx.request.body ?? {}) as Record<string, unknown>;
   const values = valuesFrom(body);
-  if (await handleDualList(ctx, body, (groups, dualListError) => renderUserForm(ctx, { values, groups, dualListError }))) return;
+  // A group move re-renders the form without JavaScript: the password typed so far stays in it (and the
+  // page is not cached), so moving groups does not make the administrator type it again.
+  const typed = { ...values, password: typeof body.password === 'string' ? body.password.slice(0, 1024) : '' };
+  if (
+    await handleDualList(ctx, body, (groups, dualListError) => {
+      ctx.set('Cache-Control', 'no-store');
+      return renderUserForm(ctx, { values: typed, groups, dualListError });
+    })
+  )
+    return;
   const groups = readState(GROUPS, body);
   try {
     const user = await service.createUser(
