@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { parseArgs } from '../src/cli/args';
 import { ROOT_DIR } from '../src/paths';
@@ -51,10 +52,11 @@ for (const [name, url, headers] of cases) {
  * Throughput against the floor (bench/floor.ts), side by side in this run: autocannon, in a process of its
  * own so it does not share the servers' event loop, with 10 connections for a few seconds per page.
  */
-function requestsPerSecond(url: string, headers: Record<string, string> = {}): number {
+async function requestsPerSecond(url: string, headers: Record<string, string> = {}): Promise<number> {
   const bin = path.join(ROOT_DIR, 'node_modules', '.bin', 'autocannon');
   const args = ['-c', '10', '-d', String(Number(args_.seconds ?? 5)), '-j', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
-  const r = spawnSync(bin, args, { encoding: 'utf8' });
+  // Asynchronously: the servers under test run in this process and must keep answering meanwhile.
+  const r = await promisify(execFile)(bin, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
   const out = JSON.parse(r.stdout) as { requests: { average: number }; non2xx: number; errors: number };
   if (out.non2xx || out.errors) throw new Error(`${url}: ${out.non2xx} non-2xx answers, ${out.errors} errors`);
   return Math.round(out.requests.average);
@@ -64,7 +66,7 @@ if (dialect === 'mysql' && config.databaseUrl) {
   const floor = await startFloor(config.databaseUrl);
   const server = (bench as unknown as { server: { url: string } }).server.url;
   const cookie = client.cookieHeader();
-  const floorSearch = requestsPerSecond(`${floor.url}/?q=ann`);
+  const floorSearch = await requestsPerSecond(`${floor.url}/?q=ann`);
   const pages: Array<[string, string]> = [
     ['search "ann" (whole page)', '/users?q=ann'],
     ['first page', '/users'],
@@ -72,7 +74,7 @@ if (dialect === 'mysql' && config.databaseUrl) {
   throughput = { floor: { url: '/?q=ann', rps: floorSearch } };
   console.log(`\nThroughput, 10 connections (req/s): floor (Koa + mysql2 + Eta, one prefix query) ${floorSearch}`);
   for (const [name, url] of pages) {
-    const rps = requestsPerSecond(server + url, { cookie });
+    const rps = await requestsPerSecond(server + url, { cookie });
     const ratio = Math.round((rps / floorSearch) * 1000) / 10;
     (throughput as Record<string, unknown>)[name] = { url, rps, percentOfFloor: ratio };
     console.log(`${name.padEnd(40)} ${String(rps).padStart(6)} req/s  = ${ratio}% of the floor`);

@@ -264,6 +264,8 @@ export interface UserListFilter {
   status?: 'active' | 'deactivated' | 'locked';
   online?: boolean;
   source?: 'local' | 'sso';
+  /** `q` looked up ahead (prepareFilter); undefined: not yet, null: searched as a predicate. */
+  search?: PreparedSearch | null;
 }
 
 const SEARCH_COLUMNS = ['username_lower', 'first_name_lower', 'last_name_lower', 'email_lower'];
@@ -292,30 +294,57 @@ export function applySearch(q: Knex.QueryBuilder, text: string | undefined): voi
   }
 }
 
+/** Searches matching more users than this are left to the index walk of the page (see prepareSearch). */
+const SEARCH_ID_CAP = 10_000;
+
+export interface PreparedSearch {
+  /** The users whose username, names or email start with the longest word… */
+  ids: number[];
+  /** …to be narrowed by the other words. */
+  rest: string;
+}
+
 /**
- * The same search for a query over `users` that can take a join: the longest word is looked up as a union
- * of four prefix range scans (one index per column), materialised and joined by id, so neither the count nor
- * the page scans the table with an OR over four columns; the other words filter the rows found.
+ * Looks the search up before the page's query: the longest word as a union of four prefix range scans (one
+ * index per column), giving at most SEARCH_ID_CAP ids; the page then reads those ids by primary key and the
+ * count is exact without scanning the table. A broader search (a single letter among a million users) stays
+ * a predicate: walking the sort index fills a page after a few hundred rows. Null when there is no search
+ * or it is that broad.
  */
-export function joinSearch(q: Knex.QueryBuilder, text: string | undefined): void {
+export async function prepareSearch(db: Conn, text: string | undefined): Promise<PreparedSearch | null> {
   const words = searchWords(text);
-  if (!words.length) return;
+  if (!words.length) return null;
   const driver = words.reduce((a, b) => (b.length > a.length ? b : a));
-  const client = (q as unknown as { client: Knex.Client }).client;
-  const mysql = client.config.client === 'mysql2';
+  const mysql = db.client.config.client === 'mysql2';
   const condition = mysql ? `LIKE ? ESCAPE '!'` : 'GLOB ?';
   const pattern = mysql ? likePrefix(driver) : `${driver.replace(/[*?[]/g, (c) => `[${c}]`)}*`;
   const union = SEARCH_COLUMNS.map((c) => `SELECT id FROM users WHERE ${c} ${condition}`).join(' UNION ');
-  q.join(client.raw(`(${union}) AS search_hits`, SEARCH_COLUMNS.map(() => pattern)), 'search_hits.id', 'users.id');
+  const raw = await db.raw(`SELECT id FROM (${union}) AS search_hits LIMIT ${SEARCH_ID_CAP + 1}`, SEARCH_COLUMNS.map(() => pattern));
+  const rows = (mysql ? raw[0] : raw) as Array<{ id: number }>;
+  if (rows.length > SEARCH_ID_CAP) return null;
   const rest = [...words];
   rest.splice(words.indexOf(driver), 1);
-  applySearch(q, rest.join(' '));
+  return { ids: rows.map((r) => Number(r.id)), rest: rest.join(' ') };
+}
+
+/** The filter with its search looked up (prepareSearch), ready for the queries of one request. */
+export async function prepareFilter(db: Conn, f: UserListFilter): Promise<UserListFilter> {
+  return f.q?.trim() && f.search === undefined ? { ...f, search: await prepareSearch(db, f.q) } : f;
+}
+
+/** The search of `f` on a query over `users` (its ids when prepared, else the prefix predicate). */
+export function whereSearch(q: Knex.QueryBuilder, f: Pick<UserListFilter, 'q' | 'search'>): void {
+  if (f.search) {
+    if (!f.search.ids.length) q.whereRaw('1 = 0');
+    else q.whereRaw(`users.id IN (${f.search.ids.map((n) => String(Math.trunc(n))).join(',')})`);
+    applySearch(q, f.search.rest);
+  } else applySearch(q, f.q);
 }
 
 /** The users a filter matches (a query over `users`, nothing selected yet). */
 export function filteredUsers(db: Conn, f: UserListFilter, now: number): Knex.QueryBuilder {
   const q = db('users');
-  joinSearch(q, f.q);
+  whereSearch(q, f);
   if (f.roleId) q.where('users.role_id', f.roleId);
   if (f.licenseTypeId) q.where('users.license_type_id', f.licenseTypeId);
   if (f.source) q.where('users.source', f.source);
@@ -437,6 +466,7 @@ export async function list(
   /** The console's list counts up to COUNT_CAP (see ListCount); by default the count is exact. */
   options: { boundedCount?: boolean } = {},
 ): Promise<{ rows: UserListRow[]; total: number; count: ListCount }> {
+  f = await prepareFilter(db, f);
   const count = !options.boundedCount
     ? { n: await countOf(filteredUsers(db, f, now)), exact: true }
     : isFiltered(f)
@@ -458,7 +488,7 @@ export async function list(
     // The id tie-break makes the order total. On a unique sort key without a search it is left out: there the
     // planner walks the sort index and stops after one page, where the extra column would sort the whole
     // table. With a search, the matches come from the prefix indexes and sorting those few is the fast plan.
-    if (!UNIQUE_SORTS.has(sort) || f.q?.trim()) idQuery.orderBy('users.id', dir);
+    if (!UNIQUE_SORTS.has(sort) || f.search) idQuery.orderBy('users.id', dir);
     ids = (await idQuery).map((r: { id: number }) => Number(r.id));
   }
   const rows = await listRows(db, ids, now);
@@ -509,6 +539,7 @@ async function listRows(db: Conn, ids: number[], now: number): Promise<UserListR
 
 /** Ids of the users a filter matches, in username order, at most `cap` (bulk actions resolve "all matching"). */
 export async function idsMatching(db: Conn, f: UserListFilter, now: number, cap: number): Promise<number[]> {
+  f = await prepareFilter(db, f);
   const rows = await filteredUsers(db, f, now).select('users.id').orderBy('users.username_lower').limit(cap);
   return rows.map((r: { id: number }) => Number(r.id));
 }
@@ -518,6 +549,7 @@ export async function idsMatching(db: Conn, f: UserListFilter, now: number, cap:
  * without holding the list).
  */
 export async function* eachMatching(db: Conn, f: UserListFilter, now: number, chunk = 1000): AsyncGenerator<UserListRow[]> {
+  f = await prepareFilter(db, f);
   let after: string | undefined;
   for (;;) {
     const q = filteredUsers(db, f, now).select('users.id', 'users.username_lower').orderBy('users.username_lower').limit(chunk);
@@ -533,7 +565,7 @@ export async function* eachMatching(db: Conn, f: UserListFilter, now: number, ch
 /** A short list for type-ahead pickers: id, username, name, email. */
 export async function suggest(db: Conn, text: string, limit: number, excludeIds: number[] = []) {
   const q = db('users').select('users.id', 'users.username', 'users.first_name', 'users.last_name', 'users.email').orderBy('users.username_lower').limit(limit);
-  joinSearch(q, text);
+  whereSearch(q, await prepareFilter(db, { q: text }));
   if (excludeIds.length) q.whereNotIn('users.id', excludeIds);
   return (await q).map((r: { id: number; username: string; first_name: string; last_name: string; email: string }) => ({
     id: r.id,
