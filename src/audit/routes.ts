@@ -93,12 +93,13 @@ async function exportEvents(ctx: Koa.Context) {
     `audit-${stamp}.csv`,
     ['id', 'time', 'actor', 'action', 'object_type', 'object_id', 'object', 'before', 'after', 'ip'],
     (async function* () {
-      let before: number | undefined;
+      let before: repo.AuditPosition | undefined;
       for (;;) {
         const rows = await repo.list(db, filter, 1000, before);
         if (!rows.length) return;
         yield rows.map((r) => [r.id, csvDate(r.at), r.actor_username, r.action, r.object_type, r.object_id, r.object_label, r.before_json, r.after_json, r.ip]);
-        before = Number(rows[rows.length - 1].id);
+        const last = rows[rows.length - 1];
+        before = { at: Number(last.at), id: Number(last.id) };
       }
     })(),
   );
