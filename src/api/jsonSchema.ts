@@ -3,7 +3,8 @@
  *
  * Only the Joi features the API uses are translated; anything else throws when the document is built, so a
  * rule can never silently go missing from the description. Conversions (trim, case, normalisation) are what
- * the server does to a value, not rules a client must follow: they are passed over.
+ * the server does to a value, not rules a client must follow, and `custom()` checks cannot be said in JSON
+ * Schema: those two are passed over.
  *
  * Conventions (see src/api/operation.ts):
  * - `.meta({ component: 'Name' })` on a schema makes it a named component: `$ref: #/components/schemas/Name`.
@@ -33,8 +34,11 @@ interface Description {
   link?: unknown;
 }
 
-/** Rules that change a value rather than restrict it (Joi `convert`), or only affect messages: not described. */
-const CONVERSIONS = new Set(['trim', 'case', 'normalize', 'replace', 'truncate']);
+/**
+ * Rules not described: those that change a value rather than restrict it (Joi `convert`), and `custom`
+ * checks, which JSON Schema cannot say (e.g. that a name still fits its column once lower-cased).
+ */
+const NOT_DESCRIBED = new Set(['trim', 'case', 'normalize', 'replace', 'truncate', 'custom']);
 
 export class JsonSchemaConverter {
   /** The named components met so far, by name. */
@@ -183,7 +187,7 @@ export class JsonSchemaConverter {
           out.format = 'uri';
           break;
         default:
-          if (!CONVERSIONS.has(rule.name)) throw new Error(`The string rule "${rule.name}" cannot be described.`);
+          if (!NOT_DESCRIBED.has(rule.name)) throw new Error(`The string rule "${rule.name}" cannot be described.`);
       }
     }
   }
