@@ -27,7 +27,6 @@ import { routes as accountRoutes } from './account/routes';
 import { routes as ssoRoutes } from './sso/routes';
 import { routes as workspaceRoutes } from './workspaces/routes';
 import { routes as groupRoutes } from './groups/routes';
-import { apiRoutes as userApiRoutes } from './users/api';
 import { routes as roleRoutes } from './roles/routes';
 import { apiRoutes as roleApiRoutes } from './roles/api';
 import { routes as licenseRoutes } from './licenses/routes';
@@ -44,7 +43,7 @@ import { routes as apiDocsRoutes } from './api/routes';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
 const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
-const API_ROUTES: RouteDef[][] = [userApiRoutes, accessApiRoutes, workspaceApiRoutes, domainPermissionApiRoutes, roleApiRoutes, licenseApiRoutes, assetApiRoutes, auditApiRoutes];
+const API_ROUTES: RouteDef[][] = [accessApiRoutes, workspaceApiRoutes, domainPermissionApiRoutes, roleApiRoutes, licenseApiRoutes, assetApiRoutes, auditApiRoutes];
 
 export interface GatehouseApp {
   app: Koa;

@@ -9,6 +9,7 @@ import { buildOpenApiDocument, type OpenApiDocument, type Schema, type SurfaceOp
 import { legacyDocument } from './openapi/legacy';
 import { PUBLIC } from '../http/routing';
 import { operations as groupOperations } from '../groups/api';
+import { operations as userOperations } from '../users/api';
 
 /** /api/v1: everything the console manages, for personal API tokens. */
 export const API_V1: ApiSurface = {
@@ -57,4 +58,4 @@ const getOpenApiDocument = operation({
   },
 });
 
-export const API_SURFACES: SurfaceOperations[] = [{ surface: API_V1, operations: [...groupOperations, getOpenApiDocument] }];
+export const API_SURFACES: SurfaceOperations[] = [{ surface: API_V1, operations: [...userOperations, ...groupOperations, getOpenApiDocument] }];

@@ -13,8 +13,6 @@ import type { Requirement } from '../../http/routing';
 import { PUBLIC } from '../../http/routing';
 import { commonSchemas } from './common';
 import { ref, type OperationMap, type OperationSpec, type Parameter, type Schema } from './schema';
-import { userOperations, userSchemas } from './users';
-import { groupOperations, groupSchemas } from './groups';
 import { roleOperations, roleSchemas } from './roles';
 import { licenseOperations, licenseSchemas } from './licenses';
 import { workspaceOperations, workspaceSchemas } from './workspaces';
@@ -57,7 +55,6 @@ const metaOperations: OperationMap = {
 
 /** Every operation, keyed "METHOD /path/{param}" (the router's "/path/:param"). */
 export const OPERATIONS: OperationMap = {
-  ...userOperations,
   ...roleOperations,
   ...licenseOperations,
   ...workspaceOperations,
@@ -70,7 +67,6 @@ export const OPERATIONS: OperationMap = {
 
 const SCHEMAS: Record<string, Schema> = {
   ...commonSchemas,
-  ...userSchemas,
   ...roleSchemas,
   ...licenseSchemas,
   ...workspaceSchemas,
