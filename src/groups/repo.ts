@@ -92,6 +92,15 @@ export async function findByName(db: Conn, name: string): Promise<Group | undefi
   return r ? toGroup(r) : undefined;
 }
 
+/** The groups with these names (case-insensitive), by lower-cased name. */
+export async function findByNames(db: Conn, names: string[]): Promise<Map<string, Group>> {
+  const out = new Map<string, Group>();
+  for (const part of chunks([...new Set(names.map((n) => n.trim().toLowerCase()))], ID_CHUNK)) {
+    for (const r of await db('groups').whereIn('name_lower', part)) out.set(r.name_lower, toGroup(r));
+  }
+  return out;
+}
+
 /** Reads the group and, on MySQL/MariaDB, locks its row until the transaction ends (SQLite serialises writers). */
 export async function lockById(db: Conn, id: number): Promise<Group | undefined> {
   const q = db('groups').where({ id });

@@ -164,10 +164,10 @@ describe('user list', () => {
       expect(res.status).toBe(200);
       expect($(res.text)('#user-results tbody tr').length, q).toBe(0);
     }
-    await t.makeUser({ username: 'under_score!x' });
-    for (const q of ['under_', 'under_score!', 'UNDER_SCORE!X']) {
+    await t.makeUser({ username: 'under_score@x', email: 'under.score@example.com' });
+    for (const q of ['under_', 'under_score@', 'UNDER_SCORE@X']) {
       const res = await admin.get('/users').query({ q });
-      expect($(res.text)('#user-results tbody td.user-cell a').text(), q).toBe('under_score!x');
+      expect($(res.text)('#user-results tbody td.user-cell a').text(), q).toBe('under_score@x');
     }
     const res = await admin.get('/users').query({ q: 'under%' });
     expect($(res.text)('#user-results tbody tr').length).toBe(0);
@@ -583,6 +583,7 @@ describe('users API', () => {
 
 describe('users API cursor pagination', () => {
   it('walks the whole directory with nextCursor, in both directions, without repeats or gaps', async () => {
+    for (const name of ['cur.anna', 'cur.bert', 'cur.cleo', 'cur.dina', 'cur.emil', 'cur.fynn', 'cur.gert']) await t.makeUser({ username: name });
     const token = await t.token('admin');
     const request = (await import('supertest')).default;
     const get = (q: string) => request(t.server).get(`/api/v1/users?${q}`).set('Authorization', `Bearer ${token}`);
@@ -603,9 +604,11 @@ describe('users API cursor pagination', () => {
     const first = await get('limit=2&sort=email');
     const next = await get(`limit=2&sort=email&cursor=${first.body.nextCursor}`);
     expect(next.body.items[0].email > first.body.items[1].email).toBe(true);
-    expect((await get(`limit=2&sort=username&cursor=${first.body.nextCursor}`)).status).toBe(400);
-    expect((await get('limit=2&sort=name&cursor=abc')).status).toBe(400);
-    expect((await get(`limit=2&offset=2&cursor=${first.body.nextCursor}`)).status).toBe(400);
-    expect((await get('cursor=not_base64_json')).status).toBe(400);
+    // A cursor that does not fit the sort is a value the list refuses: 422 on `cursor`.
+    for (const q of [`limit=2&sort=username&cursor=${first.body.nextCursor}`, 'limit=2&sort=name&cursor=abc', `limit=2&offset=2&cursor=${first.body.nextCursor}`, 'cursor=not_base64_json']) {
+      const res = await get(q);
+      expect(res.status, q).toBe(422);
+      expect(Object.keys(res.body.error.details.fields), q).toContain('cursor');
+    }
   });
 });
