@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 import * as schema from '../../migrations/20261122_0001_schema';
 import * as domainPermissionVersion from '../../migrations/20261123_0005_domain_permission_version';
 import * as invariantsAndIdentifiers from '../../migrations/20261130_0006_invariants_and_identifiers';
-import * as signInSecurity from '../../migrations/20261201_0007_sign_in_security';
+import * as bulkJobsAndImports from '../../migrations/20261201_0007_bulk_jobs_and_imports';
+import * as signInSecurity from '../../migrations/20261201_0008_sign_in_security';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -14,7 +15,8 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261122_0001_schema', schema],
   ['20261123_0005_domain_permission_version', domainPermissionVersion],
   ['20261130_0006_invariants_and_identifiers', invariantsAndIdentifiers],
-  ['20261201_0007_sign_in_security', signInSecurity],
+  ['20261201_0007_bulk_jobs_and_imports', bulkJobsAndImports],
+  ['20261201_0008_sign_in_security', signInSecurity],
 ];
 
 const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -92,6 +92,15 @@ export async function findByName(db: Conn, name: string): Promise<Group | undefi
   return r ? toGroup(r) : undefined;
 }
 
+/** The groups with these names (case-insensitive), by lower-cased name. */
+export async function findByNames(db: Conn, names: string[]): Promise<Map<string, Group>> {
+  const out = new Map<string, Group>();
+  for (const part of chunks([...new Set(names.map((n) => n.trim().toLowerCase()))], ID_CHUNK)) {
+    for (const r of await db('groups').whereIn('name_lower', part)) out.set(r.name_lower, toGroup(r));
+  }
+  return out;
+}
+
 /** Reads the group and, on MySQL/MariaDB, locks its row until the transaction ends (SQLite serialises writers). */
 export async function lockById(db: Conn, id: number): Promise<Group | undefined> {
   const q = db('groups').where({ id });
@@ -170,6 +179,18 @@ export async function removalImpact(db: Conn, id: number): Promise<RemovalImpact
   };
 }
 
+/** For each of these groups: its name and how many domain permissions it carries (deciding who may change its members). */
+export async function permissionCounts(db: Conn, groupIds: number[]): Promise<Array<{ id: number; name: string; permissionCount: number }>> {
+  const out: Array<{ id: number; name: string; permissionCount: number }> = [];
+  for (const part of chunks([...new Set(groupIds)], ID_CHUNK)) {
+    const rows = await db('groups')
+      .whereRaw(`groups.id IN (${idList(part)})`)
+      .select('groups.id', 'groups.name', db('domain_permissions').count('*').whereRaw('domain_permissions.group_id = groups.id').as('permission_count'));
+    for (const r of rows) out.push({ id: Number(r.id), name: r.name, permissionCount: Number(r.permission_count) });
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------------------------------------ members
 
 export async function memberCount(db: Conn, groupId: number): Promise<number> {
@@ -180,6 +201,8 @@ export interface Classified {
   id: number;
   username: string;
   member: boolean;
+  roleId: number | null;
+  roleBuiltinKey: string | null;
 }
 
 /** For each id that is a user: its username and whether it is a member of the group now. Unknown ids are left out. */
@@ -188,9 +211,18 @@ export async function classifyUsers(db: Conn, groupId: number, userIds: number[]
   for (const part of chunks([...new Set(userIds)], ID_CHUNK)) {
     const rows = await db('users')
       .leftJoin('group_members', (j) => j.on('group_members.user_id', '=', 'users.id').andOn('group_members.group_id', '=', db.raw('?', [groupId])))
+      .leftJoin('roles', 'roles.id', 'users.role_id')
       .whereRaw(`users.id IN (${idList(part)})`)
-      .select('users.id', 'users.username', 'group_members.user_id as member_id');
-    for (const r of rows) out.push({ id: Number(r.id), username: r.username, member: r.member_id !== null && r.member_id !== undefined });
+      .select('users.id', 'users.username', 'users.role_id', 'roles.builtin_key', 'group_members.user_id as member_id');
+    for (const r of rows) {
+      out.push({
+        id: Number(r.id),
+        username: r.username,
+        member: r.member_id !== null && r.member_id !== undefined,
+        roleId: r.role_id === null ? null : Number(r.role_id),
+        roleBuiltinKey: r.builtin_key ?? null,
+      });
+    }
   }
   return out;
 }
@@ -251,6 +283,24 @@ export async function listMembers(db: Conn, groupId: number, q: string, limit: n
 }
 
 /** Users not in the group whose username, name or email starts with the text: the "+ Add member" type-ahead. */
+/** Members in username order after `afterLower` (keyset pages for exports). */
+export async function membersAfter(db: Conn, groupId: number, afterLower: string, limit: number) {
+  const rows = await db('users')
+    .join('group_members', 'group_members.user_id', 'users.id')
+    .where('group_members.group_id', groupId)
+    .andWhere('users.username_lower', '>', afterLower)
+    .orderBy('users.username_lower')
+    .limit(limit)
+    .select('users.username', 'users.first_name', 'users.last_name', 'users.email', 'group_members.added_at');
+  return rows.map((r: { username: string; first_name: string; last_name: string; email: string; added_at: number }) => ({
+    username: r.username,
+    firstName: r.first_name,
+    lastName: r.last_name,
+    email: r.email,
+    addedAt: Number(r.added_at),
+  }));
+}
+
 export async function candidates(db: Conn, groupId: number, text: string, limit: number) {
   const q = db('users')
     .whereNotExists(db('group_members').select(db.raw('1')).whereRaw('group_members.user_id = users.id').andWhere('group_members.group_id', groupId))

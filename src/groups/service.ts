@@ -1,7 +1,7 @@
 import Joi from 'joi';
 import type { Conn, Db } from '../db/connect';
 import type { Actor } from '../http/types';
-import { validate } from '../http/forms';
+import { collect, fitsLowerCased, validate } from '../http/forms';
 import { HttpError, ValidationError, conflict, notFound } from '../http/errors';
 import { bumpCounter } from '../db/settings';
 import * as audit from '../audit/service';
@@ -9,6 +9,7 @@ import * as repo from './repo';
 import type { Group } from './repo';
 import { transaction } from '../db/transaction';
 import { isUniqueViolation } from '../db/errors';
+import { policyFor } from '../users/policy';
 
 /** The access engine rebuilds its cache when this counter moves (rules carry group names; removal drops rules). */
 const ACCESS_VERSION = 'access_version';
@@ -25,6 +26,7 @@ export const groupNameSchema = Joi.string()
   .replace(/\s+/g, ' ')
   .min(1)
   .max(100)
+  .custom(fitsLowerCased(100))
   .pattern(NAME_RULE, { name: "may contain letters, digits, spaces and . _ - & ( ) ' + , @ # :, and must start with a letter or digit" })
   .label('Name');
 
@@ -114,6 +116,9 @@ export interface DetailsResult {
   merged: boolean;
 }
 
+/** The message for a group name that is taken. */
+export const nameTakenMessage = (name: string) => `A group named "${name}" already exists (names are compared without regard to case).`;
+
 function groupAuditView(g: Pick<Group, 'name' | 'description'>) {
   return { name: g.name, description: g.description };
 }
@@ -127,17 +132,20 @@ async function requireGroup(db: Conn, id: number, lock = false): Promise<Group> 
 // ----------------------------------------------------------------------------------------- create / edit
 
 export async function createGroup(db: Db, actor: Actor, raw: unknown): Promise<Group> {
-  const input = validate<{ name: string; description: string }>(createSchema, raw);
+  const { value: input, fields } = collect<{ name: string; description: string }>(createSchema, raw);
+  // A taken name is reported together with the other fields' problems.
+  if (!fields.name && (await repo.nameTaken(db, input.name))) fields.name = nameTakenMessage(input.name);
+  if (Object.keys(fields).length) throw new ValidationError(fields);
   try {
     return await transaction(db, async (trx) => {
-      if (await repo.nameTaken(trx, input.name)) throw new ValidationError({ name: `A group named "${input.name}" already exists (names are compared without regard to case).` });
+      if (await repo.nameTaken(trx, input.name)) throw new ValidationError({ name: nameTakenMessage(input.name) });
       const id = await repo.insert(trx, input);
       const created = (await repo.findById(trx, id))!;
       await audit.record(trx, actor, { action: 'group.create', objectType: 'group', objectId: id, objectLabel: created.name, after: groupAuditView(created) });
       return created;
     });
   } catch (e) {
-    if (isUniqueViolation(e)) throw new ValidationError({ name: `A group named "${input.name}" already exists (names are compared without regard to case).` });
+    if (isUniqueViolation(e)) throw new ValidationError({ name: nameTakenMessage(input.name) });
     throw e;
   }
 }
@@ -171,7 +179,7 @@ async function applyDetails(trx: Conn, actor: Actor, before: Group, input: Detai
   const merged = mergeDetails(before, input);
   if (merged.name === before.name && merged.description === before.description) return { changed: false, merged: merged.merged };
   if (merged.name !== before.name && (await repo.nameTaken(trx, merged.name, before.id))) {
-    throw new ValidationError({ name: `A group named "${merged.name}" already exists (names are compared without regard to case).` });
+    throw new ValidationError({ name: nameTakenMessage(merged.name) });
   }
   await repo.update(trx, before.id, { name: merged.name, description: merged.description });
   // Rules in the access engine's cache carry the group's name for their explanations.
@@ -189,6 +197,25 @@ async function applyDetails(trx: Conn, actor: Actor, before: Group, input: Detai
 
 function capped(names: string[]): string[] {
   return names.slice(0, AUDIT_NAME_CAP);
+}
+
+/**
+ * Memberships decide what people may do, so changing them follows the who-may-change-whom rule for every
+ * user moved (nobody moves themself) and, for a group that carries domain permissions, needs both
+ * administration permissions. The whole save is refused, naming whom it concerns.
+ */
+async function assertMayChangeMembers(trx: Conn, actor: Actor, group: Group, moved: repo.Classified[]): Promise<void> {
+  const policy = policyFor(trx, actor);
+  const [counted] = await repo.permissionCounts(trx, [group.id]);
+  const groupBlocker = await policy.membershipBlocker({ name: group.name, permissionCount: counted?.permissionCount ?? 0 });
+  if (groupBlocker) throw new ValidationError({ members: groupBlocker.message }, groupBlocker.message, 403);
+  const blocked = await policy.blockers(moved);
+  if (!blocked.size) return;
+  const names = moved.filter((m) => blocked.has(m.id)).map((m) => m.username);
+  const first = blocked.values().next().value!;
+  const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
+  const message = `Nothing was saved: you may not change the groups of ${shown}. ${first.message}`;
+  throw new ValidationError({ members: message }, message, 403);
 }
 
 /**
@@ -222,6 +249,7 @@ async function applyMembers(trx: Conn, actor: Actor, group: Group, input: Member
   const byName = (a: repo.Classified, b: repo.Classified) => (a.username.toLowerCase() < b.username.toLowerCase() ? -1 : 1);
   toAdd.sort(byName);
   toRemove.sort(byName);
+  if (toAdd.length || toRemove.length) await assertMayChangeMembers(trx, actor, group, [...toAdd, ...toRemove]);
   const countBefore = await repo.memberCount(trx, group.id);
   let version = group.version;
   if (toAdd.length || toRemove.length) {
@@ -307,6 +335,12 @@ export async function deleteGroup(db: Db, actor: Actor, id: number): Promise<{ n
   return transaction(db, async (trx) => {
     const group = await requireGroup(trx, id, true);
     const impact = await repo.removalImpact(trx, id);
+    if (impact.permissions) {
+      // Its domain permissions go with it, changing what its members may do (a removed Deny raises them).
+      const policy = policyFor(trx, actor);
+      const blocker = (await policy.membershipBlocker({ name: group.name, permissionCount: impact.permissions })) ?? (await policy.ownGroupBlocker(group));
+      if (blocker) throw blocker;
+    }
     await repo.remove(trx, id);
     // Its domain permissions went with it (ON DELETE CASCADE): the access engine must rebuild.
     await bumpCounter(trx, ACCESS_VERSION);
@@ -324,7 +358,7 @@ export async function deleteGroup(db: Db, actor: Actor, id: number): Promise<{ n
 
 // --------------------------------------------------------------------------------------------- relations
 
-const relationSchema = Joi.object({
+export const relationSchema = Joi.object({
   requester: Joi.string().trim().max(100).required().label('Requester group').messages({ 'string.empty': 'Choose the requester group.', 'any.required': 'Choose the requester group.' }),
   approver: Joi.string().trim().max(100).required().label('Approver group').messages({ 'string.empty': 'Choose the approver group.', 'any.required': 'Choose the approver group.' }),
 });
@@ -387,7 +421,7 @@ export async function removeRelationByNames(db: Db, actor: Actor, raw: unknown):
   const input = validate<{ requester: string; approver: string }>(relationSchema, raw);
   const { requester, approver } = await resolvePair(db, input);
   if (!(await repo.relationExists(db, requester.id, approver.id))) {
-    throw new HttpError(404, 'not_found', `"${approver.name}" does not approve for "${requester.name}".`);
+    throw notFound('Relation', `"${approver.name}" does not approve for "${requester.name}".`);
   }
   return removeRelation(db, actor, requester.id, approver.id);
 }
