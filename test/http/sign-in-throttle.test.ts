@@ -37,6 +37,9 @@ describe('sign-in throttling under parallel fire', () => {
       await t.makeUser({ username, role: 'analyst' });
       const statuses = await burst(username, Array.from({ length: 30 }, (_, i) => `wrong-password-${i}`));
       expect(tally(statuses)).toEqual({ 401: FREE, 429: 30 - FREE });
+      // The counter in the database holds every checked guess, none lost to a concurrent write.
+      const id = (await t.db('users').where({ username_lower: username }).first('id')).id;
+      expect(Number((await t.db('sign_in_throttles').where({ key: `account:${id}` }).first()).failures)).toBe(FREE);
       // Every checked guess is in the audit log, and only those.
       const failed = await t.db('audit_events').where({ action: 'auth.sign_in_failed', object_label: username });
       expect(failed).toHaveLength(FREE);
