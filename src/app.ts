@@ -13,6 +13,7 @@ import { securityHeaders } from './http/security';
 import { staticFiles } from './http/static';
 import { sessionMiddleware } from './http/session';
 import { csrfProtection } from './http/csrf';
+import { multipartUpload } from './http/upload';
 import { loadUserFromSession } from './http/auth';
 import { configureViews } from './http/render';
 import { mount, type MountedRoute, type RouteDef } from './http/routing';
@@ -85,6 +86,8 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
   const consoleStack = [
     bodyParser({ enableTypes: ['form'], formLimit: '4mb', onError: bodyParseError }),
     sessionMw,
+    // Uploads (CSV import): the fields before the file are read here, so the CSRF check sees `_csrf`.
+    multipartUpload(),
     csrfProtection(),
     loadUserFromSession(),
     consoleRouter.routes(),

@@ -143,6 +143,19 @@ async function lockTargets(trx: Conn, actor: Actor, groupId: number, workspaceId
   return group;
 }
 
+/** Would saving `row` change nothing (then no write, no new version, no audit event)? */
+function samePermission(p: DomainPermission, row: PermissionRow): boolean {
+  return (
+    p.effect === row.effect &&
+    p.domainId === row.domainId &&
+    p.workspaceId === row.workspaceId &&
+    p.transitive === row.transitive &&
+    p.level === row.level &&
+    p.priority === row.priority &&
+    OPERATIONS.every((o) => p.ops[o] === row.ops[o])
+  );
+}
+
 async function assertNotDuplicate(trx: Conn, row: PermissionRow, exceptId?: number): Promise<void> {
   const same = await repo.findIdentical(trx, row, exceptId);
   if (same !== undefined) throw new ValidationError({ rule: `This group already has exactly this permission (#${same}). Change an attribute or edit that one.` });
@@ -177,6 +190,7 @@ export async function updatePermission(db: Db, actor: Actor, id: number, input: 
     }
     const { row, domain, workspacePath } = await validateInput(trx, input, before.groupId);
     const group = await lockTargets(trx, actor, before.groupId, row.workspaceId);
+    if (samePermission(before, row)) return { permission: before, workspacePath: beforePath };
     await assertNotDuplicate(trx, row, id);
     const ok = await repo.update(trx, id, row, before.version);
     if (!ok) throw conflict(`Permission #${id} was changed by someone else while saving. Reload and try again.`);

@@ -1,7 +1,7 @@
 import Joi from 'joi';
 import type { Db, Conn } from '../db/connect';
 import type { Actor } from '../http/types';
-import { fitsLowerCased, validate } from '../http/forms';
+import { collect, fitsLowerCased, validate } from '../http/forms';
 import { HttpError, ValidationError, conflict, forbidden, notFound } from '../http/errors';
 import * as audit from '../audit/service';
 import * as users from '../users/repo';
@@ -106,8 +106,10 @@ function checkPermissionKeys(keys: string[]): AppPermission[] {
   return [...new Set(keys)] as AppPermission[];
 }
 
+const NAME_TAKEN = 'Another role already has this name (names are compared ignoring case).';
+
 async function assertNameFree(db: Conn, name: string, exceptId?: number): Promise<void> {
-  if (await repo.nameTaken(db, name, exceptId)) throw new ValidationError({ name: 'Another role already has this name (names are compared ignoring case).' });
+  if (await repo.nameTaken(db, name, exceptId)) throw new ValidationError({ name: NAME_TAKEN });
 }
 
 // --------------------------------------------------------------------------------------------- create / clone
@@ -120,7 +122,11 @@ export const createRoleSchema = Joi.object({
 
 /** Creates a role from a built-in template: it starts with the template's permissions and license type. */
 export async function createRole(db: Db, actor: Actor, raw: unknown): Promise<Role> {
-  const input = validate<{ name: string; description: string; templateRoleId: number }>(createRoleSchema, raw);
+  const { value: input, fields } = collect<{ name: string; description: string; templateRoleId: number }>(createRoleSchema, raw);
+  // Every problem at once: a taken name and a wrong template come back together.
+  if (!fields.name && (await repo.nameTaken(db, input.name))) fields.name = NAME_TAKEN;
+  if (!fields.templateRoleId && !(await repo.findById(db, input.templateRoleId))?.builtinKey) fields.templateRoleId = 'Choose one of the built-in roles as the template.';
+  if (Object.keys(fields).length) throw new ValidationError(fields);
   return transaction(db, async (trx) => {
     const template = await repo.findById(trx, input.templateRoleId);
     if (!template || !template.builtinKey) throw new ValidationError({ templateRoleId: 'Choose one of the built-in roles as the template.' });
@@ -224,6 +230,8 @@ export async function updateRole(db: Db, actor: Actor, id: number, raw: unknown)
         throw new ValidationError({ permissions: 'Only a Superuser may change role permissions.' }, 'Only a Superuser may change role permissions.', 403);
       }
     }
+    // Nothing differs: the role keeps its version and no audit event is written.
+    if (input.name === before.name && input.description === before.description && !add.length && !remove.length) return before;
     const ok = await repo.update(trx, id, { name: input.name, description: input.description }, before.version);
     if (!ok) throw conflict(`${before.name} was changed by someone else while saving. Reload and try again.`);
     await repo.grant(trx, id, add);

@@ -250,6 +250,20 @@ describe('every field’s problem at once', () => {
     expect(apiRes.status).toBe(422);
     expect(Object.keys(apiRes.body.error.details.fields).sort()).toEqual(['email', 'firstName', 'password', 'username']);
   });
+
+  it('reports a taken role name together with a wrong template, and a taken group name with a bad description', async () => {
+    const root = await t.signIn('root');
+    await roleService.createRole(t.db, SYSTEM_ACTOR, { name: 'Taken role', templateRoleId: roleIds.viewer });
+    const role = await root.post('/roles/new').type('form').send({ _csrf: root.csrf, name: 'taken ROLE', templateRoleId: '999999' });
+    expect(role.status).toBe(422);
+    expect($(role.text)('#e-name').text()).toMatch(/already has this name/);
+    expect($(role.text)('#e-templateRoleId').text()).toMatch(/template/);
+    await groupService.createGroup(t.db, SYSTEM_ACTOR, { name: 'Taken group' });
+    const token = await t.token('root');
+    const group = await api(token, 'post', '/groups').send({ name: 'TAKEN group', description: 'bad \u0007 bell' });
+    expect(group.status).toBe(422);
+    expect(Object.keys(group.body.error.details.fields).sort()).toEqual(['description', 'name']);
+  });
 });
 
 describe('a save that changes nothing', () => {
@@ -265,6 +279,23 @@ describe('a save that changes nothing', () => {
     const same = await api(token, 'patch', '/users/unchanged').send({ firstName: before.first_name, email: before.email });
     expect(same.status).toBe(200);
     expect((await userRow('unchanged')).version).toBe(before.version);
+    expect(await events()).toBe(eventsBefore);
+  });
+
+  it('keeps roles and domain permissions at their version when a PATCH repeats their values', async () => {
+    const token = await t.token('root');
+    const role = (await api(token, 'post', '/roles').send({ name: 'Same again', template: 'viewer' })).body;
+    const sameRole = await api(token, 'patch', `/roles/${role.id}`).send({ name: 'Same again', description: role.description });
+    expect(sameRole.status).toBe(200);
+    expect(sameRole.body.version).toBe(role.version);
+
+    await groupService.createGroup(t.db, SYSTEM_ACTOR, { name: 'Repeaters' });
+    const perm = (await api(token, 'post', '/groups/Repeaters/permissions').send({ effect: 'allow', domain: 'Files', workspace: '/Root', operations: 'R' })).body;
+    const events = async () => Number((await t.db('audit_events').where({ object_type: 'domain_permission', object_id: String(perm.id) }).count({ n: '*' }).first())!.n);
+    const eventsBefore = await events();
+    const samePerm = await api(token, 'patch', `/permissions/${perm.id}`).send({ operations: 'R', effect: 'allow' });
+    expect(samePerm.status).toBe(200);
+    expect((await t.db('domain_permissions').where({ id: perm.id }).first()).version).toBe(1);
     expect(await events()).toBe(eventsBefore);
   });
 
