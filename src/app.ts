@@ -17,7 +17,7 @@ import { multipartUpload } from './http/upload';
 import { loadUserFromSession } from './http/auth';
 import { enforceEnrolment } from './auth/enrolment';
 import { startHousekeeping } from './auth/housekeeping';
-import { routes as signInAdminRoutes, apiRoutes as signInApiRoutes } from './auth/adminRoutes';
+import { routes as signInAdminRoutes } from './auth/adminRoutes';
 import { configureViews } from './http/render';
 import { mount, type MountedRoute, type RouteDef } from './http/routing';
 import type { AppServices } from './http/types';
@@ -32,22 +32,14 @@ import { routes as ssoRoutes } from './sso/routes';
 import { routes as workspaceRoutes } from './workspaces/routes';
 import { routes as groupRoutes } from './groups/routes';
 import { routes as roleRoutes } from './roles/routes';
-import { apiRoutes as roleApiRoutes } from './roles/api';
 import { routes as licenseRoutes } from './licenses/routes';
-import { apiRoutes as licenseApiRoutes } from './licenses/api';
-import { apiRoutes as workspaceApiRoutes } from './workspaces/api';
 import { routes as domainPermissionRoutes } from './domainPermissions/routes';
 import { routes as explorerRoutes } from './access/explorerRoutes';
-import { apiRoutes as domainPermissionApiRoutes } from './domainPermissions/api';
-import { apiRoutes as accessApiRoutes } from './access/api';
 import { routes as assetRoutes } from './assets/routes';
-import { apiRoutes as assetApiRoutes } from './assets/api';
-import { apiRoutes as auditApiRoutes } from './audit/api';
 import { routes as apiDocsRoutes } from './api/routes';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
 const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
-const API_ROUTES: RouteDef[][] = [signInApiRoutes, accessApiRoutes, workspaceApiRoutes, domainPermissionApiRoutes, roleApiRoutes, licenseApiRoutes, assetApiRoutes, auditApiRoutes];
 
 export interface GatehouseApp {
   app: Koa;
@@ -88,7 +80,7 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
   const registry: MountedRoute[] = [];
 
   // Each API surface answers every request under its prefix: token first, then the route, its body and input.
-  const surfaces = API_SURFACES.map(({ surface, operations }, i) => mountSurface(surface, operations, registry, i === 0 ? API_ROUTES.flat() : []));
+  const surfaces = API_SURFACES.map(({ surface, operations }) => mountSurface(surface, operations, registry));
 
   const consoleRouter = new Router();
   for (const defs of CONSOLE_ROUTES) mount(consoleRouter, defs, registry);

@@ -4,7 +4,7 @@
  * change goes through the who-may-change-whom rule and is audited.
  */
 import type Koa from 'koa';
-import { can, del, get, idParam, post } from '../http/routing';
+import { can, get, idParam, post } from '../http/routing';
 import { page, redirectTo } from '../http/render';
 import { actorOf } from '../http/auth';
 import { flash } from '../http/session';
@@ -157,47 +157,6 @@ async function signInHistory(ctx: Koa.Context) {
     })),
   });
 }
-
-// --- API -----------------------------------------------------------------------------------------------
-
-async function apiUser(ctx: Koa.Context): Promise<User> {
-  const name = String((ctx as unknown as { params: Record<string, string> }).params.username ?? '');
-  const u = name.length <= 64 ? await users.findByUsername(ctx.services.db, name) : undefined;
-  if (!u) throw notFound('User');
-  return u;
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
-
-async function apiSignInState(ctx: Koa.Context) {
-  const user = await apiUser(ctx);
-  const panel = await signInPanel(ctx.services.db, actorOf(ctx), user);
-  ctx.body = {
-    username: user.username,
-    secondFactor: panel.factors,
-    sessions: panel.sessions.map((s) => ({ id: s.handle, device: s.device, ip: s.ip, startedAt: iso(s.startedAt), lastSeenAt: iso(s.lastSeenAt) })),
-    throttledUntil: panel.throttledUntil ? iso(panel.throttledUntil) : null,
-  };
-}
-
-async function apiResetSecondFactor(ctx: Koa.Context) {
-  const user = await apiUser(ctx);
-  const removed = await resetSecondFactor(ctx.services.db, actorOf(ctx), user.id);
-  ctx.body = { username: user.username, removed };
-}
-
-async function apiEndSession(ctx: Koa.Context) {
-  const user = await apiUser(ctx);
-  const handle = String((ctx as unknown as { params: { session: string } }).params.session).slice(0, 40);
-  await revokeSession(ctx.services.db, actorOf(ctx), user.id, handle);
-  ctx.body = { username: user.username, ended: handle };
-}
-
-export const apiRoutes = [
-  get('/users/:username/sign-in', manage, apiSignInState),
-  del('/users/:username/second-factor', manage, apiResetSecondFactor),
-  del('/users/:username/sessions/:session', manage, apiEndSession),
-];
 
 export const routes = [
   post('/users/:id/two-factor/reset', manage, resetFactorRoute),

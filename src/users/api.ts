@@ -38,7 +38,7 @@ const userKeys = {
   role: record({ id: id(), name: text() }).allow(null),
   license: record({ id: id(), key: text(), name: text() }).allow(null),
   status,
-  locked: flag('Locked after too many failed sign-ins.'),
+  locked: flag('Locked (until `lockedUntil`). Failed sign-ins do not lock accounts: they slow further guesses down, see `GET /users/{username}/sign-in`.'),
   lockedUntil: time('When the lock ends.').allow(null),
   source,
   createdAt: time(),
@@ -66,7 +66,7 @@ const UserSummary = component(
       role: text('Role name.').allow(null),
       license: text('License type name.').allow(null),
       status,
-      locked: flag('Locked after too many failed sign-ins (until `lockedUntil`, or an unlock).'),
+      locked: flag('Locked (until `lockedUntil`, or an unlock). Failed sign-ins do not lock accounts.'),
       online: flag('Has a live console session.'),
       source,
       lastLoginAt: time().allow(null),
@@ -500,7 +500,7 @@ const unlockUser = accountAction({
   operationId: 'unlockUser',
   action: 'unlock',
   summary: 'Unlock a user',
-  description: 'Ends a lock after failed sign-ins and resets the failure count.',
+  description: 'Ends a lock and forgets the account’s failed sign-ins, so its next password guess is checked at once.',
   run: (ctx, u) => service.unlock(ctx.services.db, actorOf(ctx), u.id),
 });
 
