@@ -8,6 +8,7 @@ import { createDb, type Db } from './db/connect';
 import { getOrCreateSetting } from './db/settings';
 import { redactedDatabaseError } from './db/errors';
 import { checkCatalog, APP_PERMISSIONS } from './permissions/catalog';
+import { storedPermissionKeys } from './roles/repo';
 import { bodyParseError, errorHandler } from './http/errorHandler';
 import { securityHeaders } from './http/security';
 import { staticFiles } from './http/static';
@@ -49,7 +50,7 @@ export interface GatehouseApp {
 async function checkDatabaseCatalog(db: Db): Promise<void> {
   let keys: string[];
   try {
-    keys = (await db('app_permissions').select('key')).map((r: { key: string }) => r.key);
+    keys = await storedPermissionKeys(db);
   } catch {
     throw new Error('The database is not migrated. Run `npm run migrate && npm run seed` (npm start does both).');
   }
@@ -66,7 +67,7 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
 
   const secret = config.sessionSecret ?? (await getOrCreateSetting(db, 'session_secret', () => randomBytes(32).toString('base64url')));
   const app = new Koa({ keys: [secret], proxy: config.trustProxy });
-  const services: AppServices = { db, config, extensions: {} };
+  const services: AppServices = { db, config };
   app.context.services = services;
   app.silent = config.env === 'test';
   app.on('error', (err: Error) => {

@@ -60,11 +60,6 @@ export async function getIndex(db: Db): Promise<AccessIndex> {
   return promise;
 }
 
-/** Drops the cached index of this database handle (tests; the counter makes this unnecessary in the app). */
-export function forgetIndex(db: Db): void {
-  caches.delete(db);
-}
-
 // ---- subjects --------------------------------------------------------------------------------------------
 
 /** The subject of a check, by id or (case-insensitive) username; undefined when there is no such user. */

@@ -72,11 +72,6 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'sqliteFile'>): Db
   });
 }
 
-/** Current time as stored in the database: epoch milliseconds, the one representation on both dialects. */
-export function nowMs(): number {
-  return Date.now();
-}
-
 /** Converts 0/1/true/false from either dialect to a boolean. */
 export function bool(value: unknown): boolean {
   return value === true || value === 1 || value === '1';
