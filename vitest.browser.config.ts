@@ -6,7 +6,7 @@ export default defineConfig({
     environment: 'node',
     pool: 'forks',
     globalSetup: ['test/support/globalSetup.ts'],
-    sequence: { shuffle: true },
+    sequence: { shuffle: { files: true, tests: false } },
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // One Chromium at a time keeps a 2-core machine responsive.
