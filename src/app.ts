@@ -41,6 +41,7 @@ import { routes as assetRoutes } from './assets/routes';
 import { apiRoutes as assetApiRoutes } from './assets/api';
 import { apiRoutes as auditApiRoutes } from './audit/api';
 import { routes as apiDocsRoutes, apiRoutes as openApiRoutes } from './api/routes';
+import { createOps, type Ops } from './ops';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
 const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
@@ -50,6 +51,8 @@ export interface GatehouseApp {
   app: Koa;
   services: AppServices;
   routes: MountedRoute[];
+  /** Logger, metrics and the lifecycle that graceful shutdown drives (src/ops). */
+  ops: Ops;
   close(): Promise<void>;
 }
 
@@ -77,9 +80,11 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
   const services: AppServices = { db, config, extensions: {} };
   app.context.services = services;
   app.silent = config.env === 'test';
-  app.on('error', (err: Error) => {
+  const ops = createOps(config, db);
+  app.on('error', (err: Error, ctx?: Koa.Context) => {
     // Database errors carry the SQL and the row's values (hashes, emails): only their code and a redacted message are logged.
-    if (config.env !== 'test') console.error(redactedDatabaseError(err) ?? err);
+    const database = redactedDatabaseError(err);
+    (ctx?.state.log ?? ops.logger).error(database ? { database } : { err: { type: err?.name, message: err?.message, stack: err?.stack } }, 'request failed');
   });
 
   const registry: MountedRoute[] = [];
@@ -109,8 +114,10 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
   const apiChain = compose(apiStack as Koa.Middleware[]);
   const consoleChain = compose(consoleStack as Koa.Middleware[]);
 
+  app.use(ops.requestContext);
   app.use(errorHandler());
   app.use(securityHeaders(config));
+  app.use(ops.endpoints);
   app.use(staticFiles());
   app.use((ctx, next) => {
     if (isApi(ctx)) {
@@ -124,6 +131,7 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
     app,
     services,
     routes: registry,
+    ops,
     async close() {
       if (!options.db) await db.destroy();
     },

@@ -3,6 +3,7 @@ import { createDb } from './db/connect';
 import { createApp } from './app';
 import { ensureFirstSuperuser, prepareDatabase } from './setup/bootstrap';
 import { getIndex } from './access/service';
+import { gracefulShutdown } from './ops/shutdown';
 
 /** The only place that listens. Migrates and seeds first, so `npm start` is all a fresh machine needs. */
 async function main() {
@@ -11,7 +12,7 @@ async function main() {
   const applied = await prepareDatabase(db);
   if (applied.length) console.log(`Applied migrations: ${applied.join(', ')}`);
   const first = await ensureFirstSuperuser(db, config);
-  const { app } = await createApp(config, { db });
+  const { app, ops } = await createApp(config, { db });
   const server = app.listen(config.port, config.host, () => {
     const where = config.databaseUrl ? config.databaseUrl.replace(/\/\/[^@]*@/, '//***@') : config.sqliteFile;
     console.log(`Gatehouse is running at ${config.baseUrl}  (database: ${where})`);
@@ -24,14 +25,26 @@ async function main() {
       console.log('');
     }
     // Build the decision index now rather than in the first check that needs it.
-    getIndex(db).catch((err) => console.error('Could not build the access index:', err));
+    getIndex(db).catch((err) => ops.logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'could not build the access index'));
   });
-  const stop = () => {
-    server.close(() => void db.destroy().then(() => process.exit(0)));
-    setTimeout(() => process.exit(0), 5000).unref();
+  // Keep idle connections longer than a load balancer reuses them, so it never sends on one being closed.
+  server.keepAliveTimeout = config.keepAliveTimeoutMs;
+  server.headersTimeout = config.keepAliveTimeoutMs + 5_000;
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    ops.logger.info({ signal }, 'signal received');
+    gracefulShutdown(server, db, ops.lifecycle, ops.logger, { drainMs: config.shutdownDrainMs, timeoutMs: config.shutdownTimeoutMs }).then(
+      () => process.exit(0),
+      (err) => {
+        ops.logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
 main().catch((err) => {
