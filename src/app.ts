@@ -41,7 +41,7 @@ import { routes as assetRoutes } from './assets/routes';
 import { apiRoutes as assetApiRoutes } from './assets/api';
 import { apiRoutes as auditApiRoutes } from './audit/api';
 import { routes as apiDocsRoutes, apiRoutes as openApiRoutes } from './api/routes';
-import { createOps, type Ops } from './ops';
+import { createOps, type LogDestination, type Ops } from './ops';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
 const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
@@ -69,7 +69,7 @@ async function checkDatabaseCatalog(db: Db): Promise<void> {
 }
 
 /** Builds the application. Only src/server.ts listens; tests drive `app.callback()`. */
-export async function createApp(config: Config, options: { db?: Db } = {}): Promise<GatehouseApp> {
+export async function createApp(config: Config, options: { db?: Db; logDestination?: LogDestination } = {}): Promise<GatehouseApp> {
   checkCatalog();
   const db = options.db ?? createDb(config);
   await checkDatabaseCatalog(db);
@@ -80,7 +80,7 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
   const services: AppServices = { db, config, extensions: {} };
   app.context.services = services;
   app.silent = config.env === 'test';
-  const ops = createOps(config, db);
+  const ops = createOps(config, db, options.logDestination);
   app.on('error', (err: Error, ctx?: Koa.Context) => {
     // Database errors carry the SQL and the row's values (hashes, emails): only their code and a redacted message are logged.
     const database = redactedDatabaseError(err);

@@ -2,7 +2,9 @@
 import type Koa from 'koa';
 import type { Config } from '../config';
 import type { Db } from '../db/connect';
-import { createLogger, type Logger } from './logger';
+import { createLogger, type LogDestination, type Logger } from './logger';
+
+export type { LogDestination };
 import { createMetrics, type OpsMetrics } from './metrics';
 import { createLifecycle, type Lifecycle } from './lifecycle';
 import { requestContext } from './requestContext';
@@ -18,8 +20,8 @@ export interface Ops {
   endpoints: Koa.Middleware;
 }
 
-export function createOps(config: Config, db: Db): Ops {
-  const logger = createLogger(config);
+export function createOps(config: Config, db: Db, logDestination?: LogDestination): Ops {
+  const logger = createLogger(config, logDestination);
   const metrics = createMetrics(db, { processMetrics: config.env !== 'test' });
   const lifecycle = createLifecycle();
   return {
