@@ -3,6 +3,7 @@ import { APP_PERMISSIONS, BUILT_IN_ROLES } from '../src/permissions/catalog';
 import { LICENSE_TYPES, defaultLicenseCaps } from '../src/licenses/catalog';
 import { DOMAINS, ROOT_WORKSPACE_NAME } from '../src/access/catalog';
 import { bumpCounter } from '../src/db/settings';
+import { transaction } from '../src/db/transaction';
 
 /**
  * The reference data every installation needs. Idempotent: running it again changes nothing that an
@@ -11,7 +12,9 @@ import { bumpCounter } from '../src/db/settings';
  */
 export async function seedBase(db: Knex): Promise<void> {
   const now = Date.now();
-  await db.transaction(async (trx) => {
+  // Every server runs this at start-up, possibly while others serve writes on other Galera nodes: a
+  // certification conflict must rerun it, not stop the server.
+  await transaction(db, async (trx) => {
     for (const [i, p] of APP_PERMISSIONS.entries()) {
       const row = { label: p.label, area: p.area, description: p.description, position: i + 1 };
       const exists = await trx('app_permissions').where({ key: p.key }).first('key');

@@ -4,6 +4,7 @@ import { createApp } from './app';
 import { ensureFirstSuperuser, prepareDatabase } from './setup/bootstrap';
 import { getIndex } from './access/service';
 import { gracefulShutdown } from './ops/shutdown';
+import { redactedDatabaseError } from './db/errors';
 
 /** The only place that listens. Migrates and seeds first, so `npm start` is all a fresh machine needs. */
 async function main() {
@@ -48,6 +49,8 @@ async function main() {
 }
 
 main().catch((err) => {
-  console.error(err instanceof Error ? err.message : err);
+  // A database error's message carries its SQL and values: print its code and a redacted message only.
+  const database = redactedDatabaseError(err);
+  console.error(database ? `Database error ${database.code ?? database.errno}: ${database.message}` : err instanceof Error ? err.message : err);
   process.exit(1);
 });

@@ -355,8 +355,12 @@ async function faults(started: number): Promise<void> {
   note('SIGTERM Gatehouse server 3 (graceful restart)');
   await stopServer(layout, 3);
   startServer(layout, 3, SERVER_ENV);
-  await waitServerReady(layout, 3, 90_000);
-  note('Gatehouse server 3 ready again');
+  try {
+    await waitServerReady(layout, 3, 90_000);
+    note('Gatehouse server 3 ready again');
+  } catch (e) {
+    failures.push(`Gatehouse server 3 did not come back after its restart: ${e instanceof Error ? e.message : e}`);
+  }
 }
 
 // ---- checks afterwards --------------------------------------------------------------------------------------
@@ -474,6 +478,8 @@ const SERVER_ENV: NodeJS.ProcessEnv = {
   GATEHOUSE_LOG_LEVEL: 'warn',
 };
 
+let passed = false;
+
 async function main(): Promise<number> {
   const began = Date.now();
   log(`Fault test: cluster in ${layout.dir}, ports ${layout.base}–${layout.base + 99}, ${DURATION_MS / 1000} s of load`);
@@ -583,12 +589,28 @@ async function main(): Promise<number> {
       return 1;
     }
     console.log('1 passed, 0 failed');
+    passed = true;
     return 0;
   } finally {
     await db.destroy();
     if (args.keep) log(`Cluster left running: GATEHOUSE_CLUSTER_DIR=${layout.dir} GATEHOUSE_CLUSTER_PORT_BASE=${layout.base} npm run cluster:down`);
-    else await down(layout, () => undefined, { purge: true });
+    else await down(layout, () => undefined, { purge: passed });
+    if (!passed && !args.keep) {
+      console.log(serverLogTails());
+      log(`Logs kept in ${layout.dir}`);
+    }
   }
+}
+
+/** The last lines of each server's log, to explain a failure. */
+function serverLogTails(): string {
+  return serverNumbers(layout)
+    .map((s) => {
+      const file = paths.serverLog(layout, s);
+      const lines = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').slice(-15) : [];
+      return `--- ${file}\n${lines.join('\n')}`;
+    })
+    .join('\n');
 }
 
 /** The sum of a metric over every server (a counter of each server process since it started). */
@@ -606,6 +628,6 @@ main().then(
   (err) => {
     console.error(err instanceof Error ? err.stack ?? err.message : err);
     console.error('0 passed, 1 failed');
-    void down(layout, () => undefined, { purge: !args.keep }).finally(() => process.exit(1));
+    void (args.keep ? Promise.resolve() : down(layout, () => undefined)).finally(() => process.exit(1));
   },
 );

@@ -72,6 +72,8 @@ export function serverEnv(l: Layout, s: number, extra: NodeJS.ProcessEnv = {}): 
     DATABASE_URL: databaseUrl(l, ports.haproxyMysqlFor(l, s)),
     GATEHOUSE_BASE_URL: `http://127.0.0.1:${ports.haproxyHttp(l)}`,
     GATEHOUSE_SESSION_SECRET: c.sessionSecret,
+    // On SIGTERM stay up, answering /readyz 503, until HAProxy's checks (every second) have taken it out.
+    GATEHOUSE_SHUTDOWN_DRAIN_SECONDS: '2',
     ...extra,
   };
 }

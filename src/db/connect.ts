@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import knexPkg from 'knex';
 import type { Knex } from 'knex';
+import pino from 'pino';
 import type { Config } from '../config';
 
 // Under ESM + tsx the named export is missing; the default export is the factory.
@@ -34,10 +35,18 @@ export function mysqlConnectionFromUrl(url: string): Knex.MySql2ConnectionConfig
   };
 }
 
-export function createDb(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> & Partial<Pick<Config, 'dbPoolMax' | 'dbAcquireTimeoutMs'>>): Db {
+/** knex's own warnings (a pooled connection found broken, …) as JSON log lines like the rest. */
+function knexLog(level: string | undefined): Knex.Config['log'] {
+  const logger = pino({ level: level ?? 'info', base: { service: 'gatehouse', component: 'knex', pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label: string) => ({ level: label }) } });
+  const text = (m: unknown) => (m instanceof Error ? m.message : String(m));
+  return { warn: (m) => logger.warn(text(m)), error: (m) => logger.error(text(m)), deprecate: (m) => logger.warn(text(m)), debug: () => undefined };
+}
+
+export function createDb(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> & Partial<Pick<Config, 'dbPoolMax' | 'dbAcquireTimeoutMs' | 'logLevel'>>): Db {
   if (config.databaseUrl) {
     return knexFactory({
       client: 'mysql2',
+      log: knexLog(config.logLevel),
       connection: { ...mysqlConnectionFromUrl(config.databaseUrl), connectTimeout: 5000 },
       // A request waits this long for a connection, then answers 503 (src/db/errors.ts) rather than hanging
       // while the database (or the node behind HAProxy) is away. Broken connections (a node killed, HAProxy
