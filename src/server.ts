@@ -4,16 +4,34 @@ import { createApp } from './app';
 import { ensureFirstSuperuser, prepareDatabase } from './setup/bootstrap';
 import { getIndex } from './access/service';
 import { gracefulShutdown } from './ops/shutdown';
-import { redactedDatabaseError } from './db/errors';
+import { isRetryable, isUnavailable, redactedDatabaseError } from './db/errors';
+
+/**
+ * Start-up work against the database, tried again for up to a minute while the database is unreachable or
+ * busy with conflicting writers (a server restarting during a fail-over), instead of exiting.
+ */
+async function withStartupRetries<T>(what: string, work: () => Promise<T>): Promise<T> {
+  const until = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await work();
+    } catch (e) {
+      if (!(isRetryable(e) || isUnavailable(e)) || Date.now() > until) throw e;
+      const database = redactedDatabaseError(e);
+      console.error(`${what}: the database is unavailable or busy (${database?.code ?? database?.errno ?? 'error'}); trying again in a second`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
 
 /** The only place that listens. Migrates and seeds first, so `npm start` is all a fresh machine needs. */
 async function main() {
   const config = loadConfig();
   const db = createDb(config);
-  const applied = await prepareDatabase(db);
+  const applied = await withStartupRetries('Migrations and reference data', () => prepareDatabase(db));
   if (applied.length) console.log(`Applied migrations: ${applied.join(', ')}`);
-  const first = await ensureFirstSuperuser(db, config);
-  const { app, ops } = await createApp(config, { db });
+  const first = await withStartupRetries('The first superuser', () => ensureFirstSuperuser(db, config));
+  const { app, ops } = await withStartupRetries('Start-up', () => createApp(config, { db }));
   const server = app.listen(config.port, config.host, () => {
     const where = config.databaseUrl ? config.databaseUrl.replace(/\/\/[^@]*@/, '//***@') : config.sqliteFile;
     console.log(`Gatehouse is running at ${config.baseUrl}  (database: ${where})`);
