@@ -48,7 +48,7 @@ const haproxy: Target = { name: 'haproxy', url: `http://127.0.0.1:${ports.haprox
 const direct = (s: number): Target => ({ name: `server${s}`, url: `http://127.0.0.1:${ports.server(layout, s)}` });
 
 interface Outcome {
-  /** 0 when no answer came (refused, reset, timed out). */
+  /** 0 when no answer came (reset, timed out); -1 when the connection was refused (nothing was sent). */
   status: number;
   body: any;
   retryAfter: string | null;
@@ -60,6 +60,7 @@ const stats = {
   writesRefused4xx: 0,
   writesUnknown: 0,
   decisions: 0,
+  connectionsRefused: 0,
   status503: 0,
   status503WithoutRetryAfter: 0,
   status5xxOther: 0,
@@ -103,10 +104,16 @@ async function call(target: Target, token: string, method: string, url: string, 
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(20_000),
     });
-  } catch {
+  } catch (e) {
+    availability?.fail(Date.now());
+    // A refused connection (a server restarting) reached nothing: like a real client, wait a moment.
+    if ((e as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED') {
+      stats.connectionsRefused++;
+      await sleep(100);
+      return { status: -1, body: undefined, retryAfter: null };
+    }
     stats.noAnswer++;
     t.noAnswer++;
-    availability?.fail(Date.now());
     return { status: 0, body: undefined, retryAfter: null };
   }
   const text = await res.text().catch(() => '');
@@ -122,6 +129,7 @@ async function call(target: Target, token: string, method: string, url: string, 
     t.s503++;
     if (!outcome.retryAfter) stats.status503WithoutRetryAfter++;
     availability?.fail(Date.now());
+    await sleep(Math.min(2000, 1000 * (Number(outcome.retryAfter) || 1)) / 4);
   } else if (res.status >= 500) {
     stats.status5xxOther++;
     if (other5xx.length < 20) other5xx.push(`${method} ${target.name}${url} → ${res.status} ${text.slice(0, 300)}`);
@@ -137,7 +145,8 @@ const isOk = (o: Outcome) => o.status >= 200 && o.status < 300;
 const isUnknown = (o: Outcome) => o.status === 0 || o.status >= 500;
 
 /** Book-keeping of a write: acknowledged, refused by a rule (4xx), or of unknown outcome (503, no answer). */
-function noteWrite(o: Outcome): 'ok' | 'refused' | 'unknown' {
+function noteWrite(o: Outcome): 'ok' | 'refused' | 'unknown' | 'not sent' {
+  if (o.status === -1) return 'not sent';
   if (isOk(o)) {
     stats.writesAcknowledged++;
     return 'ok';
@@ -546,6 +555,7 @@ async function main(): Promise<number> {
       status503: stats.status503,
       status503WithoutRetryAfter: stats.status503WithoutRetryAfter,
       noAnswer: stats.noAnswer,
+      connectionsRefused: stats.connectionsRefused,
       longestUnavailabilityMs: longest,
       byTarget: stats.byTarget,
       transactionRetriesAfterwards: retries,
@@ -572,7 +582,8 @@ async function main(): Promise<number> {
     console.log(`  writes of unknown outcome      ${stats.writesUnknown}   (503 or no answer)`);
     console.log(`  5xx other than 503             ${stats.status5xxOther}`);
     console.log(`  503 (with Retry-After)         ${stats.status503} (${stats.status503 - stats.status503WithoutRetryAfter})`);
-    console.log(`  no answer (server restarting)  ${stats.noAnswer}`);
+    console.log(`  connections refused            ${stats.connectionsRefused}   (straight to a restarting server; nothing sent)`);
+    console.log(`  no answer (reset, timeout)     ${stats.noAnswer}`);
     console.log(`  longest unavailability         ${(longest / 1000).toFixed(1)} s   (${Object.entries(stats.byTarget).map(([k, v]) => `${k} ${(v.longestUnavailableMs / 1000).toFixed(1)} s`).join(', ')})`);
     console.log(`  transaction retries            ${retries}`);
     console.log(`  invariant races                ${JSON.stringify(invariantStats)}`);
