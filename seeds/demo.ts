@@ -3,6 +3,8 @@ import { hashPassword } from '../src/auth/passwords';
 import { bumpCounter } from '../src/db/settings';
 import { userRow } from '../src/users/repo';
 import { ASSET_KINDS } from '../src/assets/repo';
+import { transaction } from '../src/db/transaction';
+import { redactedDatabaseError } from '../src/db/errors';
 
 const FIRST = ['Anna', 'Ben', 'Chloé', 'David', 'Elif', 'Farah', 'Georg', 'Hana', 'Ivan', 'Julia', 'Kenji', 'Lena', 'Mateo', 'Nora', 'Oskar', 'Priya', 'Quentin', 'Rosa', 'Sven', 'Tomás', 'Uma', 'Viktor', 'Wen', 'Ximena', 'Yusuf', 'Zoë', 'Amelia', 'Bruno', 'Carla', 'Dmitri', 'Emma', 'Felix', 'Greta', 'Hugo', 'Ines', 'Jonas', 'Katarzyna', 'Luca', 'Maja', 'Niko', 'Olga', 'Pablo', 'Rania', 'Samir', 'Tara', 'Ulrich', 'Vera', 'William', 'Yara', 'Zeynep'];
 const LAST = ['Andersson', 'Berg', 'Costa', 'Dubois', 'Eriksen', 'Fischer', 'García', 'Hansen', 'Ito', 'Jensen', 'Kowalski', 'Larsen', 'Müller', 'Nakamura', 'Olsen', 'Petrov', 'Quinn', 'Rossi', 'Schmidt', 'Tanaka', 'Usman', 'Virtanen', 'Wagner', 'Xu', 'Yilmaz', 'Zimmermann', 'Bauer', 'Novak', 'Silva', 'Moreau', 'Weber', 'Kim', 'Singh', 'Haddad', 'Lopez', 'Nielsen', 'Ortiz', 'Park', 'Romero', 'Sato'];
@@ -35,10 +37,31 @@ export interface DemoOptions {
   log?: (line: string) => void;
 }
 
+/** Of these lower-cased values, the ones a column already holds (checked in chunks). */
+async function alreadyTaken(db: Knex, table: string, column: string, values: string[]): Promise<Set<string>> {
+  const taken = new Set<string>();
+  for (let i = 0; i < values.length; i += 1000) {
+    for (const r of await db(table).whereIn(column, values.slice(i, i + 1000)).select(column)) taken.add(String((r as Record<string, unknown>)[column]));
+  }
+  return taken;
+}
+
+/** A phase of the seeding, in a transaction of its own: it is all there afterwards, or none of it. */
+async function phase<T>(db: Knex, name: string, log: (line: string) => void, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  log(name);
+  try {
+    return await transaction(db, work);
+  } catch (e) {
+    const why = redactedDatabaseError(e)?.message ?? (e instanceof Error ? e.message : String(e));
+    throw new Error(`Demo data: "${name}" failed and was rolled back (${why}). What earlier steps added stays.`);
+  }
+}
+
 /**
  * Fills the database with a realistic organisation: users with names and emails, groups, memberships,
  * a workspace tree, assets owned by users and shared with groups, and some group permissions.
- * Additive: it numbers what it creates after what is there, so it can run twice.
+ * Additive: it adds to whatever is there (administrator-made users, groups and workspaces included) and
+ * can run again; names that are taken are skipped or numbered differently. Each phase is one transaction.
  */
 export async function seedDemo(db: Knex, options: DemoOptions): Promise<Record<string, number>> {
   const log = options.log ?? (() => {});
@@ -57,141 +80,168 @@ export async function seedDemo(db: Knex, options: DemoOptions): Promise<Record<s
     ...Array(2).fill(role('administrator')),
   ];
 
+  // Numbers after every existing id make the names of this run new; a run tag keeps group and asset names apart.
   const start = Number((await db('users').max({ m: 'id' }).first())?.m ?? 0);
   const tag = `${start + 1}`;
-  log(`Creating ${options.users.toLocaleString('en-US')} users…`);
-  const userRows = [];
-  for (let i = 0; i < options.users; i++) {
-    const n = start + i + 1;
-    const first = pick(FIRST);
-    const last = pick(LAST);
-    const username = `${first}.${last}.${n}`.toLowerCase().normalize('NFD').replace(/[\u0300-\u036f]/g, '');
-    const r = pick(roleMix);
-    const created = now - Math.floor(random() * 3 * 365 * 86400_000);
-    const row = userRow(
-      { username, firstName: first, lastName: last, email: `${username}@example.com`, passwordHash: hash, roleId: r.id, licenseTypeId: r.license_type_id, status: random() < 0.02 ? 'deactivated' : 'active' },
-      created,
-    );
-    userRows.push({ ...row, last_login_at: random() < 0.8 ? created + Math.floor(random() * (now - created)) : null });
-  }
-  await insertChunked(db, 'users', userRows);
-  const userIds: number[] = (await db('users').where('id', '>', start).orderBy('id').select('id')).map((r: { id: number }) => r.id);
+  const userIds = await phase(db, `Creating ${options.users.toLocaleString('en-US')} users…`, log, async (trx) => {
+    const candidates = [];
+    for (let i = 0; i < options.users; i++) {
+      const n = start + i + 1;
+      const first = pick(FIRST);
+      const last = pick(LAST);
+      const username = `${first}.${last}.${n}`.toLowerCase().normalize('NFD').replace(/[\u0300-\u036f]/g, '');
+      candidates.push({ username, first, last, r: pick(roleMix), created: now - Math.floor(random() * 3 * 365 * 86400_000), deactivated: random() < 0.02, login: random() });
+    }
+    const takenNames = await alreadyTaken(trx, 'users', 'username_lower', candidates.map((c) => c.username));
+    const takenEmails = await alreadyTaken(trx, 'users', 'email_lower', candidates.map((c) => `${c.username}@example.com`));
+    const rows = candidates
+      .filter((c) => !takenNames.has(c.username) && !takenEmails.has(`${c.username}@example.com`))
+      .map((c) => {
+        const row = userRow(
+          { username: c.username, firstName: c.first, lastName: c.last, email: `${c.username}@example.com`, passwordHash: hash, roleId: c.r.id, licenseTypeId: c.r.license_type_id, status: c.deactivated ? 'deactivated' : 'active' },
+          c.created,
+        );
+        return { ...row, last_login_at: c.login < 0.8 ? c.created + Math.floor(c.login * (now - c.created)) : null };
+      });
+    await insertChunked(trx, 'users', rows);
+    const ids: number[] = [];
+    for (let i = 0; i < rows.length; i += 1000) {
+      ids.push(...(await trx('users').whereIn('username_lower', rows.slice(i, i + 1000).map((r) => r.username_lower)).pluck('id')).map(Number));
+    }
+    return ids;
+  });
 
   const groupCount = Math.min(5000, Math.max(10, Math.round(options.users / 20)));
-  log(`Creating ${groupCount.toLocaleString('en-US')} groups…`);
-  const groupRows = [];
-  for (let i = 0; i < groupCount; i++) {
-    const name = `${DEPARTMENTS[i % DEPARTMENTS.length]} ${REGIONS[Math.floor(i / DEPARTMENTS.length) % REGIONS.length]} ${tag}-${i + 1}`;
-    groupRows.push({ name, name_lower: name.toLowerCase(), description: `Demo team ${i + 1}`, version: 1, created_at: now, updated_at: now });
-  }
-  await insertChunked(db, 'groups', groupRows);
-  const groupIds: number[] = (await db('groups').whereIn('name_lower', groupRows.map((g) => g.name_lower)).orderBy('id').select('id')).map((r: { id: number }) => r.id);
-
-  log('Adding memberships (about five groups per user)…');
-  let memberships = 0;
-  let batch: Record<string, unknown>[] = [];
-  for (const uid of userIds) {
-    const k = 3 + Math.floor(random() * 5);
-    const chosen = new Set<number>();
-    while (chosen.size < Math.min(k, groupIds.length)) chosen.add(groupIds[Math.floor(random() * groupIds.length)]);
-    for (const gid of chosen) batch.push({ group_id: gid, user_id: uid, added_at: now });
-    if (batch.length >= 2000) {
-      await insertChunked(db, 'group_members', batch);
-      memberships += batch.length;
-      batch = [];
+  const groupIds = await phase(db, `Creating ${groupCount.toLocaleString('en-US')} groups…`, log, async (trx) => {
+    const candidates = [];
+    for (let i = 0; i < groupCount; i++) {
+      const name = `${DEPARTMENTS[i % DEPARTMENTS.length]} ${REGIONS[Math.floor(i / DEPARTMENTS.length) % REGIONS.length]} ${tag}-${i + 1}`;
+      candidates.push({ name, name_lower: name.toLowerCase(), description: `Demo team ${i + 1}`, version: 1, created_at: now, updated_at: now });
     }
-  }
-  await insertChunked(db, 'group_members', batch);
-  memberships += batch.length;
+    const taken = await alreadyTaken(trx, 'groups', 'name_lower', candidates.map((g) => g.name_lower));
+    const rows = candidates.filter((g) => !taken.has(g.name_lower));
+    await insertChunked(trx, 'groups', rows);
+    const ids: number[] = [];
+    for (let i = 0; i < rows.length; i += 1000) ids.push(...(await trx('groups').whereIn('name_lower', rows.slice(i, i + 1000).map((g) => g.name_lower)).pluck('id')).map(Number));
+    return ids.sort((a, b) => a - b);
+  });
 
-  const relations = [];
-  for (let i = 0; i + 1 < Math.min(groupIds.length, 200); i += 2) relations.push({ requester_group_id: groupIds[i], approver_group_id: groupIds[i + 1], created_at: now });
-  await insertChunked(db, 'group_relations', relations);
-
-  const workspaceCount = Math.min(10_000, Math.max(20, Math.round(options.users / 10)));
-  log(`Creating ${workspaceCount.toLocaleString('en-US')} workspaces…`);
-  const root = await db('workspaces').whereNull('parent_id').first('id');
-  // Breadth-first, level by level, so parents exist before their children; up to depth 12.
-  let level: number[] = [root.id];
-  const allWorkspaces: number[] = [];
-  let made = 0;
-  let depth = 0;
-  while (made < workspaceCount && depth < 12) {
-    const rows = [];
-    // A realistic shape: departments, then regions, then projects three to a parent, six levels deep at 10,000.
-    const fanout = depth === 0 ? DEPARTMENTS.length : depth === 1 ? 6 : 3;
-    for (const parent of level) {
-      for (let j = 0; j < fanout && made + rows.length < workspaceCount; j++) {
-        const base = depth === 0 ? `${DEPARTMENTS[j]} ${tag}` : depth === 1 ? REGIONS[j] : `Project ${j + 1}`;
-        const name = base;
-        rows.push({ name, name_lower: name.toLowerCase(), parent_id: parent, version: 1, created_at: now, updated_at: now });
+  const memberships = await phase(db, 'Adding memberships (about five groups per user)…', log, async (trx) => {
+    let count = 0;
+    let batch: Record<string, unknown>[] = [];
+    for (const uid of userIds) {
+      const k = 3 + Math.floor(random() * 5);
+      const chosen = new Set<number>();
+      while (chosen.size < Math.min(k, groupIds.length)) chosen.add(groupIds[Math.floor(random() * groupIds.length)]);
+      for (const gid of chosen) batch.push({ group_id: gid, user_id: uid, added_at: now });
+      if (batch.length >= 2000) {
+        await insertChunked(trx, 'group_members', batch);
+        count += batch.length;
+        batch = [];
       }
     }
-    if (!rows.length) break;
-    await insertChunked(db, 'workspaces', rows);
-    const parents = [...new Set(rows.map((r) => r.parent_id))];
-    level = (await db('workspaces').whereIn('parent_id', parents).select('id')).map((r: { id: number }) => r.id);
-    allWorkspaces.push(...level);
-    made += rows.length;
-    depth++;
-  }
+    await insertChunked(trx, 'group_members', batch);
+    return count + batch.length;
+  });
+
+  const relations = await phase(db, 'Relating requester and approver groups…', log, async (trx) => {
+    const rows = [];
+    for (let i = 0; i + 1 < Math.min(groupIds.length, 200); i += 2) rows.push({ requester_group_id: groupIds[i], approver_group_id: groupIds[i + 1], created_at: now });
+    await insertChunked(trx, 'group_relations', rows);
+    return rows.length;
+  });
+
+  const workspaceCount = Math.min(10_000, Math.max(20, Math.round(options.users / 10)));
+  const allWorkspaces = await phase(db, `Creating ${workspaceCount.toLocaleString('en-US')} workspaces…`, log, async (trx) => {
+    const root = await trx('workspaces').whereNull('parent_id').first('id');
+    // Breadth-first, level by level, so parents exist before their children; up to depth 12. Only the
+    // workspaces made here get children: an administrator's own tree is left as it is.
+    let level: number[] = [root.id];
+    const made: number[] = [];
+    let depth = 0;
+    while (made.length < workspaceCount && depth < 12) {
+      // A realistic shape: departments, then regions, then projects three to a parent, six levels deep at 10,000.
+      const fanout = depth === 0 ? DEPARTMENTS.length : depth === 1 ? 6 : 3;
+      const rows = [];
+      for (const parent of level) {
+        for (let j = 0; j < fanout && made.length + rows.length < workspaceCount; j++) {
+          const name = depth === 0 ? `${DEPARTMENTS[j]} ${tag}` : depth === 1 ? REGIONS[j] : `Project ${j + 1}`;
+          rows.push({ name, name_lower: name.toLowerCase(), parent_id: parent, version: 1, created_at: now, updated_at: now });
+        }
+      }
+      // Top-level names carry the run tag; should an administrator have used one, that department is left
+      // out. Deeper levels sit under workspaces made here, so their names are free.
+      const taken = new Set<string>(depth === 0 ? await trx('workspaces').where({ parent_id: root.id }).whereIn('name_lower', rows.map((r) => r.name_lower)).pluck('name_lower') : []);
+      const insert = rows.filter((r) => !taken.has(r.name_lower));
+      if (!insert.length) break;
+      await insertChunked(trx, 'workspaces', insert);
+      const wanted = new Set(insert.map((r) => `${r.parent_id}:${r.name_lower}`));
+      const next: number[] = [];
+      const parents = [...new Set(insert.map((r) => r.parent_id))];
+      for (let i = 0; i < parents.length; i += 1000) {
+        for (const w of await trx('workspaces').whereIn('parent_id', parents.slice(i, i + 1000)).select('id', 'parent_id', 'name_lower')) {
+          if (wanted.has(`${w.parent_id}:${w.name_lower}`)) next.push(Number(w.id));
+        }
+      }
+      made.push(...next);
+      level = next;
+      depth++;
+    }
+    return made;
+  });
 
   const assetCount = Math.round(options.users / 2);
-  log(`Creating ${assetCount.toLocaleString('en-US')} assets and their shares…`);
-  const assetRows = [];
-  for (let i = 0; i < assetCount; i++) {
-    assetRows.push({
-      kind: pick(ASSET_KINDS),
-      name: `${pick(ASSET_WORDS)} ${tag}-${i + 1}`,
-      workspace_id: pick(allWorkspaces),
-      owner_id: pick(userIds),
-      created_at: now,
-      updated_at: now,
-    });
-  }
-  await insertChunked(db, 'assets', assetRows);
-  const assetIds: number[] = (await db('assets').where('name', 'like', `% ${tag}-%`).select('id')).map((r: { id: number }) => r.id);
-  const shares = [];
-  for (const aid of assetIds) {
-    if (random() < 0.5) shares.push({ asset_id: aid, group_id: pick(groupIds), access: pick(['viewer', 'editor', 'owner']) });
-  }
-  await insertChunked(db, 'asset_shares', shares);
-
-  log('Granting group permissions…');
-  const domains: Array<{ id: number; key: string }> = await db('domains').select('id', 'key');
-  const permRows = [];
-  for (const gid of groupIds) {
-    for (let k = 0; k < 2; k++) {
-      const d = pick(domains);
-      const deny = random() < 0.15;
-      permRows.push({
-        group_id: gid,
-        effect: deny ? 'deny' : 'allow',
-        domain_id: d.id,
-        workspace_id: random() < 0.2 ? root.id : pick(allWorkspaces),
-        transitive: random() < 0.7,
-        can_read: true,
-        can_modify: random() < 0.5,
-        can_create: random() < 0.3,
-        can_delete: random() < 0.1,
-        level: d.key === 'processes' ? Math.floor(random() * 5) : 0,
-        priority: random() < 0.2 ? 'high' : 'low',
-        created_at: now,
-        updated_at: now,
-      });
+  const { assetIds, shares } = await phase(db, `Creating ${assetCount.toLocaleString('en-US')} assets and their shares…`, log, async (trx) => {
+    const rows = [];
+    for (let i = 0; i < assetCount && allWorkspaces.length && userIds.length; i++) {
+      rows.push({ kind: pick(ASSET_KINDS), name: `${pick(ASSET_WORDS)} ${tag}-${i + 1}`, workspace_id: pick(allWorkspaces), owner_id: pick(userIds), created_at: now, updated_at: now });
     }
-  }
-  await insertChunked(db, 'domain_permissions', permRows);
-  await bumpCounter(db, 'access_version');
+    await insertChunked(trx, 'assets', rows);
+    const ids: number[] = (await trx('assets').where('name', 'like', `% ${tag}-%`).select('id')).map((r: { id: number }) => r.id);
+    const shareRows = [];
+    for (const aid of ids) if (random() < 0.5 && groupIds.length) shareRows.push({ asset_id: aid, group_id: pick(groupIds), access: pick(['viewer', 'editor', 'owner']) });
+    await insertChunked(trx, 'asset_shares', shareRows);
+    return { assetIds: ids, shares: shareRows.length };
+  });
+
+  const permissions = await phase(db, 'Granting group permissions…', log, async (trx) => {
+    const root = await trx('workspaces').whereNull('parent_id').first('id');
+    const domains: Array<{ id: number; key: string }> = await trx('domains').select('id', 'key');
+    const rows = [];
+    for (const gid of groupIds) {
+      for (let k = 0; k < 2; k++) {
+        const d = pick(domains);
+        const deny = random() < 0.15;
+        rows.push({
+          group_id: gid,
+          effect: deny ? 'deny' : 'allow',
+          domain_id: d.id,
+          workspace_id: random() < 0.2 || !allWorkspaces.length ? root.id : pick(allWorkspaces),
+          transitive: random() < 0.7,
+          can_read: true,
+          can_modify: random() < 0.5,
+          can_create: random() < 0.3,
+          can_delete: random() < 0.1,
+          level: d.key === 'processes' ? Math.floor(random() * 5) : 0,
+          priority: random() < 0.2 ? 'high' : 'low',
+          created_at: now,
+          updated_at: now,
+        });
+      }
+    }
+    await insertChunked(trx, 'domain_permissions', rows);
+    await bumpCounter(trx, 'access_version');
+    return rows.length;
+  });
 
   return {
     users: userIds.length,
     groups: groupIds.length,
     memberships,
-    relations: relations.length,
-    workspaces: made,
+    relations,
+    workspaces: allWorkspaces.length,
     assets: assetIds.length,
-    shares: shares.length,
-    permissions: permRows.length,
+    shares,
+    permissions,
   };
 }

@@ -88,6 +88,8 @@ export async function update(db: Db, actor: Actor, id: number, raw: Record<strin
   return transaction(db, async (trx) => {
     const before = await requireAsset(trx, id);
     const target = workspace ? await workspaceOrError(trx, workspace, 'workspace') : undefined;
+    // Nothing differs: no write, no audit event.
+    if ((input.name === undefined || input.name === before.name) && (!target || target.id === before.workspaceId)) return before;
     await repo.update(trx, id, { name: input.name, workspaceId: target?.id });
     const after = (await repo.findById(trx, id))!;
     await audit.record(trx, actor, {

@@ -14,7 +14,7 @@ const query = Joi.object({
   from: Joi.date().iso(),
   to: Joi.date().iso(),
   limit: Joi.number().integer().min(1).max(1000).default(100),
-  cursor: Joi.string().pattern(/^[1-9][0-9]{0,18}$/).label('cursor'),
+  cursor: Joi.string().pattern(/^[0-9]{1,16}\.[1-9][0-9]{0,18}$/).label('cursor'),
 });
 
 /** The audit trail, newest first; `cursor` is the `nextCursor` of the previous page (keyset: stays fast). */
@@ -27,12 +27,12 @@ async function list(ctx: Koa.Context) {
     ctx.services.db,
     { actor: q.actor, action: q.action, objectType: q.objectType, object: q.object, from: q.from?.getTime(), to: q.to?.getTime() },
     q.limit + 1,
-    q.cursor ? Number(q.cursor) : undefined,
+    repo.parsePosition(q.cursor),
   );
   const page = rows.slice(0, q.limit);
   ctx.body = {
     items: page.map(eventJson),
-    nextCursor: rows.length > q.limit ? String(page[page.length - 1].id) : null,
+    nextCursor: rows.length > q.limit ? repo.positionToken(page[page.length - 1]) : null,
   };
 }
 

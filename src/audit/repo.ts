@@ -39,10 +39,27 @@ function filtered(db: Conn, f: AuditFilter) {
   return q;
 }
 
-/** Newest first, keyset-paged by id so deep pages stay as fast as the first. */
-export async function list(db: Conn, f: AuditFilter, limit: number, beforeId?: number): Promise<AuditRow[]> {
-  const q = filtered(db, f).orderBy('id', 'desc').limit(limit);
-  if (beforeId) q.where('id', '<', beforeId);
+/** Where a page of the log ends: the time and id of its last (oldest) event. */
+export interface AuditPosition {
+  at: number;
+  id: number;
+}
+
+/** "1764530000000.42" ⇄ { at, id }: the opaque cursor of the log's pages. */
+export const positionToken = (p: AuditPosition) => `${p.at}.${p.id}`;
+
+export function parsePosition(token: string | undefined): AuditPosition | undefined {
+  const m = /^([0-9]{1,16})\.([1-9][0-9]{0,18})$/.exec(token ?? '');
+  return m ? { at: Number(m[1]), id: Number(m[2]) } : undefined;
+}
+
+/**
+ * Newest first by time, keyset-paged on (at, id) so deep pages stay as fast as the first. Ids only break
+ * ties: on a multi-primary cluster they do not follow time.
+ */
+export async function list(db: Conn, f: AuditFilter, limit: number, before?: AuditPosition): Promise<AuditRow[]> {
+  const q = filtered(db, f).orderBy([{ column: 'at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit);
+  if (before) q.where((w) => w.where('at', '<', before.at).orWhere((x) => x.where('at', before.at).andWhere('id', '<', before.id)));
   return q.select('*');
 }
 

@@ -18,7 +18,7 @@ const filterSchema = Joi.object({
   object: Joi.string().trim().max(255).allow(''),
   from: Joi.date().iso().empty('').label('From'),
   to: Joi.date().iso().empty('').label('To'),
-  before: Joi.number().integer().min(1).empty(''),
+  before: Joi.string().pattern(/^[0-9]{1,16}\.[1-9][0-9]{0,18}$/).empty(''),
   format: Joi.string().valid('csv', 'json').empty(''),
 });
 
@@ -29,7 +29,7 @@ interface AuditQuery {
   object?: string;
   from?: Date;
   to?: Date;
-  before?: number;
+  before?: string;
   format?: 'csv' | 'json';
 }
 
@@ -57,14 +57,14 @@ function readQuery(ctx: Koa.Context): { q: AuditQuery; errors: Record<string, st
 async function list(ctx: Koa.Context) {
   const { db } = ctx.services;
   const { q, errors } = readQuery(ctx);
-  const rows = await repo.list(db, toFilter(q), PAGE_SIZE + 1, q.before);
+  const rows = await repo.list(db, toFilter(q), PAGE_SIZE + 1, repo.parsePosition(q.before));
   const hasMore = rows.length > PAGE_SIZE;
   const events = rows.slice(0, PAGE_SIZE);
   const data = {
     title: 'Audit log',
     events,
     hasMore,
-    nextBefore: hasMore ? events[events.length - 1].id : undefined,
+    nextBefore: hasMore ? repo.positionToken(events[events.length - 1]) : undefined,
     q: { ...ctx.query, before: undefined },
     errors,
     actions: await repo.distinctActions(db),

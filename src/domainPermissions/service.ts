@@ -9,6 +9,7 @@ import * as workspaceRepo from '../workspaces/repo';
 import * as repo from './repo';
 import type { DomainPermission, PermissionRow } from './repo';
 import { transaction } from '../db/transaction';
+import { policyFor } from '../users/policy';
 
 /**
  * What a form or the API submits for a permission, before validation. Each field is checked here and every
@@ -128,12 +129,31 @@ function label(p: { effect: string; priority: string }, domainName: string, path
   return `${p.priority === 'high' ? 'High' : 'Low'} ${p.effect === 'allow' ? 'Allow' : 'Deny'} ${domainName} on ${path}`;
 }
 
-async function lockTargets(trx: Conn, groupId: number, workspaceId: number): Promise<repo.GroupRef> {
+async function assertNotOwnGroup(trx: Conn, actor: Actor, group: { id: number; name: string }): Promise<void> {
+  const blocker = await policyFor(trx, actor).ownGroupBlocker(group);
+  if (blocker) throw blocker;
+}
+
+async function lockTargets(trx: Conn, actor: Actor, groupId: number, workspaceId: number): Promise<repo.GroupRef> {
   const group = await repo.lockGroup(trx, groupId);
   if (!group) throw notFound('Group');
+  await assertNotOwnGroup(trx, actor, group);
   // Lock the workspace so it cannot be deleted while a permission on it is written.
   if (!(await workspaceRepo.findForUpdate(trx, workspaceId))) throw new ValidationError({ workspace: 'The chosen workspace no longer exists.' });
   return group;
+}
+
+/** Would saving `row` change nothing (then no write, no new version, no audit event)? */
+function samePermission(p: DomainPermission, row: PermissionRow): boolean {
+  return (
+    p.effect === row.effect &&
+    p.domainId === row.domainId &&
+    p.workspaceId === row.workspaceId &&
+    p.transitive === row.transitive &&
+    p.level === row.level &&
+    p.priority === row.priority &&
+    OPERATIONS.every((o) => p.ops[o] === row.ops[o])
+  );
 }
 
 async function assertNotDuplicate(trx: Conn, row: PermissionRow, exceptId?: number): Promise<void> {
@@ -144,7 +164,7 @@ async function assertNotDuplicate(trx: Conn, row: PermissionRow, exceptId?: numb
 export async function createPermission(db: Db, actor: Actor, groupId: number, input: PermissionInput): Promise<PermissionView> {
   return transaction(db, async (trx) => {
     const { row, domain, workspacePath } = await validateInput(trx, input, groupId);
-    const group = await lockTargets(trx, groupId, row.workspaceId);
+    const group = await lockTargets(trx, actor, groupId, row.workspaceId);
     await assertNotDuplicate(trx, row);
     const id = await repo.insert(trx, row);
     const created = (await repo.findById(trx, id))!;
@@ -169,7 +189,8 @@ export async function updatePermission(db: Db, actor: Actor, id: number, input: 
       throw conflict(`Permission #${id} was changed by someone else after you opened it. The form shows your input; the list shows the current values. Save again to apply yours.`);
     }
     const { row, domain, workspacePath } = await validateInput(trx, input, before.groupId);
-    const group = await lockTargets(trx, before.groupId, row.workspaceId);
+    const group = await lockTargets(trx, actor, before.groupId, row.workspaceId);
+    if (samePermission(before, row)) return { permission: before, workspacePath: beforePath };
     await assertNotDuplicate(trx, row, id);
     const ok = await repo.update(trx, id, row, before.version);
     if (!ok) throw conflict(`Permission #${id} was changed by someone else while saving. Reload and try again.`);
@@ -191,6 +212,7 @@ export async function deletePermission(db: Db, actor: Actor, id: number): Promis
   return transaction(db, async (trx) => {
     const before = await repo.findForUpdate(trx, id);
     if (!before) throw notFound('Permission');
+    await assertNotOwnGroup(trx, actor, { id: before.groupId, name: before.groupName });
     const path = (await workspaceRepo.pathOf(trx, before.workspaceId)) ?? `#${before.workspaceId}`;
     await repo.remove(trx, id);
     await bumpCounter(trx, 'access_version');

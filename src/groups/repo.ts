@@ -170,6 +170,18 @@ export async function removalImpact(db: Conn, id: number): Promise<RemovalImpact
   };
 }
 
+/** For each of these groups: its name and how many domain permissions it carries (deciding who may change its members). */
+export async function permissionCounts(db: Conn, groupIds: number[]): Promise<Array<{ id: number; name: string; permissionCount: number }>> {
+  const out: Array<{ id: number; name: string; permissionCount: number }> = [];
+  for (const part of chunks([...new Set(groupIds)], ID_CHUNK)) {
+    const rows = await db('groups')
+      .whereRaw(`groups.id IN (${idList(part)})`)
+      .select('groups.id', 'groups.name', db('domain_permissions').count('*').whereRaw('domain_permissions.group_id = groups.id').as('permission_count'));
+    for (const r of rows) out.push({ id: Number(r.id), name: r.name, permissionCount: Number(r.permission_count) });
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------------------------------------ members
 
 export async function memberCount(db: Conn, groupId: number): Promise<number> {
@@ -180,6 +192,8 @@ export interface Classified {
   id: number;
   username: string;
   member: boolean;
+  roleId: number | null;
+  roleBuiltinKey: string | null;
 }
 
 /** For each id that is a user: its username and whether it is a member of the group now. Unknown ids are left out. */
@@ -188,9 +202,18 @@ export async function classifyUsers(db: Conn, groupId: number, userIds: number[]
   for (const part of chunks([...new Set(userIds)], ID_CHUNK)) {
     const rows = await db('users')
       .leftJoin('group_members', (j) => j.on('group_members.user_id', '=', 'users.id').andOn('group_members.group_id', '=', db.raw('?', [groupId])))
+      .leftJoin('roles', 'roles.id', 'users.role_id')
       .whereRaw(`users.id IN (${idList(part)})`)
-      .select('users.id', 'users.username', 'group_members.user_id as member_id');
-    for (const r of rows) out.push({ id: Number(r.id), username: r.username, member: r.member_id !== null && r.member_id !== undefined });
+      .select('users.id', 'users.username', 'users.role_id', 'roles.builtin_key', 'group_members.user_id as member_id');
+    for (const r of rows) {
+      out.push({
+        id: Number(r.id),
+        username: r.username,
+        member: r.member_id !== null && r.member_id !== undefined,
+        roleId: r.role_id === null ? null : Number(r.role_id),
+        roleBuiltinKey: r.builtin_key ?? null,
+      });
+    }
   }
   return out;
 }

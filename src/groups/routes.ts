@@ -229,7 +229,7 @@ async function save(ctx: Koa.Context) {
     for (const m of saveMessages(result.group.name, result)) flash(ctx, m.type, m.text);
     redirectTo(ctx, `/groups/${group.id}`);
   } catch (e) {
-    if (!(e instanceof HttpError) || (e.status !== 422 && e.status !== 409)) throw e;
+    if (!(e instanceof HttpError) || (e.status !== 422 && e.status !== 409 && e.status !== 403)) throw e;
     const current = (await repo.findByIdWithCount(ctx.services.db, group.id)) ?? group;
     // After a conflict the form keeps the administrator's input and takes the current version and values as
     // its new base, so saving again applies it knowingly. Pending moves stay pending either way.
@@ -271,7 +271,7 @@ async function addMember(ctx: Koa.Context) {
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e;
       error = Object.values(e.fields)[0] ?? e.message;
-      status = 422;
+      status = e.status;
     }
   }
   if (!isHtmx(ctx)) {

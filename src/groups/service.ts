@@ -1,7 +1,7 @@
 import Joi from 'joi';
 import type { Conn, Db } from '../db/connect';
 import type { Actor } from '../http/types';
-import { validate } from '../http/forms';
+import { collect, fitsLowerCased, validate } from '../http/forms';
 import { HttpError, ValidationError, conflict, notFound } from '../http/errors';
 import { bumpCounter } from '../db/settings';
 import * as audit from '../audit/service';
@@ -9,6 +9,7 @@ import * as repo from './repo';
 import type { Group } from './repo';
 import { transaction } from '../db/transaction';
 import { isUniqueViolation } from '../db/errors';
+import { policyFor } from '../users/policy';
 
 /** The access engine rebuilds its cache when this counter moves (rules carry group names; removal drops rules). */
 const ACCESS_VERSION = 'access_version';
@@ -25,6 +26,7 @@ export const groupNameSchema = Joi.string()
   .replace(/\s+/g, ' ')
   .min(1)
   .max(100)
+  .custom(fitsLowerCased(100))
   .pattern(NAME_RULE, { name: "may contain letters, digits, spaces and . _ - & ( ) ' + , @ # :, and must start with a letter or digit" })
   .label('Name');
 
@@ -127,7 +129,10 @@ async function requireGroup(db: Conn, id: number, lock = false): Promise<Group> 
 // ----------------------------------------------------------------------------------------- create / edit
 
 export async function createGroup(db: Db, actor: Actor, raw: unknown): Promise<Group> {
-  const input = validate<{ name: string; description: string }>(createSchema, raw);
+  const { value: input, fields } = collect<{ name: string; description: string }>(createSchema, raw);
+  // A taken name is reported together with the other fields' problems.
+  if (!fields.name && (await repo.nameTaken(db, input.name))) fields.name = `A group named "${input.name}" already exists (names are compared without regard to case).`;
+  if (Object.keys(fields).length) throw new ValidationError(fields);
   try {
     return await transaction(db, async (trx) => {
       if (await repo.nameTaken(trx, input.name)) throw new ValidationError({ name: `A group named "${input.name}" already exists (names are compared without regard to case).` });
@@ -192,6 +197,25 @@ function capped(names: string[]): string[] {
 }
 
 /**
+ * Memberships decide what people may do, so changing them follows the who-may-change-whom rule for every
+ * user moved (nobody moves themself) and, for a group that carries domain permissions, needs both
+ * administration permissions. The whole save is refused, naming whom it concerns.
+ */
+async function assertMayChangeMembers(trx: Conn, actor: Actor, group: Group, moved: repo.Classified[]): Promise<void> {
+  const policy = policyFor(trx, actor);
+  const [counted] = await repo.permissionCounts(trx, [group.id]);
+  const groupBlocker = await policy.membershipBlocker({ name: group.name, permissionCount: counted?.permissionCount ?? 0 });
+  if (groupBlocker) throw new ValidationError({ members: groupBlocker.message }, groupBlocker.message, 403);
+  const blocked = await policy.blockers(moved);
+  if (!blocked.size) return;
+  const names = moved.filter((m) => blocked.has(m.id)).map((m) => m.username);
+  const first = blocked.values().next().value!;
+  const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
+  const message = `Nothing was saved: you may not change the groups of ${shown}. ${first.message}`;
+  throw new ValidationError({ members: message }, message, 403);
+}
+
+/**
  * Applies pending moves as set operations on the members as they are now (insert the missing, delete the
  * present), so a save made on a stale page never undoes someone else's save: both sets of moves hold.
  */
@@ -222,6 +246,7 @@ async function applyMembers(trx: Conn, actor: Actor, group: Group, input: Member
   const byName = (a: repo.Classified, b: repo.Classified) => (a.username.toLowerCase() < b.username.toLowerCase() ? -1 : 1);
   toAdd.sort(byName);
   toRemove.sort(byName);
+  if (toAdd.length || toRemove.length) await assertMayChangeMembers(trx, actor, group, [...toAdd, ...toRemove]);
   const countBefore = await repo.memberCount(trx, group.id);
   let version = group.version;
   if (toAdd.length || toRemove.length) {
@@ -307,6 +332,12 @@ export async function deleteGroup(db: Db, actor: Actor, id: number): Promise<{ n
   return transaction(db, async (trx) => {
     const group = await requireGroup(trx, id, true);
     const impact = await repo.removalImpact(trx, id);
+    if (impact.permissions) {
+      // Its domain permissions go with it, changing what its members may do (a removed Deny raises them).
+      const policy = policyFor(trx, actor);
+      const blocker = (await policy.membershipBlocker({ name: group.name, permissionCount: impact.permissions })) ?? (await policy.ownGroupBlocker(group));
+      if (blocker) throw blocker;
+    }
     await repo.remove(trx, id);
     // Its domain permissions went with it (ON DELETE CASCADE): the access engine must rebuild.
     await bumpCounter(trx, ACCESS_VERSION);

@@ -28,25 +28,45 @@ export type FieldErrors = Record<string, string>;
  * Validates input against a schema, reporting every field at once. Returns the converted value, or
  * throws a ValidationError carrying a message per field.
  */
-export function validate<T>(schema: Joi.Schema<T>, input: unknown, options: { allowUnknown?: boolean; status?: number } = {}): T {
-  const { value, error } = schema.validate(input, {
-    abortEarly: false,
-    convert: true,
-    allowUnknown: options.allowUnknown ?? true,
-    stripUnknown: options.allowUnknown ?? true ? { arrays: false, objects: true } : false,
-    messages: MESSAGES,
-    errors: { wrap: { label: false } },
-  });
-  if (error) {
-    const fields: FieldErrors = {};
-    for (const d of error.details) {
-      const key = d.path.length ? d.path.join('.') : String(d.context?.key ?? '_');
-      fields[key] ??= d.message;
-    }
-    throw new ValidationError(fields, undefined, options.status);
+const VALIDATION_OPTIONS = (allowUnknown: boolean): Joi.ValidationOptions => ({
+  abortEarly: false,
+  convert: true,
+  allowUnknown,
+  stripUnknown: allowUnknown ? { arrays: false, objects: true } : false,
+  messages: MESSAGES,
+  errors: { wrap: { label: false } },
+});
+
+/**
+ * Validates without throwing: the converted value and a message per failing field. Services use it to add
+ * their own checks (a taken username, the password policy) so that every problem is reported at once.
+ */
+export function collect<T>(schema: Joi.Schema<T>, input: unknown, options: { allowUnknown?: boolean } = {}): { value: T; fields: FieldErrors } {
+  const { value, error } = schema.validate(input, VALIDATION_OPTIONS(options.allowUnknown ?? true));
+  const fields: FieldErrors = {};
+  for (const d of error?.details ?? []) {
+    const key = d.path.length ? d.path.join('.') : String(d.context?.key ?? '_');
+    fields[key] ??= d.message;
   }
-  return value as T;
+  return { value: value as T, fields };
 }
+
+/**
+ * Validates input against a schema, reporting every field at once. Returns the converted value, or
+ * throws a ValidationError carrying a message per field.
+ */
+export function validate<T>(schema: Joi.Schema<T>, input: unknown, options: { allowUnknown?: boolean; status?: number } = {}): T {
+  const { value, fields } = collect(schema, input, options);
+  if (Object.keys(fields).length) throw new ValidationError(fields, undefined, options.status);
+  return value;
+}
+
+/**
+ * Joi rule: the text still fits its column once stored in the lower-cased key column. Lower-casing can
+ * lengthen text ('İ' becomes 'i̇', two characters); columns count characters (code points).
+ */
+export const fitsLowerCased = (max: number) => (value: string, helpers: Joi.CustomHelpers) =>
+  [...value.toLowerCase()].length > max ? helpers.error('string.max', { limit: max }) : value;
 
 /**
  * Form fields that may repeat (checkbox lists, multi-selects) arrive as a string or an array — or, past 20

@@ -1,5 +1,5 @@
 import Joi from 'joi';
-import type { Conn, Db } from '../db/connect';
+import type { Db, Tx } from '../db/connect';
 import { isMysql } from '../db/connect';
 import { bumpCounter } from '../db/settings';
 import type { Actor } from '../http/types';
@@ -9,16 +9,20 @@ import { OPERATIONS, type Operation } from '../access/catalog';
 import * as audit from '../audit/service';
 import * as repo from './repo';
 import { transaction } from '../db/transaction';
+import { guard } from '../db/guards';
 
 /**
- * Refuses to give one more user this license when its seats are all taken. Call inside the transaction
- * that assigns the license; on MySQL the license row stays locked until it commits.
+ * Refuses to give `extraSeats` more users this license when its seats would run out. Call inside the
+ * transaction that assigns the license. The license's guard row is written first (src/db/guards.ts), so
+ * concurrent assignments — and a Superuser lowering the limit — queue or conflict, and the count below sees
+ * every assignment committed before.
  */
-export async function assertSeatAvailable(db: Conn, licenseTypeId: number, field = 'licenseTypeId', extraSeats = 1): Promise<void> {
-  const license = await repo.findForUpdate(db, licenseTypeId);
+export async function assertSeatAvailable(trx: Tx, licenseTypeId: number, field = 'licenseTypeId', extraSeats = 1): Promise<void> {
+  await guard(trx, `license:${licenseTypeId}`);
+  const license = await repo.findById(trx, licenseTypeId);
   if (!license) throw new ValidationError({ [field]: 'Choose a license type.' });
   if (license.seatLimit === null) return;
-  const used = await repo.seatsAssigned(db, licenseTypeId);
+  const used = await repo.seatsAssigned(trx, licenseTypeId);
   if (used + extraSeats > license.seatLimit) {
     const left = Math.max(0, license.seatLimit - used);
     throw new ValidationError(
@@ -53,7 +57,8 @@ export async function setSeatLimit(db: Db, actor: Actor, licenseTypeId: number, 
   if (!actor.isSuperuser) throw forbidden('Only a Superuser may change license seats.');
   const input = validate<{ seatLimit: number | null; version?: number }>(seatLimitSchema, raw);
   return transaction(db, async (trx) => {
-    const before = await repo.findForUpdate(trx, licenseTypeId);
+    await guard(trx, `license:${licenseTypeId}`);
+    const before = await repo.findById(trx, licenseTypeId);
     if (!before) throw notFound('License type');
     if (input.version !== undefined && input.version !== before.version) {
       throw conflict(

@@ -171,7 +171,8 @@ async function updateRole(ctx: Koa.Context) {
     const input: Record<string, unknown> = { name: b.name, description: b.description, version: b.version === '' ? undefined : b.version };
     if (permissionsIncluded) input.permissions = asArray(b.permissions);
     const saved = await service.updateRole(ctx.services.db, actorOf(ctx), role.id, input);
-    flash(ctx, 'success', `Role ${saved.name} saved.`);
+    if (saved.version === role.version) flash(ctx, 'info', 'Nothing to save: no changes were made.');
+    else flash(ctx, 'success', `Role ${saved.name} saved.`);
     redirectTo(ctx, `/roles/${saved.id}`);
   } catch (e) {
     if (!(e instanceof HttpError) || e.status >= 500 || e.status === 404) throw e;

@@ -1,15 +1,16 @@
 import Joi from 'joi';
 import type { Db, Conn } from '../db/connect';
 import type { Actor } from '../http/types';
-import { validate } from '../http/forms';
+import { collect, fitsLowerCased, validate } from '../http/forms';
 import { HttpError, ValidationError, conflict, forbidden, notFound } from '../http/errors';
 import * as audit from '../audit/service';
 import * as users from '../users/repo';
 import { SUPERUSER_ROLE_KEY, isAppPermission, type AppPermission } from '../permissions/catalog';
 import { permissionLabel, policyFor, quotedList } from '../users/policy';
 import * as repo from './repo';
-import type { Role } from './repo';
 import { transaction } from '../db/transaction';
+import { guard } from '../db/guards';
+import type { Role } from './repo';
 
 /**
  * Roles: create from a template, clone, rename, permissions, the default role, removal and assignment.
@@ -33,6 +34,7 @@ export const roleNameSchema = Joi.string()
   .trim()
   .min(1)
   .max(100)
+  .custom(fitsLowerCased(100))
   .pattern(/^[^\p{Cc}<>]*$/u, { name: 'must not contain control characters, < or >' })
   .label('Name');
 
@@ -104,8 +106,10 @@ function checkPermissionKeys(keys: string[]): AppPermission[] {
   return [...new Set(keys)] as AppPermission[];
 }
 
+const NAME_TAKEN = 'Another role already has this name (names are compared ignoring case).';
+
 async function assertNameFree(db: Conn, name: string, exceptId?: number): Promise<void> {
-  if (await repo.nameTaken(db, name, exceptId)) throw new ValidationError({ name: 'Another role already has this name (names are compared ignoring case).' });
+  if (await repo.nameTaken(db, name, exceptId)) throw new ValidationError({ name: NAME_TAKEN });
 }
 
 // --------------------------------------------------------------------------------------------- create / clone
@@ -118,7 +122,11 @@ export const createRoleSchema = Joi.object({
 
 /** Creates a role from a built-in template: it starts with the template's permissions and license type. */
 export async function createRole(db: Db, actor: Actor, raw: unknown): Promise<Role> {
-  const input = validate<{ name: string; description: string; templateRoleId: number }>(createRoleSchema, raw);
+  const { value: input, fields } = collect<{ name: string; description: string; templateRoleId: number }>(createRoleSchema, raw);
+  // Every problem at once: a taken name and a wrong template come back together.
+  if (!fields.name && (await repo.nameTaken(db, input.name))) fields.name = NAME_TAKEN;
+  if (!fields.templateRoleId && !(await repo.findById(db, input.templateRoleId))?.builtinKey) fields.templateRoleId = 'Choose one of the built-in roles as the template.';
+  if (Object.keys(fields).length) throw new ValidationError(fields);
   return transaction(db, async (trx) => {
     const template = await repo.findById(trx, input.templateRoleId);
     if (!template || !template.builtinKey) throw new ValidationError({ templateRoleId: 'Choose one of the built-in roles as the template.' });
@@ -222,6 +230,8 @@ export async function updateRole(db: Db, actor: Actor, id: number, raw: unknown)
         throw new ValidationError({ permissions: 'Only a Superuser may change role permissions.' }, 'Only a Superuser may change role permissions.', 403);
       }
     }
+    // Nothing differs: the role keeps its version and no audit event is written.
+    if (input.name === before.name && input.description === before.description && !add.length && !remove.length) return before;
     const ok = await repo.update(trx, id, { name: input.name, description: input.description }, before.version);
     if (!ok) throw conflict(`${before.name} was changed by someone else while saving. Reload and try again.`);
     await repo.grant(trx, id, add);
@@ -285,7 +295,7 @@ export async function replacePermissions(db: Db, actor: Actor, id: number, keys:
     const role = await requireRole(trx, id, true);
     if (role.builtinKey) throw readOnly(role);
     if (version !== undefined && version !== role.version) {
-    throw conflict(`${role.name} was changed by someone else (it is at version ${role.version}, you sent ${version}). Read it again and retry.`);
+      throw conflict(`${role.name} was changed by someone else (it is at version ${role.version}, you sent ${version}). Read it again and retry.`);
     }
     const had = await repo.permissionsOf(trx, id);
     return applyPermissionChanges(trx, actor, role, wanted.filter((k) => !had.includes(k)), had.filter((k) => !wanted.includes(k)));
@@ -297,22 +307,24 @@ export async function replacePermissions(db: Db, actor: Actor, id: number, keys:
 /** Makes this role the default for new users (exactly one role carries it), in one transaction. */
 export async function setDefaultRole(db: Db, actor: Actor, id: number): Promise<Role> {
   return transaction(db, async (trx) => {
+    // Exactly one default role: concurrent changes of it queue on (or, on Galera, conflict over) its guard.
+    await guard(trx, 'default_role');
     const role = await requireRole(trx, id, true);
     if (role.isDefault) return role;
     if (isSuperuserRole(role)) {
-    throw new HttpError(409, 'not_allowed', 'The Superuser role cannot be the default for new users: every new account would be a Superuser.');
+      throw new HttpError(409, 'not_allowed', 'The Superuser role cannot be the default for new users: every new account would be a Superuser.');
     }
     const blocker = await assignmentBlocker(trx, actor, role);
     if (blocker) throw forbidden(blocker);
     const previous = await repo.findDefault(trx);
     await repo.setDefault(trx, id);
     await audit.record(trx, actor, {
-    action: 'role.set_default',
-    objectType: 'role',
-    objectId: id,
-    objectLabel: role.name,
-    before: { defaultRole: previous?.name ?? null },
-    after: { defaultRole: role.name },
+      action: 'role.set_default',
+      objectType: 'role',
+      objectId: id,
+      objectLabel: role.name,
+      before: { defaultRole: previous?.name ?? null },
+      after: { defaultRole: role.name },
     });
     return (await repo.findById(trx, id))!;
   });
@@ -344,25 +356,30 @@ export async function deleteRole(db: Db, actor: Actor, id: number, moveToId?: nu
     let target: Role | undefined;
     let moved = 0;
     if (holders > 0) {
-    const noun = holders === 1 ? '1 user holds' : `${holders.toLocaleString('en-US')} users hold`;
-    if (!moveToId) throw new ValidationError({ moveTo: `${noun} ${role.name}: choose the role they move to.` });
-    if (moveToId === id) throw new ValidationError({ moveTo: 'Choose a role other than the one being removed.' });
-    target = await repo.findById(trx, moveToId);
-    if (!target) throw new ValidationError({ moveTo: 'That role no longer exists; choose another.' });
-    const assignBlock = await assignmentBlocker(trx, actor, target);
-    if (assignBlock) throw new ValidationError({ moveTo: assignBlock }, assignBlock, 403);
-    moved = await repo.moveAllUsers(trx, id, target.id);
-    await repo.bumpVersion(trx, target.id);
+      // Removing the role changes the role of every holder: they must be the actor's to change.
+      const missing = await policyFor(trx, actor).missing(await repo.permissionsOf(trx, id));
+      if (missing.length) {
+        throw new HttpError(403, 'forbidden', `Only a Superuser may remove ${role.name} while users hold it: it grants ${quotedList(missing.map(permissionLabel))}, which your own role does not include.`);
+      }
+      const noun = holders === 1 ? '1 user holds' : `${holders.toLocaleString('en-US')} users hold`;
+      if (!moveToId) throw new ValidationError({ moveTo: `${noun} ${role.name}: choose the role they move to.` });
+      if (moveToId === id) throw new ValidationError({ moveTo: 'Choose a role other than the one being removed.' });
+      target = await repo.findById(trx, moveToId);
+      if (!target) throw new ValidationError({ moveTo: 'That role no longer exists; choose another.' });
+      const assignBlock = await assignmentBlocker(trx, actor, target);
+      if (assignBlock) throw new ValidationError({ moveTo: assignBlock }, assignBlock, 403);
+      moved = await repo.moveAllUsers(trx, id, target.id);
+      await repo.bumpVersion(trx, target.id);
     }
     const permissions = await repo.permissionsOf(trx, id);
     await repo.remove(trx, id);
     await audit.record(trx, actor, {
-    action: 'role.delete',
-    objectType: 'role',
-    objectId: id,
-    objectLabel: role.name,
-    before: auditView(role, permissions),
-    after: target ? { usersMoved: moved, movedTo: target.name } : undefined,
+      action: 'role.delete',
+      objectType: 'role',
+      objectId: id,
+      objectLabel: role.name,
+      before: auditView(role, permissions),
+      after: target ? { usersMoved: moved, movedTo: target.name } : undefined,
     });
     return { name: role.name, moved, movedTo: target?.name ?? null };
   });
@@ -403,53 +420,61 @@ export async function assignUsers(db: Db, actor: Actor, roleId: number, pending:
     const skipped = addIds.length - adding.length + (removeIds.length - removing.length);
 
     if (actor.id !== null && [...adding, ...removing].some((h) => h.id === actor.id)) {
-    const m = 'You cannot change your own role. Ask another administrator.';
-    throw new ValidationError({ users: m }, m, 403);
+      const m = 'You cannot change your own role. Ask another administrator.';
+      throw new ValidationError({ users: m }, m, 403);
     }
     if (adding.length) {
-    const blocker = await assignmentBlocker(trx, actor, role);
-    if (blocker) throw new ValidationError({ users: blocker }, blocker, 403);
+      const blocker = await assignmentBlocker(trx, actor, role);
+      if (blocker) throw new ValidationError({ users: blocker }, blocker, 403);
     }
     const superusersLeaving = [...adding.filter((h) => h.roleBuiltinKey === SUPERUSER_ROLE_KEY), ...(isSuperuserRole(role) ? removing : [])];
     if (superusersLeaving.length && !actor.isSuperuser) {
-    const m = `Only a Superuser may change the role of a Superuser (${names(superusersLeaving)}).`;
-    throw new ValidationError({ users: m }, m, 403);
+      const m = `Only a Superuser may change the role of a Superuser (${names(superusersLeaving)}).`;
+      throw new ValidationError({ users: m }, m, 403);
     }
+    // Who may change whom: a holder of administration permissions the actor lacks is not theirs to move.
+    const blocked = await policyFor(trx, actor).blockers([...adding, ...removing]);
+    if (blocked.size) {
+      const first = blocked.values().next().value!;
+      const m = `Nothing was saved: you may not change the role of ${names([...adding, ...removing].filter((h) => blocked.has(h.id)))}. ${first.message}`;
+      throw new ValidationError({ users: m }, m, 403);
+    }
+    if (superusersLeaving.length) await guard(trx, 'superusers');
     let defaultRole: Role | null = null;
     if (removing.length) {
-    defaultRole = (await repo.findDefault(trx)) ?? null;
-    if (!defaultRole) throw new ValidationError({ users: 'No role is marked as the default, so removed users would have no role. Mark a default role first.' });
-    if (defaultRole.id === role.id) {
-      const m = `${role.name} is the default role: users removed from it would have nowhere to go. Assign them to another role instead (that moves them out of this one).`;
-      throw new ValidationError({ users: m }, m, 409);
-    }
-    const blocker = await assignmentBlocker(trx, actor, defaultRole);
-    if (blocker) throw new ValidationError({ users: blocker }, blocker, 403);
+      defaultRole = (await repo.findDefault(trx)) ?? null;
+      if (!defaultRole) throw new ValidationError({ users: 'No role is marked as the default, so removed users would have no role. Mark a default role first.' });
+      if (defaultRole.id === role.id) {
+        const m = `${role.name} is the default role: users removed from it would have nowhere to go. Assign them to another role instead (that moves them out of this one).`;
+        throw new ValidationError({ users: m }, m, 409);
+      }
+      const blocker = await assignmentBlocker(trx, actor, defaultRole);
+      if (blocker) throw new ValidationError({ users: blocker }, blocker, 403);
     }
 
     const added = await repo.setRoleOfUsers(trx, adding.map((h) => h.id), role.id);
     const removed = defaultRole ? await repo.setRoleOfUsers(trx, removing.map((h) => h.id), defaultRole.id, role.id) : 0;
     if (superusersLeaving.length && (await users.countActiveSuperusers(trx)) === 0) {
-    const m = 'This would leave no active Superuser. Keep at least one active user in the Superuser role.';
-    throw new ValidationError({ users: m }, m, 409);
+      const m = 'This would leave no active Superuser. Keep at least one active user in the Superuser role.';
+      throw new ValidationError({ users: m }, m, 409);
     }
     if (added || removed) {
-    await repo.bumpVersion(trx, role.id);
-    if (defaultRole && removed) await repo.bumpVersion(trx, defaultRole.id);
-    const from: Record<string, number> = {};
-    for (const h of adding) from[h.roleName ?? '(none)'] = (from[h.roleName ?? '(none)'] ?? 0) + 1;
-    await audit.record(trx, actor, {
-      action: 'role.assign_users',
-      objectType: 'role',
-      objectId: role.id,
-      objectLabel: role.name,
-      before: adding.length ? { previousRoles: from } : undefined,
-      after: {
-        added: adding.map((h) => h.username),
-        removed: removing.map((h) => h.username),
-        ...(defaultRole && removing.length ? { removedMovedTo: defaultRole.name } : {}),
-      },
-    });
+      await repo.bumpVersion(trx, role.id);
+      if (defaultRole && removed) await repo.bumpVersion(trx, defaultRole.id);
+      const from: Record<string, number> = {};
+      for (const h of adding) from[h.roleName ?? '(none)'] = (from[h.roleName ?? '(none)'] ?? 0) + 1;
+      await audit.record(trx, actor, {
+        action: 'role.assign_users',
+        objectType: 'role',
+        objectId: role.id,
+        objectLabel: role.name,
+        before: adding.length ? { previousRoles: from } : undefined,
+        after: {
+          added: adding.map((h) => h.username),
+          removed: removing.map((h) => h.username),
+          ...(defaultRole && removing.length ? { removedMovedTo: defaultRole.name } : {}),
+        },
+      });
     }
     return { role: (await repo.findById(trx, role.id))!, added, removed, defaultRole, skipped };
   });

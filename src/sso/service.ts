@@ -1,4 +1,4 @@
-import type { Db, Conn } from '../db/connect';
+import type { Db, Conn, Tx } from '../db/connect';
 import type { Actor } from '../http/types';
 import { HttpError } from '../http/errors';
 import * as audit from '../audit/service';
@@ -143,7 +143,7 @@ export async function signInWithSso(db: Db, sso: SsoConfig, identity: SsoIdentit
   }
 }
 
-async function resolveAccount(trx: Conn, sso: SsoConfig, key: string, profile: SsoProfile, ip: string): Promise<SsoSignIn> {
+async function resolveAccount(trx: Tx, sso: SsoConfig, key: string, profile: SsoProfile, ip: string): Promise<SsoSignIn> {
   const known = await users.findBySsoSubject(trx, key);
   if (known) {
     if (!canSignIn(known)) throw new SsoRefusal(403, 'account_cannot_sign_in', CANNOT_SIGN_IN, known);
@@ -182,7 +182,7 @@ async function resolveAccount(trx: Conn, sso: SsoConfig, key: string, profile: S
 }
 
 /** An existing account with the same email: taken over only when configuration allows it and nothing speaks against it. */
-async function link(trx: Conn, sso: SsoConfig, existing: User, key: string, profile: SsoProfile, ip: string): Promise<SsoSignIn> {
+async function link(trx: Tx, sso: SsoConfig, existing: User, key: string, profile: SsoProfile, ip: string): Promise<SsoSignIn> {
   const refuse = () =>
     new SsoRefusal(
       409,
@@ -215,7 +215,7 @@ async function link(trx: Conn, sso: SsoConfig, existing: User, key: string, prof
   return { user, outcome: 'linked' };
 }
 
-async function create(trx: Conn, key: string, profile: SsoProfile & { username: string; email: string }, ip: string): Promise<SsoSignIn> {
+async function create(trx: Tx, key: string, profile: SsoProfile & { username: string; email: string }, ip: string): Promise<SsoSignIn> {
   const role = await roles.findDefault(trx);
   if (!role) {
     throw new SsoRefusal(409, 'no_default_role', 'No role is marked as the default for new users, so Gatehouse cannot create your account. Ask an administrator.');

@@ -19,6 +19,7 @@ import { HttpError } from '../http/errors';
 import { APP_PERMISSIONS, P, SUPERUSER_ROLE_KEY, type AppPermission } from '../permissions/catalog';
 import * as roles from '../roles/repo';
 import * as users from './repo';
+import * as groups from '../groups/repo';
 
 /** The permissions that administer Gatehouse itself: only holders may hand them on, or change holders. */
 export const ADMIN_PERMISSIONS: readonly AppPermission[] = [P.usersManage, P.accessManage, P.apiAccess];
@@ -123,6 +124,20 @@ export class AccountPolicy {
       403,
       'forbidden',
       `The group ${group.name} carries domain permissions, so changing its members changes what they may do: that needs both “${permissionLabel(P.usersManage)}” and “${permissionLabel(P.accessManage)}”.`,
+    );
+  }
+
+  /**
+   * Domain permissions of a group decide what its members may do: nobody changes them for a group they are
+   * in (an access administrator could otherwise grant themself anything).
+   */
+  async ownGroupBlocker(group: { id: number; name: string }): Promise<HttpError | null> {
+    if (this.actor.id === null) return null;
+    if (!(await groups.memberOfAny(this.db, this.actor.id, [group.id])).size) return null;
+    return new HttpError(
+      403,
+      'self_protection',
+      `You are a member of ${group.name}: nobody changes the permissions of a group they belong to. Ask another administrator.`,
     );
   }
 }

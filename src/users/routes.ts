@@ -280,7 +280,8 @@ async function updateUser(ctx: Koa.Context) {
       { ...body, addGroupIds: groups.pending.add, removeGroupIds: groups.pending.remove },
       ctx.services.config.scryptN,
     );
-    flash(ctx, 'success', `User ${saved.username} saved.`);
+    if (saved.version === user.version) flash(ctx, 'info', 'Nothing to save: no changes were made.');
+    else flash(ctx, 'success', `User ${saved.username} saved.`);
     redirectTo(ctx, `/users/${saved.id}`);
   } catch (e) {
     if (!(e instanceof HttpError) || (e.status !== 422 && e.status !== 409 && e.status !== 403)) throw e;

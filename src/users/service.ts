@@ -1,8 +1,8 @@
 import Joi from 'joi';
-import type { Db, Conn } from '../db/connect';
+import type { Db, Conn, Tx } from '../db/connect';
 import type { Actor } from '../http/types';
-import { validate } from '../http/forms';
-import { HttpError, ValidationError, conflict, forbidden, notFound } from '../http/errors';
+import { collect, fitsLowerCased, validate, type FieldErrors } from '../http/forms';
+import { HttpError, ValidationError, conflict, notFound } from '../http/errors';
 import { hashPassword } from '../auth/passwords';
 import { passwordProblem } from '../auth/passwordPolicy';
 import * as audit from '../audit/service';
@@ -15,12 +15,17 @@ import * as sessions from '../sessions/repo';
 import * as repo from './repo';
 import type { User } from './repo';
 import { transaction } from '../db/transaction';
+import { guard } from '../db/guards';
+import { SUPERUSER_ROLE_KEY } from '../permissions/catalog';
+import { policyFor, type AccountPolicy } from './policy';
+import * as groups from '../groups/repo';
 
 /** Text a person typed: trimmed, no control characters. */
 const plainText = (label: string, max: number) =>
   Joi.string()
     .trim()
     .max(max)
+    .custom(fitsLowerCased(max))
     .pattern(/^[^\p{Cc}]*$/u, { name: 'must not contain control characters' })
     .label(label);
 
@@ -28,10 +33,11 @@ export const usernameSchema = Joi.string()
   .trim()
   .min(2)
   .max(64)
+  .custom(fitsLowerCased(64))
   .pattern(/^[\p{L}\p{N}][\p{L}\p{N}._@-]*$/u, { name: 'may contain letters, digits, dots, dashes, underscores and @, and must start with a letter or digit' })
   .label('Username');
 
-export const emailSchema = Joi.string().trim().max(254).email({ tlds: { allow: false } }).label('Email');
+export const emailSchema = Joi.string().trim().max(254).custom(fitsLowerCased(254)).email({ tlds: { allow: false } }).label('Email');
 
 const idField = (label: string) => Joi.number().integer().min(1).max(2147483647).empty('').label(label);
 
@@ -103,10 +109,62 @@ async function requireUser(db: Conn, id: number): Promise<User> {
   return u;
 }
 
-async function assertGroupsExist(db: Conn, ids: number[]): Promise<void> {
-  if (!ids.length) return;
-  const found = await db('groups').whereIn('id', ids).count({ n: '*' }).first();
-  if (Number(found?.n ?? 0) !== new Set(ids).size) throw new ValidationError({ groups: 'One of the chosen groups no longer exists.' });
+/** Throws the collected field messages, if any: every problem of a form is reported in one answer. */
+function throwIfAny(fields: FieldErrors): void {
+  if (Object.keys(fields).length) throw new ValidationError(fields);
+}
+
+const isSuperuser = (u: Pick<User, 'roleBuiltinKey'>) => u.roleBuiltinKey === SUPERUSER_ROLE_KEY;
+
+/**
+ * Refuses a change that would leave no active Superuser. Writes the Superuser guard first, so two
+ * administrators removing the last two Superusers at once queue (one database) or conflict (Galera), and the
+ * count that follows sees the other's commit.
+ */
+async function assertSuperuserRemains(trx: Tx, u: User, message: string, status = 409, field?: string): Promise<void> {
+  if (!isSuperuser(u) || u.status !== 'active') return;
+  await guard(trx, 'superusers');
+  if ((await repo.countActiveSuperusers(trx, u.id)) === 0) {
+    if (field) throw new ValidationError({ [field]: message }, message, status, 'last_superuser');
+    throw new HttpError(status, 'last_superuser', message);
+  }
+}
+
+/**
+ * The field checks that need the database — a taken username or email, a role or license that does not
+ * exist, groups that are gone — added to the schema's messages so the form shows them all at once.
+ */
+async function checkReferences(
+  db: Conn,
+  fields: FieldErrors,
+  input: { username?: unknown; email?: unknown; roleId?: unknown; licenseTypeId?: unknown; addGroupIds?: unknown },
+  exceptId?: number,
+): Promise<void> {
+  if (!fields.username && typeof input.username === 'string' && input.username && (await repo.usernameTaken(db, input.username))) {
+    fields.username = 'This username is taken.';
+  }
+  if (!fields.email && typeof input.email === 'string' && input.email && (await repo.emailTaken(db, input.email, exceptId))) {
+    fields.email = 'Another user already has this email address.';
+  }
+  if (!fields.roleId && typeof input.roleId === 'number' && !(await roles.findById(db, input.roleId))) fields.roleId = 'That role does not exist.';
+  if (!fields.licenseTypeId && typeof input.licenseTypeId === 'number' && !(await licenses.findById(db, input.licenseTypeId))) {
+    fields.licenseTypeId = 'That license type does not exist.';
+  }
+  const groupIds = Array.isArray(input.addGroupIds) ? [...new Set(input.addGroupIds as number[])] : [];
+  if (!fields.addGroupIds && groupIds.length) {
+    const found = await db('groups').whereIn('id', groupIds).count({ n: '*' }).first();
+    if (Number(found?.n ?? 0) !== groupIds.length) fields.addGroupIds = 'One of the chosen groups no longer exists.';
+  }
+}
+
+function checkPassword(fields: FieldErrors, password: unknown, who: { username?: unknown; email?: unknown }, required: boolean): void {
+  if (fields.password || typeof password !== 'string') return;
+  if (!password) {
+    if (required) fields.password = 'Password is required.';
+    return;
+  }
+  const problem = passwordProblem(password, { username: typeof who.username === 'string' ? who.username : '', email: typeof who.email === 'string' ? who.email : '' });
+  if (problem) fields.password = problem;
 }
 
 async function resolveRole(db: Conn, actor: Actor, roleId: number | undefined) {
@@ -118,62 +176,32 @@ async function resolveRole(db: Conn, actor: Actor, roleId: number | undefined) {
   return role;
 }
 
-async function assertLicenseExists(db: Conn, id: number): Promise<void> {
-  if (!(await licenses.findById(db, id))) throw new ValidationError({ licenseTypeId: 'That license type does not exist.' });
-}
-
-async function uniqueEmail(db: Conn, email: string, exceptId?: number): Promise<void> {
-  if (await repo.emailTaken(db, email, exceptId)) throw new ValidationError({ email: 'Another user already has this email address.' });
-}
-
-function checkPassword(password: string, username: string, email: string, required: boolean): void {
-  if (!password) {
-    if (required) throw new ValidationError({ password: 'Password is required.' });
-    return;
-  }
-  const problem = passwordProblem(password, { username, email });
-  if (problem) throw new ValidationError({ password: problem });
-}
-
-/** Is this user the only active Superuser left (so must stay one)? */
-async function isLastActiveSuperuser(db: Conn, u: User): Promise<boolean> {
-  if (u.roleBuiltinKey !== 'superuser' || u.status !== 'active') return false;
-  return (await repo.countActiveSuperusers(db, u.id)) === 0;
-}
-
 /**
- * Validates, and when other fields are wrong also reports a taken username or email at the same time, so
- * the administrator sees every problem in one round trip.
+ * Group memberships decide domain permissions: changing them for a group that carries domain permissions
+ * takes both administration permissions (src/users/policy.ts).
  */
-async function validateWithUniqueness<T>(db: Conn, schema: Joi.Schema<T>, raw: unknown, exceptId?: number): Promise<T> {
-  try {
-    return validate<T>(schema, raw);
-  } catch (e) {
-    if (!(e instanceof ValidationError)) throw e;
-    const r = (raw ?? {}) as Record<string, unknown>;
-    const fields = { ...e.fields };
-    if (!fields.username && exceptId === undefined && typeof r.username === 'string' && r.username.trim() && (await repo.usernameTaken(db, r.username.trim()))) {
-      fields.username = 'This username is taken.';
-    }
-    if (!fields.email && typeof r.email === 'string' && r.email.trim() && (await repo.emailTaken(db, r.email.trim(), exceptId))) {
-      fields.email = 'Another user already has this email address.';
-    }
-    throw new ValidationError(fields, e.message, e.status);
+async function assertMembershipsChangeable(trx: Conn, policy: AccountPolicy, groupIds: number[]): Promise<void> {
+  if (!groupIds.length) return;
+  for (const g of await groups.permissionCounts(trx, groupIds)) {
+    const blocker = await policy.membershipBlocker(g);
+    if (blocker) throw new ValidationError({ addGroupIds: blocker.message }, blocker.message, 403);
   }
 }
 
 export async function createUser(db: Db, actor: Actor, raw: unknown, scryptN: number): Promise<User> {
-  const input = await validateWithUniqueness<CreateUserInput>(db, createUserSchema, raw);
-  checkPassword(input.password, input.username, input.email, true);
+  const { value: input, fields } = collect<CreateUserInput>(createUserSchema, raw);
+  checkPassword(fields, input.password, input, true);
+  await checkReferences(db, fields, input);
+  throwIfAny(fields);
   const passwordHash = await hashPassword(input.password, scryptN);
   return transaction(db, async (trx) => {
-    if (await repo.usernameTaken(trx, input.username)) throw new ValidationError({ username: 'This username is taken.' });
-    await uniqueEmail(trx, input.email);
     const role = await resolveRole(trx, actor, input.roleId);
     const licenseTypeId = input.licenseTypeId ?? role.licenseTypeId;
-    await assertLicenseExists(trx, licenseTypeId);
+    const groupIds = [...new Set(input.addGroupIds)];
+    await assertMembershipsChangeable(trx, policyFor(trx, actor), groupIds);
     await assertSeatAvailable(trx, licenseTypeId);
-    await assertGroupsExist(trx, input.addGroupIds);
+    // A concurrent create with the same username or email fails on the unique key: the transaction
+    // helper answers it with the same field message as the checks above.
     const id = await repo.insert(trx, {
       username: input.username,
       firstName: input.firstName,
@@ -183,7 +211,6 @@ export async function createUser(db: Db, actor: Actor, raw: unknown, scryptN: nu
       roleId: role.id,
       licenseTypeId,
     });
-    const groupIds = [...new Set(input.addGroupIds)];
     await repo.addToGroups(trx, id, groupIds);
     const created = (await repo.findById(trx, id))!;
     await audit.record(trx, actor, {
@@ -197,36 +224,52 @@ export async function createUser(db: Db, actor: Actor, raw: unknown, scryptN: nu
   });
 }
 
+/**
+ * Saves the user form (or an API PATCH filled in with the current values). Returns the user unchanged — same
+ * version, no audit event — when nothing differs from what is stored.
+ */
 export async function updateUser(db: Db, actor: Actor, id: number, raw: unknown, scryptN: number): Promise<User> {
-  const input = await validateWithUniqueness<UpdateUserInput>(db, updateUserSchema, raw, id);
   const current = await requireUser(db, id);
-  if (input.password && current.source === 'sso') {
-    throw new ValidationError({ password: 'This account signs in with single sign-on only; Gatehouse keeps no password for it.' });
+  await policyFor(db, actor).assertMayChange(current);
+  const { value: input, fields } = collect<UpdateUserInput>(updateUserSchema, raw);
+  if (typeof input.password === 'string' && input.password && current.source === 'sso') {
+    fields.password = 'This account signs in with single sign-on only; Gatehouse keeps no password for it.';
   }
-  checkPassword(input.password, current.username, input.email, false);
+  checkPassword(fields, input.password, { username: current.username, email: input.email }, false);
+  await checkReferences(db, fields, { email: input.email, roleId: input.roleId, licenseTypeId: input.licenseTypeId, addGroupIds: input.addGroupIds }, id);
+  throwIfAny(fields);
   const passwordHash = input.password ? await hashPassword(input.password, scryptN) : undefined;
   return transaction(db, async (trx) => {
     const before = await requireUser(trx, id);
-    const beforeGroups = await repo.groupIdsOf(trx, id);
+    const policy = policyFor(trx, actor);
+    await policy.assertMayChange(before);
     if (input.version !== undefined && input.version !== before.version) {
       throw conflict(`${before.username} was changed by someone else after you opened this page. The form now shows your input; the current values are listed above it. Save again to apply yours.`);
     }
-    await uniqueEmail(trx, input.email, id);
+    const beforeGroups = await repo.groupIdsOf(trx, id);
+    const add = [...new Set(input.addGroupIds)].filter((g) => !beforeGroups.includes(g));
+    const remove = [...new Set(input.removeGroupIds)].filter((g) => beforeGroups.includes(g) && !add.includes(g));
+    const changed =
+      input.firstName !== before.firstName ||
+      input.lastName !== before.lastName ||
+      input.email !== before.email ||
+      input.roleId !== before.roleId ||
+      input.licenseTypeId !== before.licenseTypeId ||
+      !!passwordHash ||
+      add.length > 0 ||
+      remove.length > 0;
+    if (!changed) return before;
     if (input.roleId !== before.roleId) {
-      const role = await resolveRole(trx, actor, input.roleId);
-      if (actor.id === id) throw new ValidationError({ roleId: 'You cannot change your own role.' }, undefined, 403);
-      if (before.roleBuiltinKey === 'superuser' && role.builtinKey !== 'superuser') {
-        if (!actor.isSuperuser) throw new ValidationError({ roleId: 'Only a Superuser may change the role of a Superuser.' }, undefined, 403);
-        if (await isLastActiveSuperuser(trx, before)) throw new ValidationError({ roleId: `${before.username} is the last active Superuser and must keep that role.` });
+      await resolveRole(trx, actor, input.roleId);
+      if (isSuperuser(before)) {
+        const role = await roles.findById(trx, input.roleId);
+        if (role?.builtinKey !== SUPERUSER_ROLE_KEY) {
+          await assertSuperuserRemains(trx, before, `${before.username} is the last active Superuser and must keep that role.`, 422, 'roleId');
+        }
       }
     }
-    if (input.licenseTypeId !== before.licenseTypeId) {
-      await assertLicenseExists(trx, input.licenseTypeId);
-      await assertSeatAvailable(trx, input.licenseTypeId);
-    }
-    const add = input.addGroupIds.filter((g) => !beforeGroups.includes(g));
-    const remove = input.removeGroupIds.filter((g) => beforeGroups.includes(g) && !add.includes(g));
-    await assertGroupsExist(trx, add);
+    if (input.licenseTypeId !== before.licenseTypeId) await assertSeatAvailable(trx, input.licenseTypeId);
+    await assertMembershipsChangeable(trx, policy, [...add, ...remove]);
     const ok = await repo.update(
       trx,
       id,
@@ -253,7 +296,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, raw: unknown,
       before: { ...auditView(before, beforeGroups), ...(passwordHash ? { password: '(unchanged)' } : {}) },
       after: { ...auditView(after, afterGroups), ...(passwordHash ? { password: '(changed)' } : {}) },
     });
-    if (passwordHash && actor.id !== id) await sessions.removeForUser(trx, id);
+    if (passwordHash) await sessions.removeForUser(trx, id);
     return after;
   });
 }
@@ -261,16 +304,10 @@ export async function updateUser(db: Db, actor: Actor, id: number, raw: unknown,
 export async function setStatus(db: Db, actor: Actor, id: number, status: 'active' | 'deactivated'): Promise<User> {
   return transaction(db, async (trx) => {
     const before = await requireUser(trx, id);
+    await policyFor(trx, actor).assertMayChange(before);
     if (before.status === status) return before;
-    if (status === 'deactivated') {
-      if (actor.id === id) throw new HttpError(403, 'self_protection', 'You cannot deactivate your own account.');
-      if (before.roleBuiltinKey === 'superuser' && !actor.isSuperuser) throw forbidden('Only a Superuser may deactivate a Superuser.');
-      if (await isLastActiveSuperuser(trx, before)) {
-        throw new HttpError(409, 'last_superuser', `${before.username} is the last active Superuser and cannot be deactivated.`);
-      }
-    } else if (before.licenseTypeId) {
-      // Reactivating takes nothing new: the seat stayed assigned while deactivated.
-    }
+    if (status === 'deactivated') await assertSuperuserRemains(trx, before, `${before.username} is the last active Superuser and cannot be deactivated.`);
+    // Reactivating takes no seat: the license stayed assigned while the account was deactivated.
     await repo.update(trx, id, { status });
     if (status === 'deactivated') await sessions.removeForUser(trx, id);
     await audit.record(trx, actor, {
@@ -288,6 +325,7 @@ export async function setStatus(db: Db, actor: Actor, id: number, status: 'activ
 export async function unlock(db: Db, actor: Actor, id: number): Promise<void> {
   await transaction(db, async (trx) => {
     const before = await requireUser(trx, id);
+    await policyFor(trx, actor).assertMayChange(before);
     await repo.update(trx, id, { lockedUntil: null, failedLogins: 0 });
     await audit.record(trx, actor, {
       action: 'user.unlock',
@@ -303,6 +341,7 @@ export async function unlock(db: Db, actor: Actor, id: number): Promise<void> {
 export async function endSessions(db: Db, actor: Actor, id: number): Promise<number> {
   return transaction(db, async (trx) => {
     const user = await requireUser(trx, id);
+    await policyFor(trx, actor).assertMayChange(user);
     const ended = await sessions.removeForUser(trx, id);
     await audit.record(trx, actor, {
       action: 'user.end_sessions',
@@ -327,9 +366,11 @@ export const deleteUserSchema = Joi.object({
  * the state of the system forbids it.
  */
 export async function removalBlocker(db: Conn, actor: Actor, u: User): Promise<HttpError | null> {
-  if (actor.id === u.id) return new HttpError(403, 'self_protection', 'You cannot remove your own account.');
-  if (u.roleBuiltinKey === 'superuser' && !actor.isSuperuser) return forbidden('Only a Superuser may remove a Superuser.');
-  if (await isLastActiveSuperuser(db, u)) return new HttpError(409, 'last_superuser', `${u.username} is the last active Superuser and cannot be removed.`);
+  const blocker = await policyFor(db, actor).blocker(u);
+  if (blocker) return blocker;
+  if (isSuperuser(u) && u.status === 'active' && (await repo.countActiveSuperusers(db, u.id)) === 0) {
+    return new HttpError(409, 'last_superuser', `${u.username} is the last active Superuser and cannot be removed.`);
+  }
   return null;
 }
 
@@ -341,8 +382,8 @@ export async function deleteUser(db: Db, actor: Actor, id: number, raw: unknown)
   const input = validate<{ assets: 'none' | 'delete' | 'transfer'; transferTo: string }>(deleteUserSchema, raw);
   return transaction(db, async (trx) => {
     const user = await requireUser(trx, id);
-    const blocker = await removalBlocker(trx, actor, user);
-    if (blocker) throw blocker;
+    await policyFor(trx, actor).assertMayChange(user);
+    await assertSuperuserRemains(trx, user, `${user.username} is the last active Superuser and cannot be removed.`);
     const owned = await assets.countOwnedBy(trx, id);
     let mode = 'none';
     let recipient: User | undefined;

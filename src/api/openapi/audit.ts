@@ -23,7 +23,7 @@ export const auditSchemas: Record<string, Schema> = {
   AuditPage: obj(
     {
       items: arrayOf(ref('AuditEvent'), 'Newest first.'),
-      nextCursor: nullable(str('Pass as `cursor` for the next (older) page; null on the last page.', { pattern: '^[1-9][0-9]*$' })),
+      nextCursor: nullable(str('Pass as `cursor` for the next (older) page; null on the last page.', { pattern: '^[0-9]{1,16}\\.[1-9][0-9]{0,18}$' })),
     },
     { description: 'A page of the audit trail (cursor pagination: stays fast and stable while events are added).' },
   ),
@@ -44,7 +44,7 @@ export const auditOperations: OperationMap = {
       from: { description: 'Only events at or after this time: an ISO 8601 date or date-time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z.', schema: { type: 'string' } },
       to: { description: 'Only events at or before this time: an ISO 8601 date or date-time.', schema: { type: 'string' } },
       limit: { description: 'Page size (default 100).', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
-      cursor: { description: 'The `nextCursor` of the previous page.', schema: { type: 'string', pattern: '^[1-9][0-9]{0,18}$' } },
+      cursor: { description: 'The `nextCursor` of the previous page.', schema: { type: 'string', pattern: '^[0-9]{1,16}\\.[1-9][0-9]{0,18}$' } },
     },
     responses: { 200: { description: 'A page of events.', schema: ref('AuditPage') } },
     errors: { 400: 'An unknown query parameter or a value out of range.' },
