@@ -59,6 +59,11 @@ export class Client {
     return { status: res.status, text: await res.text(), headers: res.headers };
   }
 
+  /** The session cookie, for load generators that sign in as this client. */
+  cookieHeader(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
   async signIn(username: string, password: string) {
     const page = await this.request('GET', '/login');
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page.text)?.[1] ?? '';

@@ -1,5 +1,10 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import path from 'node:path';
 import { parseArgs } from '../src/cli/args';
+import { ROOT_DIR } from '../src/paths';
 import { benchConsole, benchDatabase, writeResult } from './support';
+import { startFloor } from './floor';
 
 /**
  * The user list at scale: fills the database (DATABASE_URL, or a throw-away SQLite file) up to N users
@@ -7,6 +12,7 @@ import { benchConsole, benchDatabase, writeResult } from './support';
  *   npm run bench:users -- --users 100000
  */
 const args = parseArgs();
+const args_ = args;
 const target = Number(args.users ?? 100_000);
 const runs = Number(args.runs ?? 30);
 const { config, db, dialect, cleanup } = await benchDatabase('users', target);
@@ -15,7 +21,6 @@ const { client } = bench;
 const someRole = (await db('roles').where({ builtin_key: 'viewer' }).first('id')).id;
 const someGroup = (await db('groups').orderBy('id').first('name')).name;
 const total = Number((await db('users').count({ n: '*' }).first())?.n ?? 0);
-const lastPage = Math.ceil(total / 50);
 const partial = { 'HX-Request': 'true', 'HX-Target': 'section#user-results' };
 
 const cases: Array<[string, string, Record<string, string>?]> = [
@@ -31,7 +36,8 @@ const cases: Array<[string, string, Record<string, string>?]> = [
   ['sort by name desc', '/users?sort=name&dir=desc'],
   ['sort by last sign-in', '/users?sort=last_login&dir=desc'],
   ['page 1000', '/users?page=1000'],
-  [`last page (${lastPage})`, `/users?page=${lastPage}`],
+  ['sort by role', '/users?sort=role'],
+  ['sort by status desc', '/users?sort=status&dir=desc'],
 ];
 const results: Record<string, unknown> = {};
 console.log(`${total.toLocaleString('en-US')} users on ${dialect === 'mysql' ? 'MariaDB/MySQL' : 'SQLite'}; ${runs} runs each (ms)`);
@@ -41,7 +47,41 @@ for (const [name, url, headers] of cases) {
   results[name] = { url, ...r };
   console.log(name.padEnd(40), String(r.p50).padStart(8), String(r.p95).padStart(8), String(r.max).padStart(8));
 }
-const file = writeResult(`users-list-${dialect}`, { users: total, runs, database: dialect, results });
+
+/**
+ * Throughput against the floor (bench/floor.ts), side by side in this run: autocannon, in a process of its
+ * own so it does not share the servers' event loop, with 10 connections for a few seconds per page.
+ */
+async function requestsPerSecond(url: string, headers: Record<string, string> = {}): Promise<number> {
+  const bin = path.join(ROOT_DIR, 'node_modules', '.bin', 'autocannon');
+  const args = ['-c', '10', '-d', String(Number(args_.seconds ?? 5)), '-j', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
+  // Asynchronously: the servers under test run in this process and must keep answering meanwhile.
+  const r = await promisify(execFile)(bin, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  const out = JSON.parse(r.stdout) as { requests: { average: number }; non2xx: number; errors: number };
+  if (out.non2xx || out.errors) throw new Error(`${url}: ${out.non2xx} non-2xx answers, ${out.errors} errors`);
+  return Math.round(out.requests.average);
+}
+let throughput: Record<string, unknown> | undefined;
+if (dialect === 'mysql' && config.databaseUrl) {
+  const floor = await startFloor(config.databaseUrl);
+  const server = (bench as unknown as { server: { url: string } }).server.url;
+  const cookie = client.cookieHeader();
+  const floorSearch = await requestsPerSecond(`${floor.url}/?q=ann`);
+  const pages: Array<[string, string]> = [
+    ['search "ann" (whole page)', '/users?q=ann'],
+    ['first page', '/users'],
+  ];
+  throughput = { floor: { url: '/?q=ann', rps: floorSearch } };
+  console.log(`\nThroughput, 10 connections (req/s): floor (Koa + mysql2 + Eta, one prefix query) ${floorSearch}`);
+  for (const [name, url] of pages) {
+    const rps = await requestsPerSecond(server + url, { cookie });
+    const ratio = Math.round((rps / floorSearch) * 1000) / 10;
+    (throughput as Record<string, unknown>)[name] = { url, rps, percentOfFloor: ratio };
+    console.log(`${name.padEnd(40)} ${String(rps).padStart(6)} req/s  = ${ratio}% of the floor`);
+  }
+  await floor.close();
+}
+const file = writeResult(`users-list-${dialect}`, { users: total, runs, database: dialect, results, throughput });
 console.log(`written to ${file}`);
 await bench.close();
 await cleanup();

@@ -124,3 +124,23 @@
   document.addEventListener('DOMContentLoaded', function () { sync(); });
   document.addEventListener('htmx:after:swap', function () { sync(); });
 })();
+
+// Lists with a tick box per row: the header box (hidden without JavaScript, where it could do nothing)
+// ticks or clears every row of the page.
+(function () {
+  'use strict';
+  function reveal(root) {
+    var boxes = (root || document).querySelectorAll('input[data-check-all]');
+    for (var i = 0; i < boxes.length; i++) boxes[i].hidden = false;
+  }
+  document.addEventListener('DOMContentLoaded', function () { reveal(); });
+  document.addEventListener('htmx:after:swap', function () { reveal(); });
+  document.addEventListener('change', function (event) {
+    var all = event.target;
+    if (!all.matches || !all.matches('input[data-check-all]')) return;
+    var form = all.form;
+    if (!form) return;
+    var rows = form.querySelectorAll('input[type=checkbox][name="' + all.getAttribute('data-check-all') + '"]');
+    for (var i = 0; i < rows.length; i++) rows[i].checked = all.checked;
+  });
+})();

@@ -13,11 +13,13 @@ import { securityHeaders } from './http/security';
 import { staticFiles } from './http/static';
 import { sessionMiddleware } from './http/session';
 import { csrfProtection } from './http/csrf';
+import { multipartUpload } from './http/upload';
 import { loadUserFromSession } from './http/auth';
 import { configureViews } from './http/render';
 import { mount, type MountedRoute, type RouteDef } from './http/routing';
 import type { AppServices } from './http/types';
-import { apiAuthentication } from './api/auth';
+import { mountSurface } from './api/operation';
+import { API_SURFACES } from './api/surfaces';
 import { routes as authRoutes } from './auth/routes';
 import { routes as homeRoutes } from './home/routes';
 import { routes as userRoutes } from './users/routes';
@@ -26,12 +28,10 @@ import { routes as accountRoutes } from './account/routes';
 import { routes as ssoRoutes } from './sso/routes';
 import { routes as workspaceRoutes } from './workspaces/routes';
 import { routes as groupRoutes } from './groups/routes';
-import { apiRoutes as userApiRoutes } from './users/api';
 import { routes as roleRoutes } from './roles/routes';
 import { apiRoutes as roleApiRoutes } from './roles/api';
 import { routes as licenseRoutes } from './licenses/routes';
 import { apiRoutes as licenseApiRoutes } from './licenses/api';
-import { apiRoutes as groupApiRoutes } from './groups/api';
 import { apiRoutes as workspaceApiRoutes } from './workspaces/api';
 import { routes as domainPermissionRoutes } from './domainPermissions/routes';
 import { routes as explorerRoutes } from './access/explorerRoutes';
@@ -40,12 +40,12 @@ import { apiRoutes as accessApiRoutes } from './access/api';
 import { routes as assetRoutes } from './assets/routes';
 import { apiRoutes as assetApiRoutes } from './assets/api';
 import { apiRoutes as auditApiRoutes } from './audit/api';
-import { routes as apiDocsRoutes, apiRoutes as openApiRoutes } from './api/routes';
+import { routes as apiDocsRoutes } from './api/routes';
 import { createOps, type LogDestination, type Ops } from './ops';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
 const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
-const API_ROUTES: RouteDef[][] = [userApiRoutes, accessApiRoutes, workspaceApiRoutes, groupApiRoutes, domainPermissionApiRoutes, roleApiRoutes, licenseApiRoutes, assetApiRoutes, auditApiRoutes, openApiRoutes];
+const API_ROUTES: RouteDef[][] = [accessApiRoutes, workspaceApiRoutes, domainPermissionApiRoutes, roleApiRoutes, licenseApiRoutes, assetApiRoutes, auditApiRoutes];
 
 export interface GatehouseApp {
   app: Koa;
@@ -89,29 +89,23 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
 
   const registry: MountedRoute[] = [];
 
-  const api = new Router({ prefix: '/api/v1' });
-  for (const defs of API_ROUTES) mount(api, defs, registry, { api: true });
+  // Each API surface answers every request under its prefix: token first, then the route, its body and input.
+  const surfaces = API_SURFACES.map(({ surface, operations }, i) => mountSurface(surface, operations, registry, i === 0 ? API_ROUTES.flat() : []));
 
   const consoleRouter = new Router();
   for (const defs of CONSOLE_ROUTES) mount(consoleRouter, defs, registry);
 
-  const isApi = (ctx: Koa.Context) => ctx.path === '/api/v1' || ctx.path.startsWith('/api/v1/');
-  const apiStack = [
-    bodyParser({ enableTypes: ['json'], jsonLimit: '2mb', onError: bodyParseError }),
-    apiAuthentication(),
-    api.routes(),
-    api.allowedMethods({ throw: true }),
-  ];
   const sessionMw = sessionMiddleware(app, db, config);
   const consoleStack = [
     bodyParser({ enableTypes: ['form'], formLimit: '4mb', onError: bodyParseError }),
     sessionMw,
+    // Uploads (CSV import): the fields before the file are read here, so the CSRF check sees `_csrf`.
+    multipartUpload(),
     csrfProtection(),
     loadUserFromSession(),
     consoleRouter.routes(),
     consoleRouter.allowedMethods(),
   ];
-  const apiChain = compose(apiStack as Koa.Middleware[]);
   const consoleChain = compose(consoleStack as Koa.Middleware[]);
 
   app.use(ops.requestContext);
@@ -119,13 +113,8 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
   app.use(securityHeaders(config));
   app.use(ops.endpoints);
   app.use(staticFiles());
-  app.use((ctx, next) => {
-    if (isApi(ctx)) {
-      ctx.state.isApi = true;
-      return apiChain(ctx, next);
-    }
-    return consoleChain(ctx, next);
-  });
+  for (const surface of surfaces) app.use(surface);
+  app.use(consoleChain);
 
   return {
     app,

@@ -6,6 +6,7 @@
  *   /access/who   the reverse: for a domain, an operation and a workspace, who may and who may not (paged)
  */
 import type Koa from 'koa';
+import { sendCsv } from '../http/csv';
 import { can, get } from '../http/routing';
 import { P } from '../permissions/catalog';
 import { fragment, page, wantsFragment } from '../http/render';
@@ -209,6 +210,24 @@ async function who(ctx: Koa.Context) {
   const pageNo = Math.max(1, Math.min(100_000, Number.parseInt(str(q.page), 10) || 1));
   const status = Object.keys(errors).length ? 422 : 200;
   let result: Record<string, unknown> | undefined;
+  if (str(q.format) === 'csv' && asked && status === 200 && domain && op && workspaceId !== undefined) {
+    // Every user of the chosen side (may / may not), streamed through the shared CSV writer.
+    const allowed = values.show === 'may';
+    const wsId = workspaceId;
+    return sendCsv(
+      ctx,
+      `who-${allowed ? 'may' : 'may-not'}-${OPERATION_NAMES[op].toLowerCase()}-${domain.key}.csv`,
+      ['username', 'first_name', 'last_name', 'decision', 'reason', 'explanation'],
+      (async function* () {
+        for (let offset = 0; ; offset += 1000) {
+          const list = await service.whoMay(db, domain.key, op, wsId, { allowed, limit: 1000, offset, q: values.q || undefined, level });
+          if (!list.users.length) return;
+          yield list.users.map((u) => [u.username, u.firstName, u.lastName, u.decision.allowed ? 'allowed' : 'denied', u.decision.reason, u.decision.explanation]);
+          if (list.users.length < 1000) return;
+        }
+      })(),
+    );
+  }
   if (asked && status === 200 && domain && op && workspaceId !== undefined) {
     const allowed = values.show === 'may';
     const list = await service.whoMay(db, domain.key, op, workspaceId, { allowed, limit: WHO_PAGE_SIZE, offset: (pageNo - 1) * WHO_PAGE_SIZE, q: values.q || undefined, level });

@@ -9,6 +9,9 @@ import { RateLimiter } from './rateLimit';
 /** Writes of last-used time are spaced out so a busy token does not write on every call. */
 const TOUCH_INTERVAL_MS = 60_000;
 
+/** RFC 6750: a token that was sent and refused. */
+const INVALID_TOKEN = { 'WWW-Authenticate': 'Bearer realm="Gatehouse API", error="invalid_token"' };
+
 /**
  * Authenticates /api/v1 requests by personal token (Authorization: Bearer …). A token acts as its owner
  * with the owner's current permissions; the API as a whole needs `api.access`.
@@ -24,9 +27,9 @@ export function apiAuthentication(): Koa.Middleware {
     if (match) {
       const now = Date.now();
       const token = await tokens.findActiveByHash(db, hashToken(match[1]), now);
-      if (!token) throw new HttpError(401, 'invalid_token', 'The API token is unknown, revoked or expired.');
+      if (!token) throw new HttpError(401, 'invalid_token', 'The API token is unknown, revoked or expired.', {}, undefined, INVALID_TOKEN);
       const user = await loadCurrentUser(db, token.userId);
-      if (!user) throw new HttpError(401, 'account_disabled', 'The account behind this token cannot sign in (deactivated, locked, or without role or license).');
+      if (!user) throw new HttpError(401, 'account_disabled', 'The account behind this token cannot sign in (deactivated, locked, or without role or license).', {}, undefined, INVALID_TOKEN);
       if (!user.permissions.has(P.apiAccess)) throw new HttpError(403, 'forbidden', 'Your role does not include "Access API".');
       const wait = limiter.take(String(token.id), now);
       if (wait > 0) {

@@ -1,29 +1,49 @@
 /**
- * The OpenAPI 3.1 description of /api/v1, as a typed object built from the operation maps in
- * src/api/openapi/*.ts (one per feature). Served at GET /api/v1/openapi.json and rendered as the console's
- * API reference (/api-docs). test/http/openapi.test.ts checks that every route of the router is described
- * (and nothing else), with the same permission; every API response of the test suite is validated against
- * it (test/support/openapi.ts).
+ * The OpenAPI 3.1 document, derived from the operation definitions (src/api/operation.ts): paths, parameters,
+ * request and response schemas (Joi → JSON Schema, src/api/jsonSchema.ts), the automatic error responses
+ * and the security of each surface. Served at GET /api/v1/openapi.json and rendered as the console's API
+ * reference (/api-docs); every API response of the test suite is validated against it.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type Joi from 'joi';
 import { ROOT_DIR } from '../paths';
 import { APP_PERMISSIONS } from '../permissions/catalog';
 import type { Requirement } from '../http/routing';
-import { PUBLIC } from '../http/routing';
-import { commonSchemas } from './openapi/common';
-import { ref, type OperationMap, type OperationSpec, type Parameter, type Schema } from './openapi/schema';
-import { userOperations, userSchemas } from './openapi/users';
-import { groupOperations, groupSchemas } from './openapi/groups';
-import { roleOperations, roleSchemas } from './openapi/roles';
-import { licenseOperations, licenseSchemas } from './openapi/licenses';
-import { workspaceOperations, workspaceSchemas } from './openapi/workspaces';
-import { permissionOperations, permissionSchemas } from './openapi/permissions';
-import { accessOperations, accessSchemas } from './openapi/access';
-import { assetOperations, assetSchemas } from './openapi/assets';
-import { auditOperations, auditSchemas } from './openapi/audit';
+import { JsonSchemaConverter, type JsonSchema } from './jsonSchema';
+import { BODY_METHODS, type ApiSurface, type ErrorStatus, type Operation } from './operation';
+import { ErrorBody } from './schemas';
 
-export type { OperationSpec, Schema } from './openapi/schema';
+export type Schema = JsonSchema & {
+  $ref?: string;
+  type?: string | string[];
+  description?: string;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  items?: Schema;
+  oneOf?: Schema[];
+  anyOf?: Schema[];
+  allOf?: Schema[];
+  enum?: unknown[];
+  examples?: unknown[];
+  additionalProperties?: boolean | Schema;
+  format?: string;
+  pattern?: string;
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  maximum?: number;
+  minItems?: number;
+  maxItems?: number;
+  minProperties?: number;
+  default?: unknown;
+};
+
+/** The operations of one surface, as the document and the router both take them. */
+export interface SurfaceOperations {
+  surface: ApiSurface;
+  operations: readonly Operation[];
+}
 
 /** The tags, in the order of the reference page. */
 export const TAGS = [
@@ -38,49 +58,6 @@ export const TAGS = [
   { name: 'Audit log', description: 'The trail of every change.' },
   { name: 'Reference', description: 'This description of the API.' },
 ] as const;
-
-const metaOperations: OperationMap = {
-  'GET /openapi.json': {
-    operationId: 'getOpenApiDocument',
-    tag: 'Reference',
-    summary: 'This OpenAPI document',
-    description: 'The OpenAPI 3.1 description of the API, for client generators. Needs no token: it describes the API and holds no data.',
-    requires: PUBLIC,
-    responses: { 200: { description: 'The OpenAPI document.', schema: { type: 'object', required: ['openapi', 'info', 'paths'] } } },
-    errors: {
-      401: 'A token was sent and it is unknown, revoked or expired: send none.',
-      403: 'A token was sent whose role lacks “Access API”: send none.',
-      429: 'A token was sent and it is over its rate limit: send none.',
-    },
-  },
-};
-
-/** Every operation, keyed "METHOD /path/{param}" (the router's "/path/:param"). */
-export const OPERATIONS: OperationMap = {
-  ...userOperations,
-  ...groupOperations,
-  ...roleOperations,
-  ...licenseOperations,
-  ...workspaceOperations,
-  ...permissionOperations,
-  ...accessOperations,
-  ...assetOperations,
-  ...auditOperations,
-  ...metaOperations,
-};
-
-const SCHEMAS: Record<string, Schema> = {
-  ...commonSchemas,
-  ...userSchemas,
-  ...groupSchemas,
-  ...roleSchemas,
-  ...licenseSchemas,
-  ...workspaceSchemas,
-  ...permissionSchemas,
-  ...accessSchemas,
-  ...assetSchemas,
-  ...auditSchemas,
-};
 
 /** A route path of the router ("/users/:username") as an OpenAPI path ("/users/{username}"). */
 export function toOpenApiPath(routerPath: string): string {
@@ -103,93 +80,40 @@ export function requirementText(r: Requirement): string {
   }
 }
 
-const ERROR_DESCRIPTIONS: Record<number, string> = {
-  400: 'The request is malformed: invalid JSON, an unknown field (named in `details.fields`), a wrong type or a value out of range. Nothing was written.',
-  401: 'No token, or the token is unknown, revoked or expired, or its account cannot sign in.',
+const ERROR_DESCRIPTIONS: Record<ErrorStatus, string> = {
+  400: 'The request cannot be read: malformed JSON, a body that is not a JSON object, an unknown field or query parameter (`details.fields` names each; nothing is silently dropped), or a malformed header. Nothing was written.',
+  401: 'No token, or the token is unknown, revoked or expired, or its account cannot sign in. `WWW-Authenticate` carries the challenge.',
   403: 'The token’s role lacks “Access API” or the permission this operation needs.',
   404: 'Not found.',
+  405: 'The path exists, but not with this method: `Allow` lists the methods it answers.',
   409: 'Conflict with the current state. Nothing was written.',
+  412: 'Precondition failed.',
   413: 'The request body is larger than 2 MB.',
-  422: 'A field breaks a rule: `details.fields` has a message per field. Nothing was written.',
+  415: 'The request has a body that is not JSON: send `Content-Type: application/json`.',
+  422: 'A known field or query parameter has a value this operation refuses — wrong type, `null` where not allowed, out of range, breaking a rule, or naming an object that does not exist — with a message for every such field in `details.fields`. Nothing was written.',
+  428: 'Precondition required.',
   429: 'Too many requests for this token; retry after the number of seconds in `Retry-After`.',
 };
 
-function errorResponse(status: number, description?: string): Record<string, unknown> {
-  return {
-    description: description ?? ERROR_DESCRIPTIONS[status],
-    ...(status === 429 ? { headers: { 'Retry-After': { description: 'Seconds until the token may call again.', required: true, schema: { type: 'integer', minimum: 1 } } } } : {}),
-    content: { 'application/json': { schema: ref('Error') } },
-  };
-}
+const PUBLIC_TOKEN_ERRORS: Partial<Record<ErrorStatus, string>> = {
+  401: 'A token was sent and it is unknown, revoked or expired: send none.',
+  403: 'A token was sent whose role lacks “Access API”: send none.',
+  429: 'A token was sent and it is over its rate limit: send none.',
+};
 
-function parameters(where: 'path' | 'query' | 'header', params: Record<string, Parameter> | undefined): Record<string, unknown>[] {
-  return Object.entries(params ?? {}).map(([name, p]) => ({
-    name,
-    in: where,
-    required: where === 'path' ? true : !!p.required,
-    description: p.description,
-    schema: p.schema,
-    ...(p.example !== undefined ? { example: p.example } : {}),
-  }));
-}
+const DESCRIPTION = `The JSON API of Gatehouse: everything the console manages — users, groups, roles, licenses, workspaces, domain permissions, assets, the audit log — and access decisions.
 
-/** The error statuses an operation documents, in order. */
-export function errorStatuses(op: OperationSpec): number[] {
-  const s = new Set<number>(Object.keys(op.errors).map(Number));
-  if (op.body) {
-    s.add(400);
-    s.add(413);
-  }
-  if (op.requires.kind !== 'public') {
-    s.add(401);
-    s.add(403);
-    s.add(429);
-  }
-  return [...s].sort((a, b) => a - b);
-}
+**Authentication.** Send a personal API token as \`Authorization: Bearer <token>\`. Create one under *My account → API tokens* in the console, or with \`npm run token -- --username <username> --name <what uses it>\` on the server. A token acts as its owner, with the owner's current permissions: the role must include “Access API”, and every operation also needs the permission its console page needs. Without a valid token the API answers 401 with \`WWW-Authenticate: Bearer\`; the token is checked before the request body is read.
 
-function operationObject(key: string, op: OperationSpec): Record<string, unknown> {
-  const responses: Record<string, unknown> = {};
-  for (const [status, r] of Object.entries(op.responses)) {
-    responses[status] = {
-      description: r.description,
-      ...(r.headers
-        ? {
-            headers: Object.fromEntries(
-              Object.entries(r.headers).map(([name, h]) => [name, { description: h.description, required: !!h.required, schema: h.schema }]),
-            ),
-          }
-        : {}),
-      ...(r.schema ? { content: { 'application/json': { schema: r.schema } } } : {}),
-    };
-  }
-  for (const status of errorStatuses(op)) responses[String(status)] = errorResponse(status, (op.errors as Record<number, string | undefined>)[status]);
-  const params = [...parameters('path', op.path), ...parameters('query', op.query), ...parameters('header', op.headers)];
-  return {
-    operationId: op.operationId,
-    tags: [op.tag],
-    summary: op.summary,
-    description: `${op.description}\n\nRequires: ${requirementText(op.requires)}`,
-    ...(op.requires.kind === 'public' ? { security: [] } : {}),
-    ...(params.length ? { parameters: params } : {}),
-    ...(op.body
-      ? {
-          requestBody: {
-            required: op.body.required ?? true,
-            ...(op.body.description ? { description: op.body.description } : {}),
-            content: { 'application/json': { schema: op.body.schema, example: op.body.example } },
-          },
-        }
-      : {}),
-    responses,
-    'x-requires': op.requires,
-    'x-route': key,
-  };
-}
+**Requests.** A request body is a JSON object sent with \`Content-Type: application/json\` (anything else: 415). Fields are never silently dropped: an unknown field or query parameter is refused (400, naming it); \`null\` is accepted only where a field says so. A PATCH changes only the fields it sends.
 
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(path.join(ROOT_DIR, 'package.json'), 'utf8')) as { version: string }).version;
-}
+**Errors.** Every error answers \`{"error": {"code", "message", "details"}}\`. \`400\`: the request cannot be read (malformed JSON, not an object, unknown field or parameter). \`422\`: a known field has a value the operation refuses; \`details.fields\` has a message for every such field at once. \`404\` with code \`not_found\` and \`details.type\` (\`user\`, \`group\`, …): the object the **path** names does not exist; an object named in a **body field or query parameter** that does not exist is a \`422\` on that field. \`405\`: the path exists with other methods, listed in \`Allow\`. \`409\`: conflict with the current state (e.g. a stale \`version\`). A refused request writes nothing.
+
+**Pagination.** Lists answer \`{"items", "total", "limit", "offset", "nextOffset"}\`: pass \`offset=nextOffset\` for the next page until it is null. The users list also pages by keyset cursor (\`nextCursor\`), and the audit log, which grows while you read it, pages by cursor only: \`{"items", "nextCursor"}\`, pass \`cursor=nextCursor\`.
+
+**Concurrency.** Objects carry a \`version\`; send it back with a change to have it refused (409) if someone changed the object meanwhile. Domain permissions use \`ETag\` / \`If-Match\`.
+
+**Rate limits.** Each token may make a limited number of requests per minute; past it the API answers 429 with \`Retry-After\` (seconds).`;
 
 export interface OpenApiDocument {
   openapi: '3.1.0';
@@ -201,29 +125,126 @@ export interface OpenApiDocument {
   components: { securitySchemes: Record<string, unknown>; schemas: Record<string, Schema> };
 }
 
-const DESCRIPTION = `The JSON API of Gatehouse: everything the console manages — users, groups, roles, licenses, workspaces, domain permissions, assets, the audit log — and access decisions.
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(ROOT_DIR, 'package.json'), 'utf8')) as { version: string }).version;
+}
 
-**Authentication.** Send a personal API token as \`Authorization: Bearer <token>\`. Create one under *My account → API tokens* in the console, or with \`npm run token -- --username <username> --name <what uses it>\` on the server. A token acts as its owner, with the owner's current permissions: the role must include “Access API”, and every operation also needs the permission its console page needs.
+interface Keyed {
+  name: string;
+  required: boolean;
+  description?: string;
+  example?: unknown;
+  schema: JsonSchema;
+}
 
-**Errors.** Every error answers \`{"error": {"code", "message", "details"}}\`. \`400\`: malformed request — invalid JSON, an unknown field (fields are never silently dropped) or a wrong type; \`404\`: no such object; \`409\`: conflict with the current state (e.g. a stale \`version\`); \`422\`: a field breaks a rule. For 400 and 422, \`details.fields\` maps each field to its message. A refused request writes nothing.
+/** The keys of a Joi object schema, each converted on its own (for parameters). */
+function keysOf(converter: JsonSchemaConverter, schema: Joi.ObjectSchema | undefined): Keyed[] {
+  if (!schema) return [];
+  const keys = (schema.describe() as { keys?: Record<string, unknown> }).keys ?? {};
+  return Object.keys(keys).map((name) => {
+    const converted = converter.convert(schema.extract(name));
+    const { description, examples, ...rest } = converted as { description?: string; examples?: unknown[] };
+    const presence = (keys[name] as { flags?: { presence?: string } }).flags?.presence;
+    return { name, required: presence === 'required', description, example: examples?.[0], schema: rest };
+  });
+}
 
-**Pagination.** Lists answer \`{"items", "total", "limit", "offset", "nextOffset"}\`: pass \`offset=nextOffset\` for the next page until it is null. The audit log, which grows while you read it, pages by cursor instead: \`{"items", "nextCursor"}\`, pass \`cursor=nextCursor\`.
+function errorResponse(status: ErrorStatus, description: string, challenge: string): Record<string, unknown> {
+  const headers: Record<string, unknown> = {};
+  if (status === 401) headers['WWW-Authenticate'] = { description: `The challenge: \`${challenge}\`.`, required: true, schema: { type: 'string' } };
+  if (status === 405) headers.Allow = { description: 'The methods this path answers.', required: true, schema: { type: 'string' } };
+  if (status === 429) headers['Retry-After'] = { description: 'Seconds until the token may call again.', required: true, schema: { type: 'integer', minimum: 1 } };
+  return { description, ...(Object.keys(headers).length ? { headers } : {}), content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+}
 
-**Concurrency.** Objects carry a \`version\`; send it back with a change to have it refused (409) if someone changed the object meanwhile. Domain permissions use \`ETag\` / \`If-Match\`.
-
-**Rate limits.** Each token may make a limited number of requests per minute; past it the API answers 429 with \`Retry-After\` (seconds).`;
-
-let cached: OpenApiDocument | undefined;
-
-/** The document (built once; treat as read-only). */
-export function openApiDocument(): OpenApiDocument {
-  if (cached) return cached;
-  const paths: OpenApiDocument['paths'] = {};
-  for (const [key, op] of Object.entries(OPERATIONS)) {
-    const [method, p] = key.split(' ');
-    (paths[p] ??= {})[method.toLowerCase()] = operationObject(key, op);
+/** The error statuses an operation answers, with their descriptions: the automatic ones, then its own. */
+export function errorsOf(op: Operation): Map<ErrorStatus, string> {
+  const out = new Map<ErrorStatus, string>();
+  const takesBody = BODY_METHODS.has(op.method);
+  // Every operation refuses an unknown query parameter; one that takes a body, a malformed body.
+  out.set(400, ERROR_DESCRIPTIONS[400]);
+  for (const s of [401, 403] as const) out.set(s, op.requires.kind === 'public' ? PUBLIC_TOKEN_ERRORS[s]! : ERROR_DESCRIPTIONS[s]);
+  if (op.params) out.set(404, 'The object the path names does not exist (`details.type` says which kind).');
+  if (takesBody) {
+    out.set(413, ERROR_DESCRIPTIONS[413]);
+    out.set(415, ERROR_DESCRIPTIONS[415]);
   }
-  cached = {
+  if (op.body || op.query || op.check) out.set(422, ERROR_DESCRIPTIONS[422]);
+  out.set(429, op.requires.kind === 'public' ? PUBLIC_TOKEN_ERRORS[429]! : ERROR_DESCRIPTIONS[429]);
+  for (const [status, description] of Object.entries(op.errors ?? {})) out.set(Number(status) as ErrorStatus, description);
+  return new Map([...out].sort(([a], [b]) => a - b));
+}
+
+function operationObject(converter: JsonSchemaConverter, surface: ApiSurface, op: Operation, defaultScheme: string): Record<string, unknown> {
+  const parameters = [
+    ...keysOf(converter, op.params).map((k) => ({ ...k, in: 'path', required: true })),
+    ...keysOf(converter, op.query).map((k) => ({ ...k, in: 'query' })),
+    ...Object.entries(op.headers ?? {}).map(([name, schema]) => {
+      const { description, examples, ...rest } = converter.convert(schema) as { description?: string; examples?: unknown[] };
+      return { name, in: 'header', required: false, description, example: examples?.[0], schema: rest };
+    }),
+  ].map(({ name, in: where, required, description, example, schema }) => ({
+    name,
+    in: where,
+    required,
+    ...(description ? { description } : {}),
+    schema,
+    ...(example !== undefined ? { example } : {}),
+  }));
+  const responses: Record<string, unknown> = {};
+  for (const [status, r] of Object.entries(op.responses)) {
+    if (!r) continue;
+    responses[status] = {
+      description: r.description,
+      ...(r.headers
+        ? {
+            headers: Object.fromEntries(
+              Object.entries(r.headers).map(([name, h]) => [name, { description: h.description, required: !!h.required, schema: h.schema ? converter.convert(h.schema) : { type: 'string' } }]),
+            ),
+          }
+        : {}),
+      ...(r.schema ? { content: { 'application/json': { schema: converter.convert(r.schema) } } } : {}),
+    };
+  }
+  for (const [status, description] of errorsOf(op)) responses[String(status)] = errorResponse(status, description, surface.challenge);
+  const security = op.requires.kind === 'public' ? [] : surface.security.name === defaultScheme ? undefined : [{ [surface.security.name]: [] }];
+  return {
+    operationId: op.operationId,
+    tags: [op.tag],
+    summary: op.summary,
+    description: `${op.description}\n\nRequires: ${requirementText(op.requires)}`,
+    ...(security ? { security } : {}),
+    ...(parameters.length ? { parameters } : {}),
+    ...(op.body
+      ? {
+          requestBody: {
+            required: op.bodyRequired !== false,
+            content: { 'application/json': { schema: converter.convert(op.body), ...(op.example ? { example: op.example } : {}) } },
+          },
+        }
+      : {}),
+    responses,
+    'x-requires': op.requires,
+  };
+}
+
+/** The document for a server reached at `baseUrl`, describing every operation of these surfaces. */
+export function buildOpenApiDocument(baseUrl: string, surfaces: readonly SurfaceOperations[]): OpenApiDocument {
+  const converter = new JsonSchemaConverter();
+  converter.convert(ErrorBody);
+  const defaultScheme = surfaces[0].surface.security.name;
+  const paths: OpenApiDocument['paths'] = {};
+  const securitySchemes: Record<string, unknown> = {};
+  for (const { surface, operations } of surfaces) {
+    securitySchemes[surface.security.name] = surface.security.scheme;
+    for (const op of operations) {
+      const p = `${surface.prefix}${toOpenApiPath(op.path)}`;
+      const method = op.method.toLowerCase();
+      if (paths[p]?.[method]) throw new Error(`${op.method} ${p} is defined twice.`);
+      (paths[p] ??= {})[method] = operationObject(converter, surface, op, defaultScheme);
+    }
+  }
+  return {
     openapi: '3.1.0',
     info: {
       title: 'Gatehouse',
@@ -231,20 +252,10 @@ export function openApiDocument(): OpenApiDocument {
       summary: 'Access control back office: users, groups, roles, licenses, workspaces and permissions.',
       description: DESCRIPTION,
     },
-    servers: [{ url: '/api/v1', description: 'This Gatehouse server' }],
-    security: [{ bearerAuth: [] }],
+    servers: [{ url: baseUrl.replace(/\/+$/, ''), description: 'This Gatehouse server' }],
+    security: [{ [defaultScheme]: [] }],
     tags: TAGS.map((t) => ({ name: t.name, description: t.description })),
     paths,
-    components: {
-      securitySchemes: {
-        bearerAuth: {
-          type: 'http',
-          scheme: 'bearer',
-          description: 'A personal API token: create it under My account → API tokens, or with `npm run token -- --username <username> --name <what uses it>`.',
-        },
-      },
-      schemas: SCHEMAS,
-    },
+    components: { securitySchemes, schemas: Object.fromEntries(Object.entries(converter.components).sort(([a], [b]) => a.localeCompare(b))) as Record<string, Schema> },
   };
-  return cached;
 }

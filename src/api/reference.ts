@@ -186,8 +186,9 @@ function curlFor(baseUrl: string, method: string, path: string, op: Record<strin
   return [...lines, ...headers.map((h) => `  ${h}`)].join(' \\\n');
 }
 
+/** The reference for a reader who reached the console at `origin` (paths in the document are absolute). */
 export function referenceView(doc: OpenApiDocument, origin: string): ReferenceView {
-  const baseUrl = `${origin}${doc.servers[0].url}`;
+  const baseUrl = origin;
   const byTag = new Map<string, RefOperation[]>();
   let count = 0;
   for (const [path, item] of Object.entries(doc.paths)) {

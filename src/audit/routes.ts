@@ -7,6 +7,7 @@ import { validate } from '../http/forms';
 import { ValidationError } from '../http/errors';
 import * as repo from './repo';
 import { eventJson } from './service';
+import { csvDate, sendCsv } from '../http/csv';
 
 const PAGE_SIZE = 50;
 const EXPORT_LIMIT = 100_000;
@@ -74,35 +75,34 @@ async function list(ctx: Koa.Context) {
   page(ctx, 'audit/list', data);
 }
 
-function csvCell(v: unknown): string {
-  const s = v === null || v === undefined ? '' : String(v);
-  // Neutralise spreadsheet formulas as well as quoting.
-  const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
-  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
-
+/** Every event the filters match, newest first, streamed in keyset pages (CSV through the shared writer). */
 async function exportEvents(ctx: Koa.Context) {
   const { q } = readQuery(ctx);
-  const rows = await repo.list(ctx.services.db, toFilter(q), EXPORT_LIMIT);
+  const { db } = ctx.services;
+  const filter = toFilter(q);
   const stamp = new Date().toISOString().slice(0, 10);
   if (q.format === 'json') {
+    const rows = await repo.list(db, filter, EXPORT_LIMIT);
     ctx.type = 'application/json';
     ctx.attachment(`audit-${stamp}.json`);
     ctx.body = rows.map(eventJson);
     return;
   }
-  const header = ['id', 'time', 'actor', 'action', 'object_type', 'object_id', 'object', 'before', 'after', 'ip'];
-  const lines = [header.join(',')];
-  for (const r of rows) {
-    lines.push(
-      [r.id, new Date(Number(r.at)).toISOString(), r.actor_username, r.action, r.object_type, r.object_id, r.object_label, r.before_json, r.after_json, r.ip]
-        .map(csvCell)
-        .join(','),
-    );
-  }
-  ctx.type = 'text/csv; charset=utf-8';
-  ctx.attachment(`audit-${stamp}.csv`);
-  ctx.body = lines.join('\r\n') + '\r\n';
+  sendCsv(
+    ctx,
+    `audit-${stamp}.csv`,
+    ['id', 'time', 'actor', 'action', 'object_type', 'object_id', 'object', 'before', 'after', 'ip'],
+    (async function* () {
+      let before: repo.AuditPosition | undefined;
+      for (;;) {
+        const rows = await repo.list(db, filter, 1000, before);
+        if (!rows.length) return;
+        yield rows.map((r) => [r.id, csvDate(r.at), r.actor_username, r.action, r.object_type, r.object_id, r.object_label, r.before_json, r.after_json, r.ip]);
+        const last = rows[rows.length - 1];
+        before = { at: Number(last.at), id: Number(last.id) };
+      }
+    })(),
+  );
 }
 
 const auditors = can(P.usersManage, P.accessManage);

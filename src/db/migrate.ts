@@ -3,6 +3,7 @@ import { isRetryable } from './errors';
 import * as schema from '../../migrations/20261122_0001_schema';
 import * as domainPermissionVersion from '../../migrations/20261123_0005_domain_permission_version';
 import * as invariantsAndIdentifiers from '../../migrations/20261130_0006_invariants_and_identifiers';
+import * as bulkJobsAndImports from '../../migrations/20261201_0007_bulk_jobs_and_imports';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -14,6 +15,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261122_0001_schema', schema],
   ['20261123_0005_domain_permission_version', domainPermissionVersion],
   ['20261130_0006_invariants_and_identifiers', invariantsAndIdentifiers],
+  ['20261201_0007_bulk_jobs_and_imports', bulkJobsAndImports],
 ];
 
 const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
 import { isMysql } from '../db/connect';
 import type { DualListItem, DualListSource, Pending, Side } from '../http/dualList';
-import { applySearch } from '../users/repo';
+import { prepareSearch, whereSearch, type PreparedSearch } from '../users/repo';
 
 /**
  * The Members dual list of one group, tuned for a group of 20,000 members in a directory of 100,000 users
@@ -16,7 +16,7 @@ import { applySearch } from '../users/repo';
  * - The first pages of a large group's members walk the username index and probe membership (MySQL needs a
  *   FORCE INDEX for that, it prefers sorting all members); deep pages and small groups sort the members.
  * - Pages without a search read ids from the username index alone (it covers id), then the page's 25 rows.
- * - The search is applySearch of the user list (GLOB on SQLite, LIKE on MySQL: index ranges on both).
+ * - A search looks its users up first by their prefix indexes (prepareSearch of the user list) and reads them by id.
  */
 
 /** Rows the planner may walk in username order to fill a page before sorting all members is cheaper. */
@@ -46,7 +46,7 @@ export function groupMembersSource(db: Conn, groupId: number): DualListSource {
   const member = () => db('group_members').select(db.raw('1')).whereRaw('group_members.user_id = users.id').andWhere('group_members.group_id', groupId);
 
   /** Users on one side, given the pending moves; optionally read in username order from its index (MySQL). */
-  function scoped(side: Side, text: string, pending: Pending, ordered = false): Knex.QueryBuilder {
+  function scoped(side: Side, text: string, pending: Pending, ordered = false, search: PreparedSearch | null = null): Knex.QueryBuilder {
     const query = ordered && mysql ? db.from(db.raw('?? FORCE INDEX (??)', ['users', USERNAME_INDEX])) : db('users');
     const add = idList(pending.add);
     const remove = idList(pending.remove);
@@ -65,7 +65,7 @@ export function groupMembersSource(db: Conn, groupId: number): DualListSource {
         if (add) w.whereRaw(`users.id NOT IN (${add})`);
       }
     });
-    applySearch(query, text);
+    whereSearch(query, { q: text, search });
     return query;
   }
 
@@ -93,8 +93,10 @@ export function groupMembersSource(db: Conn, groupId: number): DualListSource {
     async page(side, q, pending, limit, offset) {
       const text = q.trim();
       if (text) {
-        const total = await count(scoped(side, text, pending));
-        const rows = await scoped(side, text, pending).select(COLUMNS).orderByRaw('LOWER(users.username_lower)').limit(limit).offset(offset);
+        // The search's users are looked up once by their prefix indexes; both queries read them by id.
+        const search = await prepareSearch(db, text);
+        const total = await count(scoped(side, text, pending, false, search));
+        const rows = await scoped(side, text, pending, false, search).select(COLUMNS).orderByRaw('LOWER(users.username_lower)').limit(limit).offset(offset);
         return { items: rows.map(toItem), total };
       }
       const t = await totals(pending);

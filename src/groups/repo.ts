@@ -92,6 +92,15 @@ export async function findByName(db: Conn, name: string): Promise<Group | undefi
   return r ? toGroup(r) : undefined;
 }
 
+/** The groups with these names (case-insensitive), by lower-cased name. */
+export async function findByNames(db: Conn, names: string[]): Promise<Map<string, Group>> {
+  const out = new Map<string, Group>();
+  for (const part of chunks([...new Set(names.map((n) => n.trim().toLowerCase()))], ID_CHUNK)) {
+    for (const r of await db('groups').whereIn('name_lower', part)) out.set(r.name_lower, toGroup(r));
+  }
+  return out;
+}
+
 /** Reads the group and, on MySQL/MariaDB, locks its row until the transaction ends (SQLite serialises writers). */
 export async function lockById(db: Conn, id: number): Promise<Group | undefined> {
   const q = db('groups').where({ id });
@@ -274,6 +283,24 @@ export async function listMembers(db: Conn, groupId: number, q: string, limit: n
 }
 
 /** Users not in the group whose username, name or email starts with the text: the "+ Add member" type-ahead. */
+/** Members in username order after `afterLower` (keyset pages for exports). */
+export async function membersAfter(db: Conn, groupId: number, afterLower: string, limit: number) {
+  const rows = await db('users')
+    .join('group_members', 'group_members.user_id', 'users.id')
+    .where('group_members.group_id', groupId)
+    .andWhere('users.username_lower', '>', afterLower)
+    .orderBy('users.username_lower')
+    .limit(limit)
+    .select('users.username', 'users.first_name', 'users.last_name', 'users.email', 'group_members.added_at');
+  return rows.map((r: { username: string; first_name: string; last_name: string; email: string; added_at: number }) => ({
+    username: r.username,
+    firstName: r.first_name,
+    lastName: r.last_name,
+    email: r.email,
+    addedAt: Number(r.added_at),
+  }));
+}
+
 export async function candidates(db: Conn, groupId: number, text: string, limit: number) {
   const q = db('users')
     .whereNotExists(db('group_members').select(db.raw('1')).whereRaw('group_members.user_id = users.id').andWhere('group_members.group_id', groupId))

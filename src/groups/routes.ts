@@ -9,6 +9,7 @@ import { HttpError, ValidationError, notFound } from '../http/errors';
 import { validate } from '../http/forms';
 import { applyOperation, buildView, DualListLimitError, operationFor, readState, type DualListState } from '../http/dualList';
 import * as fmt from '../http/format';
+import { csvDate, sendCsv } from '../http/csv';
 import * as users from '../users/repo';
 import { membersOfGroupSource } from './dualLists';
 import * as repo from './repo';
@@ -479,6 +480,28 @@ async function removeRelation(ctx: Koa.Context) {
   redirectTo(ctx, relationReturn(ctx, relation.requesterId, relation.approverId));
 }
 
+/** The group's members as CSV (the shared writer), streamed in username order. */
+async function exportMembers(ctx: Koa.Context) {
+  const { db } = ctx.services;
+  const group = await repo.findById(db, idParam(ctx));
+  if (!group) throw notFound('Group');
+  const slug = group.name.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '-').replace(/^-|-$/g, '') || 'group';
+  sendCsv(
+    ctx,
+    `${slug}-members.csv`,
+    ['username', 'first_name', 'last_name', 'email', 'added_at'],
+    (async function* () {
+      let after = '';
+      for (;;) {
+        const page = await repo.membersAfter(db, group.id, after, 1000);
+        if (!page.length) return;
+        yield page.map((m) => [m.username, m.firstName, m.lastName, m.email, csvDate(m.addedAt)]);
+        after = page[page.length - 1].username.toLowerCase();
+      }
+    })(),
+  );
+}
+
 export const routes = [
   get('/groups', manage, list),
   post('/groups', manage, create),
@@ -489,6 +512,7 @@ export const routes = [
   post('/groups/relations/:requester/:approver/delete', manage, removeRelation),
   get('/groups/:id', manage, show),
   post('/groups/:id', manage, save),
+  get('/groups/:id/members.csv', manage, exportMembers),
   get('/groups/:id/candidates', manage, candidates),
   post('/groups/:id/members/add', manage, addMember),
   get('/groups/:id/relations', manage, groupRelations),

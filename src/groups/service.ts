@@ -355,7 +355,7 @@ export async function deleteGroup(db: Db, actor: Actor, id: number): Promise<{ n
 
 // --------------------------------------------------------------------------------------------- relations
 
-const relationSchema = Joi.object({
+export const relationSchema = Joi.object({
   requester: Joi.string().trim().max(100).required().label('Requester group').messages({ 'string.empty': 'Choose the requester group.', 'any.required': 'Choose the requester group.' }),
   approver: Joi.string().trim().max(100).required().label('Approver group').messages({ 'string.empty': 'Choose the approver group.', 'any.required': 'Choose the approver group.' }),
 });
@@ -418,7 +418,7 @@ export async function removeRelationByNames(db: Db, actor: Actor, raw: unknown):
   const input = validate<{ requester: string; approver: string }>(relationSchema, raw);
   const { requester, approver } = await resolvePair(db, input);
   if (!(await repo.relationExists(db, requester.id, approver.id))) {
-    throw new HttpError(404, 'not_found', `"${approver.name}" does not approve for "${requester.name}".`);
+    throw notFound('Relation', `"${approver.name}" does not approve for "${requester.name}".`);
   }
   return removeRelation(db, actor, requester.id, approver.id);
 }

@@ -85,6 +85,12 @@ export function operationFor(name: string, body: Record<string, unknown>): strin
   // htmx may send the button's value twice (its own value and hx-vals); they agree, take the first.
   const raw = Array.isArray(body.op) ? body.op[0] : body.op;
   const op = typeof raw === 'string' ? raw : '';
+  // Enter in a form without JavaScript presses its first button (`op=enter`): when a search box of this
+  // list holds text other than the search shown, Enter was meant to search it, not to save the form.
+  if (op === 'enter') {
+    const changed = (['l', 'r'] as const).some((s) => text(body[`${name}_${s}q`]) !== text(body[`${name}_${s}q_shown`]));
+    return changed ? 'search' : undefined;
+  }
   return op.startsWith(`${name}:`) ? op.slice(name.length + 1) : undefined;
 }
 

@@ -1,5 +1,5 @@
 import type Koa from 'koa';
-import { HttpError } from './errors';
+import { HttpError, notFound } from './errors';
 import { databaseErrorAsHttp } from '../db/errors';
 import { page } from './render';
 
@@ -8,6 +8,7 @@ const TITLES: Record<number, string> = {
   401: 'Sign-in required',
   403: 'Access denied',
   404: 'Page not found',
+  405: 'Method not allowed',
   409: 'Conflict',
   413: 'Request too large',
   415: 'Unsupported content type',
@@ -21,12 +22,13 @@ export function errorHandler(): Koa.Middleware {
   return async (ctx, next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) throw new HttpError(404, 'not_found', 'There is nothing at this address.');
+      if (ctx.status === 404 && ctx.body === undefined) throw notFound('Endpoint', 'There is nothing at this address.');
     } catch (raw) {
       const err = toHttpError(raw);
       if (err.status >= 500) ctx.app.emit('error', raw, ctx);
       ctx.status = err.status;
       if (err.status === 503) ctx.set('Retry-After', '1');
+      for (const [name, value] of Object.entries(err.headers)) ctx.set(name, value);
       if (ctx.state.isApi || ctx.path.startsWith('/api/')) {
         ctx.body = {
           error: {

@@ -43,3 +43,10 @@ export function qs(base: Record<string, unknown>, overrides: Record<string, unkn
 export function fullName(u: { first_name?: string; last_name?: string; firstName?: string; lastName?: string }): string {
   return [u.first_name ?? u.firstName, u.last_name ?? u.lastName].filter(Boolean).join(' ');
 }
+
+/** An estimate rounded to two significant digits (98,734 → 99,000), for "about …" counts. */
+export function roughly(n: number): number {
+  if (n < 100) return n;
+  const step = 10 ** (Math.floor(Math.log10(n)) - 1);
+  return Math.round(n / step) * step;
+}

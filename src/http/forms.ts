@@ -24,6 +24,9 @@ const MESSAGES: Joi.LanguageMessages = {
 
 export type FieldErrors = Record<string, string>;
 
+/** A field name as it is reported: its path, dotted ("groups.3"). */
+const fieldOf = (d: Joi.ValidationErrorItem) => (d.path.length ? d.path.join('.') : String(d.context?.key ?? '_'));
+
 /**
  * Validates input against a schema, reporting every field at once. Returns the converted value, or
  * throws a ValidationError carrying a message per field.
@@ -44,10 +47,7 @@ const VALIDATION_OPTIONS = (allowUnknown: boolean): Joi.ValidationOptions => ({
 export function collect<T>(schema: Joi.Schema<T>, input: unknown, options: { allowUnknown?: boolean } = {}): { value: T; fields: FieldErrors } {
   const { value, error } = schema.validate(input, VALIDATION_OPTIONS(options.allowUnknown ?? true));
   const fields: FieldErrors = {};
-  for (const d of error?.details ?? []) {
-    const key = d.path.length ? d.path.join('.') : String(d.context?.key ?? '_');
-    fields[key] ??= d.message;
-  }
+  for (const d of error?.details ?? []) fields[fieldOf(d)] ??= d.message;
   return { value: value as T, fields };
 }
 
@@ -59,6 +59,41 @@ export function validate<T>(schema: Joi.Schema<T>, input: unknown, options: { al
   const { value, fields } = collect(schema, input, options);
   if (Object.keys(fields).length) throw new ValidationError(fields, undefined, options.status);
   return value;
+}
+
+export interface StrictResult<T> {
+  value: T;
+  /** Fields (or parameters) the schema does not know: the request is malformed (400). */
+  unknown: FieldErrors;
+  /** Known fields whose value breaks a rule, `null` included where not allowed (422). */
+  problems: FieldErrors;
+}
+
+/**
+ * The strict reading of an API query or JSON body, in one place: nothing unknown is dropped, every field's
+ * problem is reported at once, and (for a body) no default is filled in, so that only what was sent reaches
+ * the service. Use `throwStrict` to turn the result into the error.
+ */
+export function checkStrict<T>(schema: Joi.Schema<T>, input: unknown, options: { noDefaults?: boolean } = {}): StrictResult<T> {
+  const { value, error } = schema.validate(input, { ...VALIDATION_OPTIONS(false), noDefaults: !!options.noDefaults });
+  const unknown: FieldErrors = {};
+  const problems: FieldErrors = {};
+  for (const d of error?.details ?? []) (d.type === 'object.unknown' ? unknown : problems)[fieldOf(d)] ??= d.message;
+  return { value: value as T, unknown, problems };
+}
+
+/** Throws the error of a strict reading: 400 naming the unknown fields if any, else 422 with every problem. */
+export function throwStrict(unknown: FieldErrors, problems: FieldErrors): void {
+  const names = Object.keys(unknown);
+  if (names.length) throw new ValidationError({ ...unknown, ...problems }, `Unknown field${names.length === 1 ? '' : 's'}: ${names.join(', ')}.`, 400);
+  if (Object.keys(problems).length) throw new ValidationError(problems);
+}
+
+/** `checkStrict` then `throwStrict`: the converted value, or the error. */
+export function validateStrict<T>(schema: Joi.Schema<T>, input: unknown, options: { noDefaults?: boolean } = {}): T {
+  const r = checkStrict(schema, input, options);
+  throwStrict(r.unknown, r.problems);
+  return r.value;
 }
 
 /**

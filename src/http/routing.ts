@@ -47,10 +47,9 @@ export function satisfies(ctx: Koa.Context, requires: Requirement): boolean {
   }
 }
 
-function guard(requires: Requirement, api: boolean): Koa.Middleware {
+function guard(requires: Requirement): Koa.Middleware {
   return async (ctx, next) => {
     if (requires.kind !== 'public' && !ctx.state.user) {
-      if (api) throw new HttpError(401, 'unauthenticated', 'Send a valid API token: Authorization: Bearer <token>.');
       if (ctx.method === 'GET') sessionData(ctx).returnTo = ctx.originalUrl;
       ctx.status = 303;
       ctx.redirect('/login');
@@ -72,13 +71,15 @@ function guard(requires: Requirement, api: boolean): Koa.Middleware {
 /** Every mounted route with its requirement, for the route-refusal test and the API description. */
 export interface MountedRoute extends RouteDef {
   api: boolean;
+  /** The prefix its path is below ('' for the console, '/api/v1' for the JSON API). */
+  prefix: string;
 }
 
-export function mount(router: Router, defs: RouteDef[], registry: MountedRoute[], options: { api?: boolean } = {}): void {
-  const api = !!options.api;
+/** Mounts console routes, each behind its requirement (API operations: src/api/operation.ts). */
+export function mount(router: Router, defs: RouteDef[], registry: MountedRoute[]): void {
   for (const def of defs) {
-    registry.push({ ...def, api });
-    const chain: Koa.Middleware[] = [guard(def.requires, api), (ctx) => def.handler(ctx)];
+    registry.push({ ...def, api: false, prefix: '' });
+    const chain: Koa.Middleware[] = [guard(def.requires), (ctx) => def.handler(ctx)];
     router.register(def.path, [def.method], chain as never);
   }
 }

@@ -44,6 +44,8 @@ declare module 'koa' {
     /** Set on /api requests authenticated by a token. */
     apiTokenId?: number;
     isApi?: boolean;
+    /** The API surface (src/api/operation.ts) answering this request. */
+    apiSurface?: unknown;
     /** The id of the database session behind the cookie. */
     sessionId?: string;
   }

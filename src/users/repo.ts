@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
-import { wherePrefix } from '../db/connect';
+import { countOf, likePrefix, wherePrefix } from '../db/connect';
 
 export type UserStatus = 'active' | 'deactivated';
 
@@ -247,9 +247,14 @@ export const USER_SORTS = {
   email: ['users.email_lower'],
   created: ['users.created_at'],
   last_login: ['users.last_login_at'],
+  role: [],
+  license: [],
+  status: [],
 } as const;
 export type UserSort = keyof typeof USER_SORTS;
 export const UNIQUE_SORTS: ReadonlySet<UserSort> = new Set<UserSort>(['username', 'email']);
+/** Sorts by a column with few values (shown by name): paged one value at a time, in username order within. */
+const CATEGORY_SORTS: ReadonlySet<UserSort> = new Set<UserSort>(['role', 'license', 'status']);
 
 export interface UserListFilter {
   q?: string;
@@ -259,17 +264,29 @@ export interface UserListFilter {
   status?: 'active' | 'deactivated' | 'locked';
   online?: boolean;
   source?: 'local' | 'sso';
+  /** `q` looked up ahead (prepareFilter); undefined: not yet, null: searched as a predicate. */
+  search?: PreparedSearch | null;
+}
+
+const SEARCH_COLUMNS = ['username_lower', 'first_name_lower', 'last_name_lower', 'email_lower'];
+
+function searchWords(text: string | undefined): string[] {
+  return (text ?? '')
+    .toLowerCase()
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 5)
+    .map((w) => w.slice(0, 100));
 }
 
 /**
  * Type-ahead search: every word must be the start of the username, first name, last name or email.
  * Prefix matches on the lower-cased indexed columns keep this an index range scan at 100,000 users on
- * both databases (see wherePrefix).
+ * both databases (see wherePrefix). A plain predicate: usable anywhere, also inside a nested where.
  */
 export function applySearch(q: Knex.QueryBuilder, text: string | undefined): void {
-  const words = (text ?? '').toLowerCase().trim().split(/\s+/).filter(Boolean).slice(0, 5);
-  for (const w of words) {
-    const word = w.slice(0, 100);
+  for (const word of searchWords(text)) {
     q.where((b) => {
       wherePrefix(b, 'users.username_lower', word);
       for (const column of ['users.first_name_lower', 'users.last_name_lower', 'users.email_lower']) wherePrefix(b, column, word, { or: true });
@@ -277,9 +294,57 @@ export function applySearch(q: Knex.QueryBuilder, text: string | undefined): voi
   }
 }
 
-function filteredUsers(db: Conn, f: UserListFilter, now: number) {
+/** Searches matching more users than this are left to the index walk of the page (see prepareSearch). */
+const SEARCH_ID_CAP = 10_000;
+
+export interface PreparedSearch {
+  /** The users whose username, names or email start with the longest word… */
+  ids: number[];
+  /** …to be narrowed by the other words. */
+  rest: string;
+}
+
+/**
+ * Looks the search up before the page's query: the longest word as a union of four prefix range scans (one
+ * index per column), giving at most SEARCH_ID_CAP ids; the page then reads those ids by primary key and the
+ * count is exact without scanning the table. A broader search (a single letter among a million users) stays
+ * a predicate: walking the sort index fills a page after a few hundred rows. Null when there is no search
+ * or it is that broad.
+ */
+export async function prepareSearch(db: Conn, text: string | undefined): Promise<PreparedSearch | null> {
+  const words = searchWords(text);
+  if (!words.length) return null;
+  const driver = words.reduce((a, b) => (b.length > a.length ? b : a));
+  const mysql = db.client.config.client === 'mysql2';
+  const condition = mysql ? `LIKE ? ESCAPE '!'` : 'GLOB ?';
+  const pattern = mysql ? likePrefix(driver) : `${driver.replace(/[*?[]/g, (c) => `[${c}]`)}*`;
+  const union = SEARCH_COLUMNS.map((c) => `SELECT id FROM users WHERE ${c} ${condition}`).join(' UNION ');
+  const raw = await db.raw(`SELECT id FROM (${union}) AS search_hits LIMIT ${SEARCH_ID_CAP + 1}`, SEARCH_COLUMNS.map(() => pattern));
+  const rows = (mysql ? raw[0] : raw) as Array<{ id: number }>;
+  if (rows.length > SEARCH_ID_CAP) return null;
+  const rest = [...words];
+  rest.splice(words.indexOf(driver), 1);
+  return { ids: rows.map((r) => Number(r.id)), rest: rest.join(' ') };
+}
+
+/** The filter with its search looked up (prepareSearch), ready for the queries of one request. */
+export async function prepareFilter(db: Conn, f: UserListFilter): Promise<UserListFilter> {
+  return f.q?.trim() && f.search === undefined ? { ...f, search: await prepareSearch(db, f.q) } : f;
+}
+
+/** The search of `f` on a query over `users` (its ids when prepared, else the prefix predicate). */
+export function whereSearch(q: Knex.QueryBuilder, f: Pick<UserListFilter, 'q' | 'search'>): void {
+  if (f.search) {
+    if (!f.search.ids.length) q.whereRaw('1 = 0');
+    else q.whereRaw(`users.id IN (${f.search.ids.map((n) => String(Math.trunc(n))).join(',')})`);
+    applySearch(q, f.search.rest);
+  } else applySearch(q, f.q);
+}
+
+/** The users a filter matches (a query over `users`, nothing selected yet). */
+export function filteredUsers(db: Conn, f: UserListFilter, now: number): Knex.QueryBuilder {
   const q = db('users');
-  applySearch(q, f.q);
+  whereSearch(q, f);
   if (f.roleId) q.where('users.role_id', f.roleId);
   if (f.licenseTypeId) q.where('users.license_type_id', f.licenseTypeId);
   if (f.source) q.where('users.source', f.source);
@@ -293,6 +358,39 @@ function filteredUsers(db: Conn, f: UserListFilter, now: number) {
     q.whereExists(db('sessions').select(db.raw('1')).whereRaw('sessions.user_id = users.id').andWhere('sessions.expires_at', '>', now));
   }
   return q;
+}
+
+function isFiltered(f: UserListFilter): boolean {
+  return !!(f.q?.trim() || f.roleId || f.licenseTypeId || f.source || f.status || f.groupId || f.online);
+}
+
+/** Counts are exact up to this many; beyond, a list says "more than 10,000" (or, unfiltered, about how many). */
+export const COUNT_CAP = 10_000;
+
+export interface ListCount {
+  /** Exact when `exact`; otherwise a lower bound (COUNT_CAP + 1) or the table's estimate (`estimated`). */
+  n: number;
+  exact: boolean;
+  estimated?: boolean;
+}
+
+/** Counts the rows of a query, stopping after `cap + 1` of them. */
+export async function countUpTo(db: Conn, query: Knex.QueryBuilder, cap = COUNT_CAP): Promise<ListCount> {
+  const inner = query.clone().clearSelect().clearOrder().select(db.raw('1 AS one')).limit(cap + 1);
+  const row = (await db.count({ n: '*' }).from(inner.as('bounded')).first()) as { n: number | string } | undefined;
+  const n = Number(row?.n ?? 0);
+  return n > cap ? { n, exact: false } : { n, exact: true };
+}
+
+/** The number of users: exact on SQLite (a quick index count), the table statistics' estimate on MySQL. */
+async function userTotal(db: Conn): Promise<ListCount> {
+  if (db.client.config.client === 'mysql2') {
+    const [rows] = (await db.raw("SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users'")) as [Array<{ n: number | string | null }>];
+    const n = Number(rows[0]?.n ?? 0);
+    if (n > COUNT_CAP) return { n, exact: false, estimated: true };
+  }
+  const row = (await db('users').count({ n: '*' }).first()) as { n: number | string } | undefined;
+  return { n: Number(row?.n ?? 0), exact: true };
 }
 
 export interface UserListRow {
@@ -310,6 +408,51 @@ export interface UserListRow {
   createdAt: number;
 }
 
+/** The values of a category sort, in the order their names sort, each as a condition on `users`. */
+async function categories(db: Conn, sort: UserSort, now: number): Promise<Array<(q: Knex.QueryBuilder) => void>> {
+  if (sort === 'status') {
+    return [
+      (q) => q.where('users.status', 'active').andWhere((b) => b.whereNull('users.locked_until').orWhere('users.locked_until', '<=', now)),
+      (q) => q.where('users.status', 'deactivated'),
+      (q) => q.where('users.status', 'active').andWhere('users.locked_until', '>', now),
+    ];
+  }
+  const table = sort === 'role' ? 'roles' : 'license_types';
+  const column = sort === 'role' ? 'users.role_id' : 'users.license_type_id';
+  const rows: Array<{ id: number; name: string }> = await db(table).select('id', 'name');
+  rows.sort((a, b) => a.name.localeCompare(b.name, 'en', { sensitivity: 'base' }) || a.id - b.id);
+  return [...rows.map((r) => (q: Knex.QueryBuilder) => q.where(column, r.id)), (q: Knex.QueryBuilder) => q.whereNull(column)];
+}
+
+/**
+ * A page of ids sorted by role, license or status name, then username: each value in turn, walking the
+ * (value, username) index, so the first pages read about one page of rows whatever the directory's size.
+ */
+async function categoryPage(db: Conn, f: UserListFilter, sort: UserSort, dir: 'asc' | 'desc', limit: number, offset: number, now: number): Promise<number[]> {
+  const cats = await categories(db, sort, now);
+  if (dir === 'desc') cats.reverse();
+  const ids: number[] = [];
+  let skip = offset;
+  for (const where of cats) {
+    if (ids.length >= limit) break;
+    const scoped = () => {
+      const q = filteredUsers(db, f, now);
+      where(q);
+      return q;
+    };
+    const page: number[] = (await scoped().select('users.id').orderBy('users.username_lower', dir).limit(limit - ids.length).offset(skip)).map((r: { id: number }) => Number(r.id));
+    if (page.length) {
+      ids.push(...page);
+      skip = 0;
+    } else if (skip > 0) {
+      // This value holds no more than `skip` rows: skip all of them.
+      skip -= (await countUpTo(db, scoped(), skip)).n;
+      if (skip < 0) skip = 0;
+    }
+  }
+  return ids;
+}
+
 export async function list(
   db: Conn,
   f: UserListFilter,
@@ -320,21 +463,40 @@ export async function list(
   now = Date.now(),
   /** Keyset pagination on a unique sort key (username or email): the last key of the previous page. */
   after?: string,
-): Promise<{ rows: UserListRow[]; total: number }> {
-  const totalRow = await filteredUsers(db, f, now).count({ n: '*' }).first();
-  // Deferred join: page through ids on the sort index alone, then read the 50 full rows. Deep pages stay
-  // cheap because the offset walks a covering index instead of whole rows.
-  const idQuery = filteredUsers(db, f, now).select('users.id').limit(limit).offset(offset);
-  if (after !== undefined) {
-    if (!UNIQUE_SORTS.has(sort)) throw new Error(`Keyset pagination needs a unique sort key, not ${sort}`);
-    idQuery.where(USER_SORTS[sort][0], dir === 'asc' ? '>' : '<', after);
+  /** The console's list counts up to COUNT_CAP (see ListCount); by default the count is exact. */
+  options: { boundedCount?: boolean } = {},
+): Promise<{ rows: UserListRow[]; total: number; count: ListCount }> {
+  f = await prepareFilter(db, f);
+  const count = !options.boundedCount
+    ? { n: await countOf(filteredUsers(db, f, now)), exact: true }
+    : isFiltered(f)
+      ? await countUpTo(db, filteredUsers(db, f, now))
+      : await userTotal(db);
+  let ids: number[];
+  if (CATEGORY_SORTS.has(sort)) {
+    if (after !== undefined) throw new Error(`Keyset pagination needs a unique sort key, not ${sort}`);
+    ids = await categoryPage(db, f, sort, dir, limit, offset, now);
+  } else {
+    // Deferred join: page through ids on the sort index alone, then read the 50 full rows. Deep pages stay
+    // cheap because the offset walks a covering index instead of whole rows.
+    const idQuery = filteredUsers(db, f, now).select('users.id').limit(limit).offset(offset);
+    if (after !== undefined) {
+      if (!UNIQUE_SORTS.has(sort)) throw new Error(`Keyset pagination needs a unique sort key, not ${sort}`);
+      idQuery.where((USER_SORTS[sort] as readonly string[])[0], dir === 'asc' ? '>' : '<', after);
+    }
+    for (const col of USER_SORTS[sort]) idQuery.orderBy(col, dir);
+    // The id tie-break makes the order total. On a unique sort key without a search it is left out: there the
+    // planner walks the sort index and stops after one page, where the extra column would sort the whole
+    // table. With a search, the matches come from the prefix indexes and sorting those few is the fast plan.
+    if (!UNIQUE_SORTS.has(sort) || f.search) idQuery.orderBy('users.id', dir);
+    ids = (await idQuery).map((r: { id: number }) => Number(r.id));
   }
-  for (const col of USER_SORTS[sort]) idQuery.orderBy(col, dir);
-  // The id tie-break makes the order total. On a unique sort key without a search it is left out: there the
-  // planner walks the sort index and stops after one page, where the extra column would sort the whole
-  // table. With a search, the matches come from the prefix indexes and sorting those few is the fast plan.
-  if (!UNIQUE_SORTS.has(sort) || f.q?.trim()) idQuery.orderBy('users.id', dir);
-  const ids: number[] = (await idQuery).map((r: { id: number }) => Number(r.id));
+  const rows = await listRows(db, ids, now);
+  return { rows, total: count.n, count };
+}
+
+/** The list's columns for these users, in the order of `ids`. */
+async function listRows(db: Conn, ids: number[], now: number): Promise<UserListRow[]> {
   const found = ids.length
     ? await db('users')
         .leftJoin('roles', 'roles.id', 'users.role_id')
@@ -356,28 +518,55 @@ export async function list(
         )
     : [];
   const byId = new Map(found.map((r: Record<string, unknown>) => [Number(r.id), r]));
-  const rows = ids.map((id) => byId.get(id)!).filter(Boolean).map((r: Record<string, unknown>) => ({
-    id: Number(r.id),
-    username: String(r.username),
-    firstName: String(r.first_name),
-    lastName: String(r.last_name),
-    email: String(r.email),
-    roleName: (r.role_name as string) ?? null,
-    licenseName: (r.license_name as string) ?? null,
-    status: r.status as UserStatus,
-    locked: r.locked_until !== null && Number(r.locked_until) > now,
-    source: r.source as 'local' | 'sso',
-    lastLoginAt: num(r.last_login_at as number | null),
-    createdAt: Number(r.created_at),
-  }));
-  return { rows, total: Number(totalRow?.n ?? 0) };
+  return ids
+    .map((id) => byId.get(id)!)
+    .filter(Boolean)
+    .map((r: Record<string, unknown>) => ({
+      id: Number(r.id),
+      username: String(r.username),
+      firstName: String(r.first_name),
+      lastName: String(r.last_name),
+      email: String(r.email),
+      roleName: (r.role_name as string) ?? null,
+      licenseName: (r.license_name as string) ?? null,
+      status: r.status as UserStatus,
+      locked: r.locked_until !== null && Number(r.locked_until) > now,
+      source: r.source as 'local' | 'sso',
+      lastLoginAt: num(r.last_login_at as number | null),
+      createdAt: Number(r.created_at),
+    }));
+}
+
+/** Ids of the users a filter matches, in username order, at most `cap` (bulk actions resolve "all matching"). */
+export async function idsMatching(db: Conn, f: UserListFilter, now: number, cap: number): Promise<number[]> {
+  f = await prepareFilter(db, f);
+  const rows = await filteredUsers(db, f, now).select('users.id').orderBy('users.username_lower').limit(cap);
+  return rows.map((r: { id: number }) => Number(r.id));
+}
+
+/**
+ * Every user a filter matches, in username order, read in keyset pages of `chunk` (exports stream these
+ * without holding the list).
+ */
+export async function* eachMatching(db: Conn, f: UserListFilter, now: number, chunk = 1000): AsyncGenerator<UserListRow[]> {
+  f = await prepareFilter(db, f);
+  let after: string | undefined;
+  for (;;) {
+    const q = filteredUsers(db, f, now).select('users.id', 'users.username_lower').orderBy('users.username_lower').limit(chunk);
+    if (after !== undefined) q.where('users.username_lower', '>', after);
+    const page: Array<{ id: number; username_lower: string }> = await q;
+    if (!page.length) return;
+    yield await listRows(db, page.map((r) => Number(r.id)), now);
+    if (page.length < chunk) return;
+    after = page[page.length - 1].username_lower;
+  }
 }
 
 /** A short list for type-ahead pickers: id, username, name, email. */
 export async function suggest(db: Conn, text: string, limit: number, excludeIds: number[] = []) {
-  const q = db('users').select('id', 'username', 'first_name', 'last_name', 'email').orderBy('username_lower').limit(limit);
-  applySearch(q, text);
-  if (excludeIds.length) q.whereNotIn('id', excludeIds);
+  const q = db('users').select('users.id', 'users.username', 'users.first_name', 'users.last_name', 'users.email').orderBy('users.username_lower').limit(limit);
+  whereSearch(q, await prepareFilter(db, { q: text }));
+  if (excludeIds.length) q.whereNotIn('users.id', excludeIds);
   return (await q).map((r: { id: number; username: string; first_name: string; last_name: string; email: string }) => ({
     id: r.id,
     username: r.username,

@@ -18,82 +18,42 @@ import { MIN_PASSWORD_LENGTH } from '../auth/passwordPolicy';
 import * as repo from './repo';
 import * as service from './service';
 import type { User } from './repo';
+import { BULK_ACTIONS } from './bulk';
+import { bulkRoutes } from './bulkRoutes';
+import { csvRoutes } from './csvRoutes';
+import { FILTER_KEYS, readListFilters } from './listFilters';
 
 const manage = can(P.usersManage);
 const GROUPS = 'groups';
-const PAGE_SIZES = [25, 50, 100];
 
 // ----------------------------------------------------------------------------------------------- the list
 
-const listQuery = Joi.object({
-  q: Joi.string().trim().max(100).allow(''),
-  role: Joi.number().integer().min(1).max(2147483647).empty(''),
-  license: Joi.number().integer().min(1).max(2147483647).empty(''),
-  group: Joi.string().trim().max(100).allow(''),
-  status: Joi.string().valid('active', 'deactivated', 'locked').empty(''),
-  online: Joi.string().valid('1').empty(''),
-  source: Joi.string().valid('local', 'sso').empty(''),
-  sort: Joi.string().valid(...Object.keys(repo.USER_SORTS)).default('username'),
-  dir: Joi.string().valid('asc', 'desc').default('asc'),
-  page: Joi.number().integer().min(1).max(100000).default(1),
-  size: Joi.number().valid(...PAGE_SIZES).default(50),
-});
-
-interface ListQuery {
-  q?: string;
-  role?: number;
-  license?: number;
-  group?: string;
-  status?: 'active' | 'deactivated' | 'locked';
-  online?: '1';
-  source?: 'local' | 'sso';
-  sort: repo.UserSort;
-  dir: 'asc' | 'desc';
-  page: number;
-  size: number;
-}
-
 async function list(ctx: Koa.Context) {
   const { db } = ctx.services;
-  let filters: ListQuery;
-  let filterError: string | undefined;
-  try {
-    filters = validate<ListQuery>(listQuery, ctx.query);
-  } catch (e) {
-    if (!(e instanceof ValidationError)) throw e;
-    filters = validate<ListQuery>(listQuery, {});
-    filterError = 'Some filters were not understood and have been reset.';
-  }
-  let groupId: number | undefined;
-  if (filters.group) {
-    const g = await db('groups').where('name_lower', filters.group.toLowerCase()).first('id');
-    if (g) groupId = g.id;
-    else filterError = `There is no group named "${filters.group}".`;
-  }
+  const { query: filters, filter, filterError } = await readListFilters(db, ctx.query as Record<string, unknown>);
   const now = Date.now();
-  const { rows, total } =
-    filters.group && !groupId
-      ? { rows: [], total: 0 }
-      : await repo.list(
-          db,
-          { q: filters.q, roleId: filters.role, licenseTypeId: filters.license, groupId, status: filters.status, online: !!filters.online, source: filters.source },
-          filters.sort,
-          filters.dir,
-          filters.size,
-          (filters.page - 1) * filters.size,
-          now,
-        );
+  const { rows, count } = filter
+    ? await repo.list(db, filter, filters.sort, filters.dir, filters.size + 1, (filters.page - 1) * filters.size, now, undefined, { boundedCount: true })
+    : { rows: [], count: { n: 0, exact: true } };
+  // One row more than a page tells whether there is a next page when the count is only a bound.
+  const hasNext = rows.length > filters.size;
+  rows.splice(filters.size);
   const online = await sessions.onlineUserIds(db, rows.map((r) => r.id), now);
-  const pages = Math.max(1, Math.ceil(total / filters.size));
+  const pages = count.exact ? Math.max(1, Math.ceil(count.n / filters.size)) : hasNext ? filters.page + 1 : filters.page;
   const data = {
     title: 'Users',
     rows: rows.map((r) => ({ ...r, online: online.has(r.id) })),
-    total,
+    total: count.n,
+    count,
+    countCap: repo.COUNT_CAP,
     pages,
+    pagesKnown: count.exact,
     filters,
+    filtered: FILTER_KEYS.some((k) => filters[k] !== undefined && filters[k] !== ''),
     filterError,
     roles: await roles.all(db),
     licenses: await licenses.all(db),
+    bulkActions: BULK_ACTIONS,
   };
   if (wantsFragment(ctx, 'user-results')) return fragment(ctx, 'users/_results', data);
   page(ctx, 'users/list', data);
@@ -113,6 +73,8 @@ async function suggest(ctx: Koa.Context) {
 // ------------------------------------------------------------------------------------------ create / edit
 
 interface FormValues {
+  /** Only when re-rendering Create user after a group move (see createUser). */
+  password?: string;
   username: string;
   firstName: string;
   lastName: string;
@@ -237,7 +199,16 @@ async function handleDualList(ctx: Koa.Context, body: Record<string, unknown>, r
 async function createUser(ctx: Koa.Context) {
   const body = (ctx.request.body ?? {}) as Record<string, unknown>;
   const values = valuesFrom(body);
-  if (await handleDualList(ctx, body, (groups, dualListError) => renderUserForm(ctx, { values, groups, dualListError }))) return;
+  // A group move re-renders the form without JavaScript: the password typed so far stays in it (and the
+  // page is not cached), so moving groups does not make the administrator type it again.
+  const typed = { ...values, password: typeof body.password === 'string' ? body.password.slice(0, 1024) : '' };
+  if (
+    await handleDualList(ctx, body, (groups, dualListError) => {
+      ctx.set('Cache-Control', 'no-store');
+      return renderUserForm(ctx, { values: typed, groups, dualListError });
+    })
+  )
+    return;
   const groups = readState(GROUPS, body);
   try {
     const user = await service.createUser(
@@ -367,6 +338,8 @@ async function removeUser(ctx: Koa.Context) {
 export const routes = [
   get('/users', manage, list),
   get('/users/suggest', can(P.usersManage, P.accessManage), suggest),
+  ...bulkRoutes,
+  ...csvRoutes,
   get('/users/new', manage, newUser),
   post('/users/new', manage, createUser),
   get('/users/:id', manage, showUser),

@@ -134,7 +134,7 @@ async function assertSuperuserRemains(trx: Tx, u: User, message: string, status 
  * The field checks that need the database — a taken username or email, a role or license that does not
  * exist, groups that are gone — added to the schema's messages so the form shows them all at once.
  */
-async function checkReferences(
+export async function checkReferences(
   db: Conn,
   fields: FieldErrors,
   input: { username?: unknown; email?: unknown; roleId?: unknown; licenseTypeId?: unknown; addGroupIds?: unknown },
@@ -157,7 +157,7 @@ async function checkReferences(
   }
 }
 
-function checkPassword(fields: FieldErrors, password: unknown, who: { username?: unknown; email?: unknown }, required: boolean): void {
+export function checkPassword(fields: FieldErrors, password: unknown, who: { username?: unknown; email?: unknown }, required: boolean): void {
   if (fields.password || typeof password !== 'string') return;
   if (!password) {
     if (required) fields.password = 'Password is required.';

@@ -24,7 +24,7 @@ describe('users list', () => {
     await page.fill('#q', 'ann');
     await page.waitForFunction(() => document.querySelectorAll('#user-results tbody tr').length === 2);
     await htmxSettled(page);
-    const names = await page.locator('#user-results tbody tr td:first-child a').allTextContents();
+    const names = await page.locator('#user-results tbody tr td.user-cell a').allTextContents();
     expect(names).toEqual(['anna.berg', 'annika.lund']);
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
     expect(new URL(page.url()).searchParams.get('q')).toBe('ann');
@@ -161,6 +161,6 @@ describe('user list group filter', () => {
     await page.fill('#f-group', 'Harbour Pilots');
     await page.click('.filters button[type=submit]');
     await page.waitForFunction(() => document.querySelectorAll('#user-results tbody tr').length === 1);
-    expect(await page.locator('#user-results tbody td:first-child a').textContent()).toBe('bob.stone');
+    expect(await page.locator('#user-results tbody td.user-cell a').textContent()).toBe('bob.stone');
   });
 });

@@ -153,7 +153,7 @@ describe('user list', () => {
       ['zara quinn', ['zara.quinn']],
     ] as const) {
       const res = await admin.get('/users').query({ q });
-      const names = $(res.text)('#user-results tbody td:first-child a').map((_, a) => $(res.text)(a).text()).get();
+      const names = $(res.text)('#user-results tbody td.user-cell a').map((_, a) => $(res.text)(a).text()).get();
       expect(names, q).toEqual(expected);
     }
   });
@@ -164,10 +164,10 @@ describe('user list', () => {
       expect(res.status).toBe(200);
       expect($(res.text)('#user-results tbody tr').length, q).toBe(0);
     }
-    await t.makeUser({ username: 'under_score!x' });
-    for (const q of ['under_', 'under_score!', 'UNDER_SCORE!X']) {
+    await t.makeUser({ username: 'under_score@x', email: 'under.score@example.com' });
+    for (const q of ['under_', 'under_score@', 'UNDER_SCORE@X']) {
       const res = await admin.get('/users').query({ q });
-      expect($(res.text)('#user-results tbody td:first-child a').text(), q).toBe('under_score!x');
+      expect($(res.text)('#user-results tbody td.user-cell a').text(), q).toBe('under_score@x');
     }
     const res = await admin.get('/users').query({ q: 'under%' });
     expect($(res.text)('#user-results tbody tr').length).toBe(0);
@@ -188,14 +188,14 @@ describe('user list', () => {
     const viewerLicense = await admin.get('/users').query({ license: await licenseId('process_viewer') });
     expect($(viewerLicense.text)('#user-results tbody tr').length).toBe(1);
     const online = await admin.get('/users').query({ online: '1' });
-    const onlineNames = $(online.text)('#user-results tbody td:first-child a').map((_, a) => $(online.text)(a).text()).get();
+    const onlineNames = $(online.text)('#user-results tbody td.user-cell a').map((_, a) => $(online.text)(a).text()).get();
     expect(onlineNames).toContain('admin');
     expect(onlineNames).not.toContain('zara.quinn');
   });
 
   it('sorts and pages', async () => {
     const desc = await admin.get('/users').query({ sort: 'username', dir: 'desc', size: 25 });
-    const first = $(desc.text)('#user-results tbody td:first-child a').first().text();
+    const first = $(desc.text)('#user-results tbody td.user-cell a').first().text();
     expect(first).toBe('zara.quinn');
     const page = await admin.get('/users').query({ size: 25, page: 2 });
     expect(page.status).toBe(200);
@@ -291,7 +291,7 @@ describe('create user', () => {
     const plain = await admin.post('/users/new').type('form').send(newUserForm({ username: 'zoe.muller', firstName: 'Zoe', lastName: 'Muller', email: 'zoe.plain@example.com' }));
     expect(plain.status).toBe(303);
     const accented = await admin.get('/users').query({ q: 'zoë' });
-    const names = $(accented.text)('#user-results tbody td:first-child a').map((_, a) => $(accented.text)(a).text()).get();
+    const names = $(accented.text)('#user-results tbody td.user-cell a').map((_, a) => $(accented.text)(a).text()).get();
     expect(names).toEqual(['zoë.müller']);
   });
 
@@ -525,7 +525,7 @@ describe('audit log', () => {
     expect(badDate.status).toBe(200);
     const csv = await admin.get('/audit/export').query({ format: 'csv', action: 'user.create' });
     expect(csv.headers['content-type']).toContain('text/csv');
-    expect(csv.text.split('\r\n')[0]).toBe('id,time,actor,action,object_type,object_id,object,before,after,ip');
+    expect(csv.text.replace(/^\uFEFF/, '').split('\r\n')[0]).toBe('id,time,actor,action,object_type,object_id,object,before,after,ip');
     expect(csv.text).toContain('audit.subject');
     expect(csv.text).not.toMatch(/,=HYPERLINK/);
   });
@@ -583,6 +583,7 @@ describe('users API', () => {
 
 describe('users API cursor pagination', () => {
   it('walks the whole directory with nextCursor, in both directions, without repeats or gaps', async () => {
+    for (const name of ['cur.anna', 'cur.bert', 'cur.cleo', 'cur.dina', 'cur.emil', 'cur.fynn', 'cur.gert']) await t.makeUser({ username: name });
     const token = await t.token('admin');
     const request = (await import('supertest')).default;
     const get = (q: string) => request(t.server).get(`/api/v1/users?${q}`).set('Authorization', `Bearer ${token}`);
@@ -603,9 +604,11 @@ describe('users API cursor pagination', () => {
     const first = await get('limit=2&sort=email');
     const next = await get(`limit=2&sort=email&cursor=${first.body.nextCursor}`);
     expect(next.body.items[0].email > first.body.items[1].email).toBe(true);
-    expect((await get(`limit=2&sort=username&cursor=${first.body.nextCursor}`)).status).toBe(400);
-    expect((await get('limit=2&sort=name&cursor=abc')).status).toBe(400);
-    expect((await get(`limit=2&offset=2&cursor=${first.body.nextCursor}`)).status).toBe(400);
-    expect((await get('cursor=not_base64_json')).status).toBe(400);
+    // A cursor that does not fit the sort is a value the list refuses: 422 on `cursor`.
+    for (const q of [`limit=2&sort=username&cursor=${first.body.nextCursor}`, 'limit=2&sort=name&cursor=abc', `limit=2&offset=2&cursor=${first.body.nextCursor}`, 'cursor=not_base64_json']) {
+      const res = await get(q);
+      expect(res.status, q).toBe(422);
+      expect(Object.keys(res.body.error.details.fields), q).toContain('cursor');
+    }
   });
 });

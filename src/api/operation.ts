@@ -1,0 +1,222 @@
+/**
+ * API operations: ONE declarative definition per operation, from which its route, its request validation and
+ * its OpenAPI description (src/api/openapi.ts) are all derived.
+ *
+ * How to add an operation
+ * 1. In the feature's api.ts, define it with `operation({...})`:
+ *    - `method`, `path` in router syntax below the surface's prefix ('/things/:id'), `operationId`, `tag`,
+ *      `summary`, `description`, and `requires` (src/http/routing.ts) — the route's permission.
+ *    - `params`, `query`, `body` as Joi object schemas (`headers` as Joi schemas by header name). Reuse the
+ *      service's field schemas so that a rule lives in one place; src/api/schemas.ts has the shared pieces
+ *      (path parameters that name an object, paging, `record()` and `page()` for responses).
+ *    - `responses`: each success status with its description and a Joi schema of the body (`record()`:
+ *      every key present unless `.optional()`; `.meta({ component: 'Name' })` names it in the document).
+ *    - `errors`: the statuses the operation answers beyond the automatic ones (400 unknown field, 404 for an
+ *      object its path names, 413/415 for a body, 401/403/429 when protected, 422 when it takes input),
+ *      each with the case that causes it.
+ *    - `load` (optional): finds the object the path names, or throws `notFound` — before the input is judged.
+ *    - `check` (optional): database checks of the input (names that must exist, uniqueness…), run together
+ *      with the schema's so that every field's problem comes back in one response.
+ *    - `handler(ctx, { params, query, body, headers, target })`: gets the validated input and returns the
+ *      response body (set `ctx.status`/headers itself, or use `created()`).
+ * 2. Add it to the feature's exported `operations` list, and that list to its surface's list in src/app.ts.
+ * 3. A new prefix or another way of authenticating (AuthZEN at /access/v1, SCIM at /scim/v2): define an
+ *    `ApiSurface` and mount it in src/app.ts with `mountSurface`; its operations join the same document.
+ * The test suite then holds the operation to its definition: every response of every test is validated
+ * against the document (test/support/openapi.ts); test/http/openapi.test.ts sends each operation unknown
+ * fields, hostile values and unknown paths.
+ *
+ * Order of a request: the surface authenticates from headers alone → the route's requirement (401/403) →
+ * the body is read (415 for another Content-Type, 413, 400 malformed) → path parameters (404) → `load` (404)
+ * → query, body, headers (400 unknown; 422 every value problem, with `check`'s) → the handler. Nothing is
+ * read from the body, and nothing expensive is done, before the caller is known.
+ */
+import type Koa from 'koa';
+import Router from '@koa/router';
+import compose from 'koa-compose';
+import Joi from 'joi';
+import { bodyParser } from '@koa/bodyparser';
+import { HttpError, ValidationError, notFound } from '../http/errors';
+import { bodyParseError } from '../http/errorHandler';
+import { checkStrict, throwStrict, type FieldErrors } from '../http/forms';
+import { satisfies, type Method, type MountedRoute, type Requirement, type RouteDef } from '../http/routing';
+
+/** A group of operations under one prefix with one way of authenticating (the JSON API, AuthZEN, SCIM…). */
+export interface ApiSurface {
+  /** The paths' prefix, e.g. '/api/v1'. */
+  prefix: string;
+  /** Makes the middleware that identifies the caller from the request's headers alone (sets ctx.state.user); it never reads the body. One per app. */
+  authenticate: () => Koa.Middleware;
+  /** How the protected operations authenticate, for the document: a name and an OpenAPI Security Scheme. */
+  security: { name: string; scheme: Record<string, unknown> };
+  /** The `WWW-Authenticate` challenge of a 401, e.g. 'Bearer realm="Gatehouse API"'. */
+  challenge: string;
+}
+
+export type SuccessStatus = 200 | 201 | 202 | 204;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 | 428 | 429;
+
+export interface ResponseSpec {
+  description: string;
+  /** The JSON body; none for a response without a body. */
+  schema?: Joi.Schema;
+  headers?: Record<string, { description: string; required?: boolean; schema?: Joi.Schema }>;
+}
+
+export interface OperationInput<P, Q, B, T> {
+  params: P;
+  query: Q;
+  body: B;
+  headers: Record<string, unknown>;
+  /** What `load` found (the object the path names). */
+  target: T;
+}
+
+// Joi's object schemas carry the TypeScript type of the value they produce: `Joi.object<T>({…})`.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+export interface Operation<P = any, Q = any, B = any, T = any> {
+  /** Stable name for client generators, e.g. "listUsers". */
+  operationId: string;
+  method: Method;
+  /** Router syntax, below the surface's prefix: '/users/:username'. */
+  path: string;
+  tag: string;
+  summary: string;
+  description: string;
+  requires: Requirement;
+  params?: Joi.ObjectSchema<P>;
+  query?: Joi.ObjectSchema<Q>;
+  headers?: Record<string, Joi.Schema>;
+  body?: Joi.ObjectSchema<B>;
+  /** An example request body (checked against the schema by the test suite). */
+  example?: Record<string, unknown>;
+  /** Required for POST/PUT/PATCH operations with a `body`; false when the whole body may be left out. */
+  bodyRequired?: boolean;
+  responses: Partial<Record<SuccessStatus, ResponseSpec>>;
+  errors?: Partial<Record<ErrorStatus, string>>;
+  load?: (ctx: Koa.Context, params: P) => Promise<T>;
+  check?: (ctx: Koa.Context, input: { params: P; target: T; body: Record<string, unknown> }) => Promise<FieldErrors>;
+  handler: (ctx: Koa.Context, input: OperationInput<P, Q, B, T>) => unknown;
+}
+
+/** Defines an operation (an identity function that lets TypeScript infer the input types from the schemas). */
+export function operation<P = Record<string, never>, Q = Record<string, never>, B = Record<string, never>, T = undefined>(op: Operation<P, Q, B, T>): Operation<P, Q, B, T> {
+  return op;
+}
+
+/** For a handler that creates: 201 with the new object's URL in Location; returns the body. */
+export function created<R>(ctx: Koa.Context, location: string, body: R): R {
+  ctx.status = 201;
+  ctx.set('Location', location);
+  return body;
+}
+
+/** Methods whose request may carry a body; GET and DELETE bodies have no meaning and are not read. */
+export const BODY_METHODS: ReadonlySet<Method> = new Set(['POST', 'PUT', 'PATCH']);
+
+const NO_FIELDS = Joi.object({});
+const EMPTY = Joi.object({});
+
+const readJson = bodyParser({ enableTypes: ['json'], jsonLimit: '2mb', onError: bodyParseError });
+
+/** Reads a JSON body, after the caller is known: 415 for another media type; an absent body is `undefined`. */
+async function readBody(ctx: Koa.Context): Promise<unknown> {
+  const length = Number(ctx.get('content-length') || 0);
+  if (!(length > 0 || ctx.get('transfer-encoding'))) return undefined;
+  if (!ctx.is('application/json', '+json')) {
+    throw new HttpError(415, 'unsupported_media_type', 'Send the request body as JSON, with Content-Type: application/json.');
+  }
+  await readJson(ctx, async () => undefined);
+  const body = ctx.request.body;
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'malformed_body', 'Send a JSON object.');
+  return body;
+}
+
+/** The object type a path parameter names, for its 404 (`.meta({ names: 'user' })`, see src/api/schemas.ts). */
+function namedType(schema: Joi.ObjectSchema, key: string): string {
+  const child = (schema.describe() as { keys?: Record<string, { metas?: Array<{ names?: string }> }> }).keys?.[key];
+  return child?.metas?.find((m) => m.names)?.names ?? 'Object';
+}
+
+function guard(surface: ApiSurface, requires: Requirement, ctx: Koa.Context): void {
+  if (requires.kind === 'public') return;
+  if (!ctx.state.user) {
+    throw new HttpError(401, 'unauthenticated', 'Send a valid API token: Authorization: Bearer <token>.', {}, undefined, { 'WWW-Authenticate': surface.challenge });
+  }
+  if (!satisfies(ctx, requires)) {
+    throw new HttpError(403, 'forbidden', requires.kind === 'superuser' ? 'Only a Superuser may do this.' : 'Your role does not include the permission this operation needs.');
+  }
+}
+
+/** The middleware chain of one operation: guard, body, validation, handler. */
+function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware {
+  const takesBody = BODY_METHODS.has(op.method);
+  return async (ctx) => {
+    guard(surface, op.requires, ctx);
+    const raw = takesBody ? await readBody(ctx) : undefined;
+
+    let params: unknown = {};
+    if (op.params) {
+      const { value, error } = op.params.validate((ctx as unknown as { params: Record<string, string> }).params, { convert: true, abortEarly: true });
+      if (error) throw notFound(namedType(op.params, String(error.details[0].path[0])));
+      params = value;
+    }
+    const target = op.load ? await op.load(ctx, params) : undefined;
+
+    const query = checkStrict(op.query ?? EMPTY, ctx.query);
+    const body = takesBody ? checkStrict(op.body ?? NO_FIELDS, raw ?? {}, { noDefaults: true }) : { value: undefined, unknown: {}, problems: {} };
+    const unknown = { ...query.unknown, ...body.unknown };
+    const problems = { ...query.problems, ...body.problems };
+    if (op.body && op.bodyRequired !== false && raw === undefined) problems._ = 'Send a JSON object as the request body.';
+    const headers: Record<string, unknown> = {};
+    for (const [name, schema] of Object.entries(op.headers ?? {})) {
+      const { value, error } = schema.validate(ctx.get(name) || undefined);
+      if (error) throw new ValidationError({ [name]: error.message }, `The ${name} header is malformed.`, 400);
+      headers[name] = value;
+    }
+    // Database checks join the schema's problems (which win for the same field): every problem in one answer.
+    const checked = !Object.keys(unknown).length && op.check ? await op.check(ctx, { params, target, body: (raw ?? {}) as Record<string, unknown> }) : {};
+    throwStrict(unknown, { ...checked, ...problems });
+
+    const result = await op.handler(ctx, { params, query: query.value, body: body.value, headers, target });
+    if (result !== undefined) ctx.body = result;
+  };
+}
+
+/**
+ * Mounts a surface's operations: returns the middleware that answers every request under its prefix
+ * (authenticate → route → 404/405), and records each route with its requirement in `registry`.
+ */
+export function mountSurface(surface: ApiSurface, operations: readonly Operation[], registry: MountedRoute[], legacy: readonly RouteDef[] = []): Koa.Middleware {
+  const router = new Router({ prefix: surface.prefix });
+  for (const op of operations) {
+    const middleware = operationMiddleware(surface, op);
+    registry.push({ method: op.method, path: op.path, requires: op.requires, handler: (ctx) => middleware(ctx, async () => undefined), api: true, prefix: surface.prefix });
+    router.register(op.path, [op.method], [middleware] as never);
+  }
+  // Routes not yet defined as operations: guarded and given the parsed body, validated by their handler.
+  for (const def of legacy) {
+    const middleware: Koa.Middleware = async (ctx) => {
+      guard(surface, def.requires, ctx);
+      if (BODY_METHODS.has(def.method)) ctx.request.body = (await readBody(ctx)) ?? {};
+      await def.handler(ctx);
+    };
+    registry.push({ ...def, handler: (ctx) => middleware(ctx, async () => undefined), api: true, prefix: surface.prefix });
+    router.register(def.path, [def.method], [middleware] as never);
+  }
+  const methodNotAllowed: Koa.Middleware = async (ctx, next) => {
+    await next();
+    if ((ctx.status === 405 || ctx.status === 501) && !ctx.body) {
+      const allow = String(ctx.response.get('Allow'));
+      throw new HttpError(ctx.status, 'method_not_allowed', `This address answers ${allow || 'no method'} only.`, {}, undefined, { Allow: allow });
+    }
+  };
+  const chain = compose([surface.authenticate(), methodNotAllowed, router.routes(), router.allowedMethods()] as Koa.Middleware[]);
+  const under = (path: string) => path === surface.prefix || path.startsWith(`${surface.prefix}/`);
+  return (ctx, next) => {
+    if (!under(ctx.path)) return next();
+    ctx.state.isApi = true;
+    ctx.state.apiSurface = surface;
+    return chain(ctx);
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * The API surfaces Gatehouse serves, each with its operations: src/app.ts mounts them, and the OpenAPI
+ * document describes them all. A new surface (its own prefix and authentication) is added to API_SURFACES.
+ */
+import Joi from 'joi';
+import { apiAuthentication } from './auth';
+import { operation, type ApiSurface } from './operation';
+import { buildOpenApiDocument, type OpenApiDocument, type Schema, type SurfaceOperations } from './openapi';
+import { legacyDocument } from './openapi/legacy';
+import { PUBLIC } from '../http/routing';
+import { operations as groupOperations } from '../groups/api';
+import { operations as userOperations } from '../users/api';
+
+/** /api/v1: everything the console manages, for personal API tokens. */
+export const API_V1: ApiSurface = {
+  prefix: '/api/v1',
+  authenticate: apiAuthentication,
+  security: {
+    name: 'bearerAuth',
+    scheme: {
+      type: 'http',
+      scheme: 'bearer',
+      description: 'A personal API token: create it under My account → API tokens, or with `npm run token -- --username <username> --name <what uses it>`.',
+    },
+  },
+  challenge: 'Bearer realm="Gatehouse API"',
+};
+
+const documents = new Map<string, { document: OpenApiDocument; json: string }>();
+
+/** The document for a server reached at `baseUrl` (built once per address; treat as read-only). */
+export function apiDocument(baseUrl: string): { document: OpenApiDocument; json: string } {
+  let d = documents.get(baseUrl);
+  if (!d) {
+    const document = buildOpenApiDocument(baseUrl, API_SURFACES);
+    const legacy = legacyDocument(API_V1.prefix);
+    Object.assign(document.paths, legacy.paths);
+    document.components.schemas = { ...(legacy.schemas as Record<string, Schema>), ...document.components.schemas };
+    d = { document, json: JSON.stringify(document) };
+    documents.set(baseUrl, d);
+  }
+  return d;
+}
+
+const getOpenApiDocument = operation({
+  operationId: 'getOpenApiDocument',
+  method: 'GET',
+  path: '/openapi.json',
+  tag: 'Reference',
+  summary: 'This OpenAPI document',
+  description: 'The OpenAPI 3.1 description of the API, for client generators. Needs no token: it describes the API and holds no data.',
+  requires: PUBLIC,
+  responses: { 200: { description: 'The OpenAPI document.', schema: Joi.object().unknown(true).description('An OpenAPI 3.1 document.') } },
+  handler(ctx) {
+    ctx.set('Cache-Control', 'no-cache');
+    ctx.type = 'application/json';
+    return apiDocument(ctx.services.config.baseUrl).json;
+  },
+});
+
+export const API_SURFACES: SurfaceOperations[] = [{ surface: API_V1, operations: [...userOperations, ...groupOperations, getOpenApiDocument] }];

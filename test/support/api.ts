@@ -1,0 +1,69 @@
+/**
+ * Helpers for tests that walk every API operation: the documented operations, and concrete objects to put in
+ * their paths — made fresh (through the services) by each test that needs them.
+ */
+import request from 'supertest';
+import type { OpenApiDocument } from '../../src/api/openapi';
+import type { TestApp } from './app';
+import { unique } from './factories';
+import { servedDocument } from './openapi';
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface DocumentedOperation {
+  /** "POST /api/v1/users/{username}/deactivate" */
+  key: string;
+  path: string;
+  method: HttpMethod;
+  // The OpenAPI Operation Object, as JSON.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  op: Record<string, any>;
+}
+
+export function documentedOperations(doc: OpenApiDocument = servedDocument()): DocumentedOperation[] {
+  return Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.entries(item).map(([method, op]) => ({ key: `${method.toUpperCase()} ${path}`, path, method: method as HttpMethod, op: op as Record<string, unknown> })),
+  );
+}
+
+/** The example request body of an operation (undefined when it takes none). */
+export const exampleOf = (o: DocumentedOperation): Record<string, unknown> | undefined => o.op.requestBody?.content['application/json'].example;
+
+/** Objects for every kind of path parameter, made fresh for one test. */
+export interface PathObjects {
+  username: string;
+  group: string;
+  role: number;
+  workspace: number;
+  permission: number;
+  asset: number;
+  license: string;
+}
+
+export async function makePathObjects(t: TestApp): Promise<PathObjects> {
+  const username = unique('sweeper');
+  await t.make.makeUser({ username });
+  const group = unique('Sweep Group');
+  await t.make.makeGroup(group, [username]);
+  const role = await t.make.makeRole(unique('Sweep Role'));
+  const ws = unique('Sweep');
+  const workspace = await t.make.makeWorkspace(`/Root/${ws}`);
+  const permission = await t.make.grant(group, { domain: 'Files', workspace: `/Root/${ws}`, operations: 'R' });
+  const asset = await t.make.makeAsset({ kind: 'log', name: unique('Sweep log'), owner: username, workspace: `/Root/${ws}` });
+  return { username, group, role: role.id, workspace: workspace.id, permission: permission.id, asset: asset.id, license: 'process_modeler' };
+}
+
+/** A documented path with its parameters filled from these objects ("{id}" by the collection it is in). */
+export function concrete(path: string, o: PathObjects): string {
+  const ids: Record<string, number> = { roles: o.role, workspaces: o.workspace, permissions: o.permission, assets: o.asset };
+  const collection = path.split('/')[3];
+  return path.replace(/\{([^}]+)\}/g, (_, name: string) => {
+    const value = name === 'id' ? ids[collection] : name === 'username' ? o.username : name === 'key' ? o.license : o.group;
+    return encodeURIComponent(String(value));
+  });
+}
+
+/** A request with a bearer token. */
+export function call(t: TestApp, token: string, method: HttpMethod, url: string) {
+  return request(t.server)[method](url).set('Authorization', `Bearer ${token}`);
+}

@@ -1,0 +1,152 @@
+/**
+ * Test data made the way the product makes it: through the services, as the system actor, so every rule
+ * (validation, seats, uniqueness, audit, the access index's version) holds for it as for real data. Each
+ * test builds what it needs with these; nothing here depends on another test having run first.
+ */
+import type { Config } from '../../src/config';
+import type { Db } from '../../src/db/connect';
+import { SYSTEM_ACTOR } from '../../src/audit/service';
+import type { AppPermission } from '../../src/permissions/catalog';
+import * as users from '../../src/users/repo';
+import * as userService from '../../src/users/service';
+import * as groups from '../../src/groups/repo';
+import * as groupService from '../../src/groups/service';
+import * as roles from '../../src/roles/repo';
+import * as roleService from '../../src/roles/service';
+import * as licenses from '../../src/licenses/repo';
+import * as workspaces from '../../src/workspaces/repo';
+import * as workspaceService from '../../src/workspaces/service';
+import * as permissionService from '../../src/domainPermissions/service';
+import * as assetService from '../../src/assets/service';
+import * as tokenService from '../../src/tokens/service';
+
+export const PASSWORD = 'a-long-test-password';
+
+export interface UserSpec {
+  username: string;
+  /** A built-in role key (`superuser`, `administrator`, `analyst`, `viewer`, …) or a role name; default: analyst. */
+  role?: string;
+  /** A license key; default: the role's license type. */
+  license?: string;
+  firstName?: string;
+  lastName?: string;
+  email?: string;
+  password?: string;
+  status?: 'active' | 'deactivated';
+  /** Names of groups to put the user in (they must exist). */
+  groups?: string[];
+}
+
+export interface PermissionSpec {
+  effect?: 'allow' | 'deny';
+  domain: string;
+  workspace: string;
+  operations: string;
+  transitive?: boolean;
+  level?: number;
+  priority?: 'high' | 'low';
+}
+
+let counter = 0;
+/** A name no other call in this process returns: `${stem}-<n>`. */
+export const unique = (stem: string) => `${stem}-${process.pid.toString(36)}${(++counter).toString(36)}`;
+
+function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`Test set-up: ${what} does not exist.`);
+  return value;
+}
+
+export function factories(db: Db, config: Config) {
+  const roleByKeyOrName = async (keyOrName: string) =>
+    need((await roles.findByBuiltinKey(db, keyOrName)) ?? (await roles.findByNameLower(db, keyOrName.toLowerCase())), `the role ${keyOrName}`);
+  const userByName = async (username: string) => need(await users.findByUsername(db, username), `the user ${username}`);
+  const groupByName = async (name: string) => need(await groups.findByName(db, name), `the group ${name}`);
+
+  const f = {
+    role: roleByKeyOrName,
+    user: userByName,
+    group: groupByName,
+    userId: async (username: string) => (await userByName(username)).id,
+    groupId: async (name: string) => (await groupByName(name)).id,
+    roleId: async (keyOrName: string) => (await roleByKeyOrName(keyOrName)).id,
+    licenseId: async (key: string) => need(await licenses.findByKey(db, key), `the license ${key}`).id,
+
+    /** A local account, made by the users service. */
+    async makeUser(spec: UserSpec) {
+      const role = await roleByKeyOrName(spec.role ?? 'analyst');
+      const created = await userService.createUser(
+        db,
+        SYSTEM_ACTOR,
+        {
+          username: spec.username,
+          firstName: spec.firstName ?? spec.username,
+          lastName: spec.lastName ?? 'Tester',
+          email: spec.email ?? `${spec.username}@example.com`,
+          password: spec.password ?? PASSWORD,
+          roleId: role.id,
+          licenseTypeId: spec.license ? await f.licenseId(spec.license) : undefined,
+          addGroupIds: await Promise.all((spec.groups ?? []).map(f.groupId)),
+        },
+        config.scryptN,
+      );
+      if (spec.status === 'deactivated') return userService.setStatus(db, SYSTEM_ACTOR, created.id, 'deactivated');
+      return created;
+    },
+
+    /** A group, with these usernames as members. */
+    async makeGroup(name: string, members: string[] = [], description = '') {
+      const g = await groupService.createGroup(db, SYSTEM_ACTOR, { name, description });
+      if (members.length) await groupService.saveMembers(db, SYSTEM_ACTOR, g.id, { add: await Promise.all(members.map(f.userId)), remove: [] });
+      return g;
+    },
+
+    /** A role made from a built-in template (key), optionally with exactly these permissions. */
+    async makeRole(name: string, options: { template?: string; permissions?: AppPermission[]; description?: string } = {}) {
+      const template = await roleByKeyOrName(options.template ?? 'analyst');
+      const r = await roleService.createRole(db, SYSTEM_ACTOR, { name, description: options.description ?? '', templateRoleId: template.id });
+      if (options.permissions) await roleService.replacePermissions(db, SYSTEM_ACTOR, r.id, options.permissions);
+      return need(await roles.findById(db, r.id), `the role ${name}`);
+    },
+
+    /** The workspace at this path ("/Root/Sales/EMEA"), creating what is missing below the root. */
+    async makeWorkspace(path: string) {
+      const [, rootName, ...names] = path.split('/');
+      let current = await workspaces.findRoot(db);
+      if (current.name !== rootName) throw new Error(`Test set-up: paths start at /${current.name}, not /${rootName}.`);
+      for (const name of names) {
+        const child = await workspaces.findChildByName(db, current.id, name);
+        current = child ?? (await workspaceService.createWorkspace(db, SYSTEM_ACTOR, { name, parent: { id: current.id } })).workspace;
+      }
+      return current;
+    },
+
+    /** A domain permission on a group (the workspace is created when missing). */
+    async grant(groupName: string, spec: PermissionSpec) {
+      await f.makeWorkspace(spec.workspace);
+      const view = await permissionService.createPermission(db, SYSTEM_ACTOR, await f.groupId(groupName), {
+        effect: spec.effect ?? 'allow',
+        domain: { name: spec.domain },
+        workspace: { text: spec.workspace },
+        transitive: spec.transitive ?? false,
+        ops: spec.operations,
+        level: spec.level ?? 0,
+        priority: spec.priority ?? 'low',
+      });
+      return view.permission;
+    },
+
+    /** An asset owned by a user, in a workspace (created when missing). */
+    async makeAsset(spec: { name: string; owner: string; workspace: string; kind?: 'folder' | 'log' | 'model' | 'dashboard' }) {
+      await f.makeWorkspace(spec.workspace);
+      return assetService.register(db, SYSTEM_ACTOR, { kind: spec.kind ?? 'model', name: spec.name, owner: spec.owner }, { text: spec.workspace });
+    },
+
+    /** A new personal API token of this user. */
+    async token(username: string) {
+      return (await tokenService.createToken(db, SYSTEM_ACTOR, await f.userId(username), { name: unique('test token') })).token;
+    },
+  };
+  return f;
+}
+
+export type Factories = ReturnType<typeof factories>;
