@@ -97,14 +97,17 @@ describe('request ids and logs', () => {
     });
     const gate = await createApp({ ...t.config, logLevel: 'info' }, { db: t.db, logDestination: sink });
     const res = await request(gate.app.callback())
-      .post('/api/v1/users?secret=query-value')
+      .post('/api/v1/users')
       .set('Authorization', `Bearer ${token}`)
       .set('X-Request-Id', 'req-create-1')
       .send({ username: 'logged1', firstName: 'Log', lastName: 'Ged', email: 'logged1@example.com', password: 'a-very-secret-password-9', role: 'Analyst' });
-    expect(res.status).toBe(201);
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
     const entry = lines.map((l) => JSON.parse(l)).find((e) => e.reqId === 'req-create-1');
     expect(entry).toMatchObject({ level: 'info', msg: 'request', method: 'POST', route: '/api/v1/users', path: '/api/v1/users', status: 201 });
     expect(typeof entry.ms).toBe('number');
+    const search = await request(gate.app.callback()).get('/api/v1/users?q=query-value').set('Authorization', `Bearer ${token}`);
+    expect(search.status).toBe(200);
+    expect(lines.map((l) => JSON.parse(l)).find((e) => e.route === '/api/v1/users' && e.method === 'GET')).toMatchObject({ path: '/api/v1/users', status: 200 });
     const all = lines.join('\n');
     expect(all).not.toContain('a-very-secret-password-9');
     expect(all).not.toContain(token);
