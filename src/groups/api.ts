@@ -151,6 +151,13 @@ const createGroup = operation({
   example: { name: 'Sales Analysts', description: 'Analysts of the sales department' },
   responses: { 201: { description: 'Created.', schema: Group, headers: { Location: { description: 'The URL of the new group.', required: true } } } },
   errors: { 422: 'The name is empty, too long, has characters that are not allowed, or is taken.' },
+  // A taken name comes back together with the other fields' problems.
+  async check(ctx, { body }) {
+    const name = typeof body.name === 'string' ? body.name.trim() : '';
+    const fields: Record<string, string> = {};
+    if (name && (await repo.nameTaken(ctx.services.db, name))) fields.name = service.nameTakenMessage(name);
+    return fields;
+  },
   async handler(ctx, { body }) {
     const g = await service.createGroup(ctx.services.db, actorOf(ctx), body);
     return created(ctx, `/api/v1/groups/${encodeURIComponent(g.name)}`, groupJson({ ...g, memberCount: 0 }));

@@ -116,6 +116,9 @@ export interface DetailsResult {
   merged: boolean;
 }
 
+/** The message for a group name that is taken. */
+export const nameTakenMessage = (name: string) => `A group named "${name}" already exists (names are compared without regard to case).`;
+
 function groupAuditView(g: Pick<Group, 'name' | 'description'>) {
   return { name: g.name, description: g.description };
 }
@@ -131,18 +134,18 @@ async function requireGroup(db: Conn, id: number, lock = false): Promise<Group> 
 export async function createGroup(db: Db, actor: Actor, raw: unknown): Promise<Group> {
   const { value: input, fields } = collect<{ name: string; description: string }>(createSchema, raw);
   // A taken name is reported together with the other fields' problems.
-  if (!fields.name && (await repo.nameTaken(db, input.name))) fields.name = `A group named "${input.name}" already exists (names are compared without regard to case).`;
+  if (!fields.name && (await repo.nameTaken(db, input.name))) fields.name = nameTakenMessage(input.name);
   if (Object.keys(fields).length) throw new ValidationError(fields);
   try {
     return await transaction(db, async (trx) => {
-      if (await repo.nameTaken(trx, input.name)) throw new ValidationError({ name: `A group named "${input.name}" already exists (names are compared without regard to case).` });
+      if (await repo.nameTaken(trx, input.name)) throw new ValidationError({ name: nameTakenMessage(input.name) });
       const id = await repo.insert(trx, input);
       const created = (await repo.findById(trx, id))!;
       await audit.record(trx, actor, { action: 'group.create', objectType: 'group', objectId: id, objectLabel: created.name, after: groupAuditView(created) });
       return created;
     });
   } catch (e) {
-    if (isUniqueViolation(e)) throw new ValidationError({ name: `A group named "${input.name}" already exists (names are compared without regard to case).` });
+    if (isUniqueViolation(e)) throw new ValidationError({ name: nameTakenMessage(input.name) });
     throw e;
   }
 }
@@ -176,7 +179,7 @@ async function applyDetails(trx: Conn, actor: Actor, before: Group, input: Detai
   const merged = mergeDetails(before, input);
   if (merged.name === before.name && merged.description === before.description) return { changed: false, merged: merged.merged };
   if (merged.name !== before.name && (await repo.nameTaken(trx, merged.name, before.id))) {
-    throw new ValidationError({ name: `A group named "${merged.name}" already exists (names are compared without regard to case).` });
+    throw new ValidationError({ name: nameTakenMessage(merged.name) });
   }
   await repo.update(trx, before.id, { name: merged.name, description: merged.description });
   // Rules in the access engine's cache carry the group's name for their explanations.
