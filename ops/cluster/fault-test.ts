@@ -6,8 +6,8 @@
  * members, add and remove domain permissions and ask for decisions, while an invariant client races
  * conflicting changes on different servers (two Superusers deactivating each other, two default roles,
  * two workspaces moved under each other, users taking the last seats of a license). Meanwhile database node
- * 2 is killed with SIGKILL and later restarted (it rejoins by IST or SST), and Gatehouse server 3 is
- * restarted (SIGTERM, start).
+ * 2 is killed with SIGKILL and later restarted (it rejoins by IST or SST), Gatehouse server 3 is restarted
+ * (SIGTERM, start), and database node 3 is cut off from the others for 8 s (a partition) and rejoins.
  *
  * Afterwards it checks: every write answered 2xx is in the database; the three nodes hold identical data
  * (CHECKSUM TABLE); no invariant is broken; no 5xx but 503, and every 503 carries Retry-After; every server
@@ -23,7 +23,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Layout, nodeNumbers, paths, ports, serverNumbers } from './layout';
 import { down, up } from './cluster';
-import { connectNode, isSynced, killNode, lastJoinMethod, nodeState, startNode, waitSynced } from './galera';
+import { connectNode, isolateNode, isSynced, killNode, lastJoinMethod, nodeState, startNode, waitSynced } from './galera';
 import { credentials, databaseUrl, REPO_ROOT, serverReady, startServer, stopServer, waitServerReady } from './gatehouse';
 import { sleep, waitFor } from './proc';
 import { loadConfig } from '../../src/config';
@@ -343,6 +343,7 @@ async function setUp(db: Db) {
 
 const faultLog: Array<{ atSeconds: number; event: string }> = [];
 let rejoinedBy: string | undefined;
+let partitionRejoinedBy: string | undefined;
 
 async function faults(started: number): Promise<void> {
   const at = (seconds: number) => sleep(Math.max(0, started + seconds * 1000 - Date.now()));
@@ -360,16 +361,32 @@ async function faults(started: number): Promise<void> {
   await waitSynced(layout, 2, 120_000);
   rejoinedBy = lastJoinMethod(layout, 2);
   note(`database node 2 Synced again (rejoined by ${rejoinedBy ?? 'unknown'})`);
-  await at(38 * scale);
-  note('SIGTERM Gatehouse server 3 (graceful restart)');
-  await stopServer(layout, 3);
-  startServer(layout, 3, SERVER_ENV);
-  try {
-    await waitServerReady(layout, 3, 90_000);
-    note('Gatehouse server 3 ready again');
-  } catch (e) {
-    failures.push(`Gatehouse server 3 did not come back after its restart: ${e instanceof Error ? e.message : e}`);
-  }
+  // Node 2 is back: the server restart and a partition of node 3 may overlap, two nodes keep the Primary component.
+  await Promise.all([
+    (async () => {
+      await at(38 * scale);
+      note('SIGTERM Gatehouse server 3 (graceful restart)');
+      await stopServer(layout, 3);
+      startServer(layout, 3, SERVER_ENV);
+      try {
+        await waitServerReady(layout, 3, 90_000);
+        note('Gatehouse server 3 ready again');
+      } catch (e) {
+        failures.push(`Gatehouse server 3 did not come back after its restart: ${e instanceof Error ? e.message : e}`);
+      }
+    })(),
+    (async () => {
+      await at(44 * scale);
+      note('partitioning database node 3 from the others (gmcast.isolate)');
+      await isolateNode(layout, 3, true);
+      await at(52 * scale);
+      note('ending the partition of node 3');
+      await isolateNode(layout, 3, false);
+      await waitSynced(layout, 3, 120_000);
+      partitionRejoinedBy = lastJoinMethod(layout, 3) ?? 'IST';
+      note('database node 3 Synced again');
+    })(),
+  ]);
 }
 
 // ---- checks afterwards --------------------------------------------------------------------------------------
@@ -537,6 +554,7 @@ async function main(): Promise<number> {
     if (invariantStats.superuserBothSucceeded) failures.push(`${invariantStats.superuserBothSucceeded} Superuser races where both deactivations succeeded`);
     if (invariantStats.workspaceBothSucceeded) failures.push(`${invariantStats.workspaceBothSucceeded} workspace races where both moves succeeded`);
     if (!rejoinedBy) failures.push('database node 2 did not rejoin');
+    if (!partitionRejoinedBy) failures.push('database node 3 did not rejoin after its partition');
 
     const retries = await metricValue('gatehouse_transaction_retries_total');
     const longest = Math.max(0, ...Object.values(stats.byTarget).map((t) => t.longestUnavailableMs));
@@ -566,6 +584,7 @@ async function main(): Promise<number> {
       decisionsCompared: decisions.compared,
       decisionsDisagreeing: decisions.disagreements.length,
       node2RejoinedBy: rejoinedBy ?? null,
+      node3RejoinedAfterPartition: !!partitionRejoinedBy,
       faults: faultLog,
       failures,
       totalSeconds: Math.round((Date.now() - began) / 1000),
@@ -591,6 +610,7 @@ async function main(): Promise<number> {
     console.log(`  nodes identical                ${differing.length ? `no: ${differing.join(', ')}` : `yes (${Object.keys(sums[1]).length} tables, CHECKSUM TABLE)`}`);
     console.log(`  decisions compared             ${decisions.compared}, disagreeing ${decisions.disagreements.length}`);
     console.log(`  node 2 rejoined by             ${rejoinedBy ?? 'did not rejoin'}`);
+    console.log(`  node 3 after its partition     ${partitionRejoinedBy ? 'rejoined' : 'did not rejoin'}`);
     console.log(`  saved                          bench/results/cluster-fault-test.json`);
     console.log('');
     if (failures.length) {

@@ -194,6 +194,19 @@ export async function killNode(l: Layout, n: number): Promise<void> {
   if (pid) await stopProcess(pid, 'SIGKILL', 5_000);
 }
 
+/**
+ * Cuts node n off from the others (Galera's gmcast.isolate), as a network partition would: it falls into a
+ * non-Primary component of one and refuses queries until `isolated` is false again, then rejoins.
+ */
+export async function isolateNode(l: Layout, n: number, isolated: boolean): Promise<void> {
+  const conn = await connectNode(l, n);
+  try {
+    await conn.query(`SET GLOBAL wsrep_provider_options = 'gmcast.isolate=${isolated ? 1 : 0}'`);
+  } finally {
+    await conn.end();
+  }
+}
+
 /** A clean shutdown (the last node stopped is marked safe to bootstrap from). */
 export async function stopNode(l: Layout, n: number): Promise<void> {
   const pid = nodePid(l, n);
