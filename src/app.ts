@@ -29,23 +29,15 @@ import { routes as ssoRoutes } from './sso/routes';
 import { routes as workspaceRoutes } from './workspaces/routes';
 import { routes as groupRoutes } from './groups/routes';
 import { routes as roleRoutes } from './roles/routes';
-import { apiRoutes as roleApiRoutes } from './roles/api';
 import { routes as licenseRoutes } from './licenses/routes';
-import { apiRoutes as licenseApiRoutes } from './licenses/api';
-import { apiRoutes as workspaceApiRoutes } from './workspaces/api';
 import { routes as domainPermissionRoutes } from './domainPermissions/routes';
 import { routes as explorerRoutes } from './access/explorerRoutes';
-import { apiRoutes as domainPermissionApiRoutes } from './domainPermissions/api';
-import { apiRoutes as accessApiRoutes } from './access/api';
 import { routes as assetRoutes } from './assets/routes';
-import { apiRoutes as assetApiRoutes } from './assets/api';
-import { apiRoutes as auditApiRoutes } from './audit/api';
 import { routes as apiDocsRoutes } from './api/routes';
 import { createOps, type LogDestination, type Ops } from './ops';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
 const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
-const API_ROUTES: RouteDef[][] = [accessApiRoutes, workspaceApiRoutes, domainPermissionApiRoutes, roleApiRoutes, licenseApiRoutes, assetApiRoutes, auditApiRoutes];
 
 export interface GatehouseApp {
   app: Koa;
@@ -90,7 +82,7 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
   const registry: MountedRoute[] = [];
 
   // Each API surface answers every request under its prefix: token first, then the route, its body and input.
-  const surfaces = API_SURFACES.map(({ surface, operations }, i) => mountSurface(surface, operations, registry, i === 0 ? API_ROUTES.flat() : []));
+  const surfaces = API_SURFACES.map(({ surface, operations }) => mountSurface(surface, operations, registry));
 
   const consoleRouter = new Router();
   for (const defs of CONSOLE_ROUTES) mount(consoleRouter, defs, registry);

@@ -1,26 +1,102 @@
 /**
- * The decision over JSON:
- *   POST /api/v1/check                 {"user","domain","operation","workspace","level"?} → a decision
- *   POST /api/v1/check/batch           {"checks":[…up to 1,000]} → {"results":[…]} in order. A question that
- *                                      cannot be answered (unknown user/domain/workspace, malformed item)
- *                                      gets {"error":{"status","code","message","details"}} in its place;
- *                                      the batch itself fails (400) only when its envelope is malformed.
+ * The decision over JSON (one definition per operation, src/api/operation.ts):
+ *   POST /api/v1/check         {"user","domain","operation","workspace","level"?} → a decision
+ *   POST /api/v1/check/batch   {"checks":[…up to 1,000]} → {"results":[…]} in order. The batch is validated
+ *                              as a whole like any request (a malformed question is a 422 naming
+ *                              `checks.<n>.<field>`); a question naming a user, domain or workspace that
+ *                              does not exist gets {"error":{…}} in its place and the others are decided.
  *   GET  /api/v1/users/:username/effective-permissions?workspace=/Root/X[&level=N] → domains × R/M/C/D.
  * They answer questions about other users, so they need `access.manage` (besides `api.access`).
  */
-import type Koa from 'koa';
 import Joi from 'joi';
-import { can, get, post } from '../http/routing';
+import { can } from '../http/routing';
 import { P } from '../permissions/catalog';
-import { validate } from '../http/forms';
 import { HttpError, ValidationError } from '../http/errors';
+import { operation } from '../api/operation';
+import { component, flag, list, record, text, usernameParam } from '../api/schemas';
+import { PermissionSchema } from '../domainPermissions/api';
 import { MAX_LEVEL, OPERATIONS, type Operation } from './catalog';
 import type { AccessIndex } from './accessIndex';
 import { opsString, type Decision, type Rule } from './engine';
 import * as service from './service';
 
 const manage = can(P.accessManage);
+const TAG = 'Access decisions';
 export const MAX_BATCH = 1000;
+
+// ------------------------------------------------------------------------------------------------ schemas
+
+export interface CheckBody {
+  user: string;
+  domain: string;
+  operation: Operation;
+  workspace: string | number;
+  level?: number | null;
+}
+
+/** One question: may this user perform this operation in this domain on this workspace? */
+export const CheckRequest = component(
+  'CheckRequest',
+  Joi.object<CheckBody>({
+    user: Joi.string().trim().min(1).max(64).required().description('Username.'),
+    domain: Joi.string().trim().min(1).max(100).required().description('Domain name or key, e.g. "Processes".'),
+    operation: Joi.string().trim().uppercase().valid(...OPERATIONS).required().description('R, M, C or D.').messages({ 'any.only': 'operation must be one of R, M, C, D.' }),
+    workspace: Joi.alternatives()
+      .try(Joi.number().integer().min(1).max(2147483647).description('Workspace id.'), Joi.string().trim().min(1).max(2000).description('Workspace path, e.g. "/Root/Sales".'))
+      .required()
+      .messages({ 'alternatives.types': 'workspace must be a path like /Root/Sales or a workspace id.' }),
+    level: Joi.number().integer().min(0).max(MAX_LEVEL).allow(null).description(`Processes only: the level of the process (0–${MAX_LEVEL}).`),
+  }).description('A question: may this user perform this operation in this domain on this workspace?'),
+);
+
+const DecisionSchema = component(
+  'Decision',
+  record(
+    {
+      allowed: flag(),
+      reason: text(
+        '`account`: the user is deactivated, locked or without a license; `rule`: a matching permission decided; `default`: no permission matched (deny); `license`: the license type caps the operation.',
+      ).valid('account', 'rule', 'default', 'license'),
+      decidedBy: PermissionSchema.allow(null),
+      matched: list(PermissionSchema, 'Every matching permission, the deciding one first, then by precedence (High Deny, High Allow, Low Deny, Low Allow).'),
+      explanation: text('The decision in one sentence.'),
+    },
+    'A decision with its explanation.',
+  ),
+);
+
+const CheckItemError = component(
+  'CheckItemError',
+  record(
+    {
+      error: record({
+        status: Joi.number().integer().min(400).max(499).description('The status the same question would get from POST /check.'),
+        code: text(),
+        message: text(),
+        details: record({ fields: Joi.object().pattern(Joi.string(), Joi.string()) }).allow(null),
+      }),
+    },
+    'In a batch, the answer to a question that could not be decided: a user, domain or workspace that does not exist.',
+  ),
+);
+
+const EffectivePermissions = component(
+  'EffectivePermissions',
+  record({
+    user: text(),
+    workspace: text('The workspace path.'),
+    level: Joi.number().integer().min(0).max(MAX_LEVEL),
+    domains: list(
+      record({
+        domain: text('Domain name.'),
+        key: text('Domain key.'),
+        usesLevels: flag(),
+        allowed: text('The operations allowed, e.g. "RM".').pattern(/^R?M?C?D?$/),
+        operations: record(Object.fromEntries(OPERATIONS.map((op) => [op, DecisionSchema])), 'The decision for each operation.'),
+      }),
+    ),
+  }),
+);
 
 /** A permission as the API shows it: names and paths rather than ids. */
 export function ruleJson(index: AccessIndex, r: Rule) {
@@ -47,150 +123,118 @@ export function decisionJson(index: AccessIndex, d: Decision) {
   };
 }
 
-const CHECK_FIELDS = new Set(['user', 'domain', 'operation', 'workspace', 'level']);
-
-function text(v: unknown, label: string, max: number, fields: Record<string, string>): string | undefined {
-  if (v === undefined || v === null) fields[label] = `${label} is required.`;
-  else if (typeof v !== 'string') fields[label] = `${label} must be text.`;
-  else if (!v.trim()) fields[label] = `${label} is required.`;
-  else if (v.trim().length > max) fields[label] = `${label} must be at most ${max} characters.`;
-  else return v.trim();
-  return undefined;
-}
+const toQuery = (b: CheckBody): service.CheckQuery => ({ user: b.user, domain: b.domain, operation: b.operation, workspace: b.workspace, level: b.level ?? undefined });
 
 /**
- * Validates one question of the check API: {user, domain, operation, workspace, level?}. Hand-written
- * rather than Joi because a batch validates up to 1,000 of them (Joi spends ~100 µs on each); the
- * messages follow src/http/forms.ts. Throws ValidationError (400) with a message per field.
+ * A user, domain or workspace a question names that does not exist: by the API's rule (a missing object
+ * named in the body) a 422 on that field.
  */
-export function parseCheck(input: unknown): CheckBody {
-  if (!input || typeof input !== 'object' || Array.isArray(input)) throw new HttpError(400, 'malformed_body', 'Send a JSON object.');
-  const b = input as Record<string, unknown>;
-  const fields: Record<string, string> = {};
-  for (const k of Object.keys(b)) if (!CHECK_FIELDS.has(k)) fields[k] = `${k} is not a known field.`;
-  const user = text(b.user, 'user', 64, fields);
-  const domain = text(b.domain, 'domain', 100, fields);
-  let operation: Operation | undefined;
-  const op = typeof b.operation === 'string' ? b.operation.trim().toUpperCase() : b.operation;
-  if (op === undefined || op === null || op === '') fields.operation = 'operation is required.';
-  else if (typeof op !== 'string' || !(OPERATIONS as readonly string[]).includes(op)) fields.operation = 'operation must be one of R, M, C, D.';
-  else operation = op as Operation;
-  let workspace: string | number | undefined;
-  if (typeof b.workspace === 'number') {
-    if (Number.isInteger(b.workspace) && b.workspace >= 1 && b.workspace <= 2147483647) workspace = b.workspace;
-    else fields.workspace = 'workspace must be a path like /Root/Sales or a workspace id.';
-  } else if (b.workspace !== undefined && b.workspace !== null && typeof b.workspace !== 'string') {
-    fields.workspace = 'workspace must be a path like /Root/Sales or a workspace id.';
-  } else {
-    workspace = text(b.workspace, 'workspace', 2000, fields);
-  }
-  let level: number | undefined;
-  if (b.level !== undefined && b.level !== null) {
-    if (typeof b.level !== 'number' || !Number.isInteger(b.level)) fields.level = 'level must be a whole number from 0 to 9.';
-    else if (b.level < 0 || b.level > MAX_LEVEL) fields.level = `level must be from 0 to ${MAX_LEVEL}.`;
-    else level = b.level;
-  }
-  if (Object.keys(fields).length) throw new ValidationError(fields, undefined, 400);
-  return { user: user!, domain: domain!, operation: operation!, workspace: workspace!, level };
+function asFieldError(err: unknown): unknown {
+  const type = err instanceof HttpError && err.code === 'not_found' ? (err.details as { type?: string } | undefined)?.type : undefined;
+  return type === 'user' || type === 'domain' || type === 'workspace' ? new ValidationError({ [type]: err instanceof Error ? err.message : '' }) : err;
 }
 
-export interface CheckBody {
-  user: string;
-  domain: string;
-  operation: Operation;
-  workspace: string | number;
-  level?: number | null;
-}
-
-function objectBody(ctx: Koa.Context): Record<string, unknown> {
-  const b = ctx.request.body;
-  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new HttpError(400, 'malformed_body', 'Send a JSON object.');
-  return b as Record<string, unknown>;
-}
-
-function toQuery(b: CheckBody): service.CheckQuery {
-  return { user: b.user, domain: b.domain, operation: b.operation, workspace: b.workspace, level: b.level ?? undefined };
-}
-
-async function checkOne(ctx: Koa.Context) {
-  const b = parseCheck(ctx.request.body);
-  const result = await service.check(ctx.services.db, toQuery(b));
-  ctx.body = decisionJson(result.index, result);
-}
-
-const batchSchema = Joi.object({
-  checks: Joi.array().items(Joi.any()).min(1).max(MAX_BATCH).required().label('checks'),
+const checkOne = operation({
+  operationId: 'check',
+  method: 'POST',
+  path: '/check',
+  tag: TAG,
+  summary: 'Check a permission',
+  description: "The decision and its explanation: the user's account and license, then the domain permissions of the user's groups on the workspace and its ancestors.",
+  requires: manage,
+  body: CheckRequest,
+  example: { user: 'jane.doe', domain: 'Processes', operation: 'M', workspace: '/Root/Sales', level: 2 },
+  responses: { 200: { description: 'The decision.', schema: DecisionSchema } },
+  errors: { 422: 'A missing or malformed field, or a user, domain or workspace that does not exist (on that field).' },
+  async handler(ctx, { body }) {
+    try {
+      const result = await service.check(ctx.services.db, toQuery(body));
+      return decisionJson(result.index, result);
+    } catch (err) {
+      throw asFieldError(err);
+    }
+  },
 });
 
 function errorJson(err: HttpError) {
-  return {
-    error: {
-      status: err.status,
-      code: err.code,
-      message: err.message,
-      details: Object.keys(err.fields).length ? { fields: err.fields } : null,
+  return { error: { status: err.status, code: err.code, message: err.message, details: Object.keys(err.fields).length ? { fields: err.fields } : null } };
+}
+
+const checkBatch = operation({
+  operationId: 'checkBatch',
+  method: 'POST',
+  path: '/check/batch',
+  tag: TAG,
+  summary: 'Check many permissions',
+  description: `Up to ${MAX_BATCH} questions in one request; the answers come in the same order. The request is validated as a whole (a malformed question is a 422 naming \`checks.<n>.<field>\`); a question naming a user, domain or workspace that does not exist gets an error in its place, and the others are still decided.`,
+  requires: manage,
+  body: Joi.object<{ checks: CheckBody[] }>({ checks: Joi.array().items(CheckRequest).min(1).max(MAX_BATCH).required().label('checks') }),
+  example: {
+    checks: [
+      { user: 'jane.doe', domain: 'Processes', operation: 'R', workspace: '/Root/Sales' },
+      { user: 'jane.doe', domain: 'Files', operation: 'D', workspace: '/Root/Sales' },
+    ],
+  },
+  responses: {
+    200: {
+      description: 'One answer per question, in order.',
+      schema: component('CheckBatchResult', record({ results: list(Joi.alternatives(DecisionSchema, CheckItemError)) })),
     },
-  };
-}
-
-async function checkBatch(ctx: Koa.Context) {
-  const { checks } = validate<{ checks: unknown[] }>(batchSchema, objectBody(ctx), { allowUnknown: false, status: 400 });
-  // Validate each item on its own: a bad item answers with its error, the others are still decided.
-  const parsed = checks.map((item): service.CheckQuery | HttpError => {
-    try {
-      if (!item || typeof item !== 'object' || Array.isArray(item)) throw new HttpError(400, 'malformed_body', 'Each check must be a JSON object.');
-      return toQuery(parseCheck(item));
-    } catch (err) {
-      if (err instanceof HttpError) return err;
-      throw err;
-    }
-  });
-  const valid = parsed.filter((p): p is service.CheckQuery => !(p instanceof HttpError));
-  const answers = await service.checkMany(ctx.services.db, valid);
-  let next = 0;
-  ctx.body = {
-    results: parsed.map((p) => {
-      const a = p instanceof HttpError ? p : answers[next++];
-      return a instanceof HttpError ? errorJson(a) : decisionJson(a.index, a);
-    }),
-  };
-}
-
-const effectiveQuery = Joi.object({
-  workspace: Joi.string().trim().min(1).max(2000).label('workspace'),
-  level: Joi.number().integer().min(0).max(MAX_LEVEL).default(0).label('level'),
+  },
+  errors: { 422: 'No `checks` list, an empty one, more than 1,000, or a malformed question (`details.fields` names `checks.<n>.<field>`).' },
+  async handler(ctx, { body }) {
+    const answers = await service.checkMany(ctx.services.db, body.checks.map(toQuery));
+    return { results: answers.map((a) => (a instanceof HttpError ? errorJson(asFieldError(a) as HttpError) : decisionJson(a.index, a))) };
+  },
 });
 
-async function effective(ctx: Koa.Context) {
-  const username = String((ctx as unknown as { params: Record<string, string> }).params.username ?? '');
-  const q = validate<{ workspace?: string; level: number }>(effectiveQuery, ctx.query, { allowUnknown: false, status: 400 });
-  const { db } = ctx.services;
-  const index = await service.getIndex(db);
-  // A path; digits that name no path are read as a workspace id.
-  const workspace =
-    q.workspace === undefined
-      ? index.rootIds()[0]
-      : /^\d{1,10}$/.test(q.workspace) && index.workspaceByPath(q.workspace) === undefined
-        ? Number(q.workspace)
-        : q.workspace;
-  if (workspace === undefined) throw new HttpError(404, 'workspace_not_found', 'There are no workspaces yet.');
-  const grid = await service.effectivePermissions(db, username, workspace, q.level);
-  ctx.body = {
-    user: grid.subject.username,
-    workspace: grid.workspacePath,
-    level: grid.level,
-    domains: grid.rows.map((row) => ({
-      domain: row.domain.name,
-      key: row.domain.key,
-      usesLevels: row.domain.usesLevels,
-      allowed: OPERATIONS.filter((op) => row.cells[op].allowed).join(''),
-      operations: Object.fromEntries(OPERATIONS.map((op) => [op, decisionJson(grid.index, row.cells[op])])),
-    })),
-  };
-}
+const effective = operation({
+  operationId: 'getEffectivePermissions',
+  method: 'GET',
+  path: '/users/:username/effective-permissions',
+  tag: TAG,
+  summary: 'Effective permissions of a user',
+  description: 'Every domain × R/M/C/D decided for one user on one workspace (default: the root).',
+  requires: manage,
+  params: Joi.object<{ username: string }>({ username: usernameParam }),
+  query: Joi.object<{ workspace?: string; level: number }>({
+    workspace: Joi.string().trim().min(1).max(2000).description('Workspace path (or id). Default: the root.').example('/Root/Sales'),
+    level: Joi.number().integer().min(0).max(MAX_LEVEL).default(0).description('Processes level to decide for.'),
+  }),
+  async load(ctx, params) {
+    const subject = await service.loadSubject(ctx.services.db, params.username);
+    if (!subject) throw service.userNotFound(params.username);
+    return subject;
+  },
+  responses: { 200: { description: 'The grid of decisions.', schema: EffectivePermissions } },
+  errors: { 422: 'A value out of range, or a `workspace` that does not exist.' },
+  async handler(ctx, { query, target }) {
+    const { db } = ctx.services;
+    const index = await service.getIndex(db);
+    // A path; digits that name no path are read as a workspace id.
+    const workspace =
+      query.workspace === undefined
+        ? index.rootIds()[0]
+        : /^\d{1,10}$/.test(query.workspace) && index.workspaceByPath(query.workspace) === undefined
+          ? Number(query.workspace)
+          : query.workspace;
+    if (workspace === undefined) throw new ValidationError({ workspace: 'There are no workspaces yet.' });
+    const grid = await service.effectivePermissions(db, target.username, workspace, query.level).catch((err: unknown) => {
+      throw asFieldError(err);
+    });
+    return {
+      user: grid.subject.username,
+      workspace: grid.workspacePath,
+      level: grid.level,
+      domains: grid.rows.map((row) => ({
+        domain: row.domain.name,
+        key: row.domain.key,
+        usesLevels: row.domain.usesLevels,
+        allowed: OPERATIONS.filter((op) => row.cells[op].allowed).join(''),
+        operations: Object.fromEntries(OPERATIONS.map((op) => [op, decisionJson(grid.index, row.cells[op])])),
+      })),
+    };
+  },
+});
 
-export const apiRoutes = [
-  post('/check', manage, checkOne),
-  post('/check/batch', manage, checkBatch),
-  get('/users/:username/effective-permissions', manage, effective),
-];
+export const operations = [checkOne, checkBatch, effective];

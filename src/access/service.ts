@@ -6,7 +6,7 @@
  */
 import type { Conn, Db } from '../db/connect';
 import { readCounter } from '../db/settings';
-import { HttpError } from '../http/errors';
+import { HttpError, notFound } from '../http/errors';
 import { OPERATIONS, type Operation } from './catalog';
 import { AccessIndex, type DomainInput } from './accessIndex';
 import { decide, type Decision, type DomainKey, type Subject } from './engine';
@@ -78,24 +78,23 @@ export async function loadSubject(db: Conn, usernameOrId: string | number): Prom
 
 // ---- resolving names -------------------------------------------------------------------------------------
 
-export const userNotFound = (user: string | number) =>
-  new HttpError(404, 'user_not_found', `There is no user ${typeof user === 'number' ? `with id ${user}` : `"${user}"`}.`);
+export const userNotFound = (user: string | number) => notFound('User', `There is no user ${typeof user === 'number' ? `with id ${user}` : `"${user}"`}.`);
 
 export function resolveDomain(index: AccessIndex, domain: string): DomainInput {
   const d = index.findDomain(domain);
   if (!d) {
-    throw new HttpError(404, 'domain_not_found', `There is no domain "${domain}". Domains: ${index.domains().map((x) => x.name).join(', ')}.`);
+    throw notFound('Domain', `There is no domain "${domain}". Domains: ${index.domains().map((x) => x.name).join(', ')}.`);
   }
   return d;
 }
 
 export function resolveWorkspace(index: AccessIndex, workspace: string | number): number {
   if (typeof workspace === 'number') {
-    if (!index.hasWorkspace(workspace)) throw new HttpError(404, 'workspace_not_found', `There is no workspace with id ${workspace}.`);
+    if (!index.hasWorkspace(workspace)) throw notFound('Workspace', `There is no workspace with id ${workspace}.`);
     return workspace;
   }
   const id = index.workspaceByPath(workspace);
-  if (id === undefined) throw new HttpError(404, 'workspace_not_found', `There is no workspace "${workspace}" (give its path, e.g. /Root/Sales).`);
+  if (id === undefined) throw notFound('Workspace', `There is no workspace "${workspace}" (give its path, e.g. /Root/Sales).`);
   return id;
 }
 
@@ -131,7 +130,7 @@ function decideFor(index: AccessIndex, subject: SubjectWithName, q: CheckQuery, 
   return { ...d, index, subject, domain, operation: q.operation, workspaceId, level };
 }
 
-/** Section 2 of PRODUCT.md for one question. Unknown user, domain or workspace: HttpError 404. */
+/** Section 2 of PRODUCT.md for one question. Unknown user, domain or workspace: a not_found HttpError (details.type says which). */
 export async function check(db: Db, q: CheckQuery, now = Date.now()): Promise<CheckResult> {
   const index = await getIndex(db);
   // Resolve domain and workspace first: they need no query.

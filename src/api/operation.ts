@@ -39,7 +39,7 @@ import { bodyParser } from '@koa/bodyparser';
 import { HttpError, ValidationError, notFound } from '../http/errors';
 import { bodyParseError } from '../http/errorHandler';
 import { checkStrict, throwStrict, type FieldErrors } from '../http/forms';
-import { satisfies, type Method, type MountedRoute, type Requirement, type RouteDef } from '../http/routing';
+import { satisfies, type Method, type MountedRoute, type Requirement } from '../http/routing';
 
 /** A group of operations under one prefix with one way of authenticating (the JSON API, AuthZEN, SCIM…). */
 export interface ApiSurface {
@@ -187,22 +187,12 @@ function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware
  * Mounts a surface's operations: returns the middleware that answers every request under its prefix
  * (authenticate → route → 404/405), and records each route with its requirement in `registry`.
  */
-export function mountSurface(surface: ApiSurface, operations: readonly Operation[], registry: MountedRoute[], legacy: readonly RouteDef[] = []): Koa.Middleware {
+export function mountSurface(surface: ApiSurface, operations: readonly Operation[], registry: MountedRoute[]): Koa.Middleware {
   const router = new Router({ prefix: surface.prefix });
   for (const op of operations) {
     const middleware = operationMiddleware(surface, op);
     registry.push({ method: op.method, path: op.path, requires: op.requires, handler: (ctx) => middleware(ctx, async () => undefined), api: true, prefix: surface.prefix });
     router.register(op.path, [op.method], [middleware] as never);
-  }
-  // Routes not yet defined as operations: guarded and given the parsed body, validated by their handler.
-  for (const def of legacy) {
-    const middleware: Koa.Middleware = async (ctx) => {
-      guard(surface, def.requires, ctx);
-      if (BODY_METHODS.has(def.method)) ctx.request.body = (await readBody(ctx)) ?? {};
-      await def.handler(ctx);
-    };
-    registry.push({ ...def, handler: (ctx) => middleware(ctx, async () => undefined), api: true, prefix: surface.prefix });
-    router.register(def.path, [def.method], [middleware] as never);
   }
   const methodNotAllowed: Koa.Middleware = async (ctx, next) => {
     await next();

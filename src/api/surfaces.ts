@@ -5,11 +5,17 @@
 import Joi from 'joi';
 import { apiAuthentication } from './auth';
 import { operation, type ApiSurface } from './operation';
-import { buildOpenApiDocument, type OpenApiDocument, type Schema, type SurfaceOperations } from './openapi';
-import { legacyDocument } from './openapi/legacy';
+import { buildOpenApiDocument, type OpenApiDocument, type SurfaceOperations } from './openapi';
 import { PUBLIC } from '../http/routing';
-import { operations as groupOperations } from '../groups/api';
 import { operations as userOperations } from '../users/api';
+import { operations as groupOperations } from '../groups/api';
+import { operations as roleOperations } from '../roles/api';
+import { operations as licenseOperations } from '../licenses/api';
+import { operations as workspaceOperations } from '../workspaces/api';
+import { operations as permissionOperations } from '../domainPermissions/api';
+import { operations as accessOperations } from '../access/api';
+import { operations as assetOperations } from '../assets/api';
+import { operations as auditOperations } from '../audit/api';
 
 /** /api/v1: everything the console manages, for personal API tokens. */
 export const API_V1: ApiSurface = {
@@ -33,9 +39,6 @@ export function apiDocument(baseUrl: string): { document: OpenApiDocument; json:
   let d = documents.get(baseUrl);
   if (!d) {
     const document = buildOpenApiDocument(baseUrl, API_SURFACES);
-    const legacy = legacyDocument(API_V1.prefix);
-    Object.assign(document.paths, legacy.paths);
-    document.components.schemas = { ...(legacy.schemas as Record<string, Schema>), ...document.components.schemas };
     d = { document, json: JSON.stringify(document) };
     documents.set(baseUrl, d);
   }
@@ -58,4 +61,20 @@ const getOpenApiDocument = operation({
   },
 });
 
-export const API_SURFACES: SurfaceOperations[] = [{ surface: API_V1, operations: [...userOperations, ...groupOperations, getOpenApiDocument] }];
+export const API_SURFACES: SurfaceOperations[] = [
+  {
+    surface: API_V1,
+    operations: [
+      ...userOperations,
+      ...groupOperations,
+      ...roleOperations,
+      ...licenseOperations,
+      ...workspaceOperations,
+      ...permissionOperations,
+      ...accessOperations,
+      ...assetOperations,
+      ...auditOperations,
+      getOpenApiDocument,
+    ],
+  },
+];

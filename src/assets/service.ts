@@ -11,7 +11,7 @@ import * as repo from './repo';
 import { ASSET_KINDS, SHARE_ACCESS, type Asset, type AssetKind, type ShareAccess } from './repo';
 import { transaction } from '../db/transaction';
 
-const nameSchema = Joi.string().trim().min(1).max(200).pattern(/^[^\p{Cc}]*$/u, { name: 'must not contain control characters' }).label('Name');
+export const nameSchema = Joi.string().trim().min(1).max(200).pattern(/^[^\p{Cc}]*$/u, { name: 'must not contain control characters' }).label('Name');
 
 async function requireAsset(db: Conn, id: number): Promise<Asset> {
   const a = await repo.findById(db, id);

@@ -1,7 +1,8 @@
 import { loadConfig } from '../config';
 import { createDb } from '../db/connect';
 import { HttpError, ValidationError } from '../http/errors';
-import { decisionJson, parseCheck, type CheckBody } from '../access/api';
+import { CheckRequest, decisionJson, type CheckBody } from '../access/api';
+import { validateStrict } from '../http/forms';
 import { describeRule } from '../access/engine';
 import * as access from '../access/service';
 import { parseArgs } from './args';
@@ -19,7 +20,7 @@ async function main(): Promise<number> {
   if (args.level !== undefined) raw.level = /^-?\d+$/.test(String(args.level)) ? Number(args.level) : args.level;
   let body: CheckBody;
   try {
-    body = parseCheck(raw);
+    body = validateStrict(CheckRequest, raw);
   } catch (e) {
     if (e instanceof ValidationError) throw new Error(`${USAGE}\n${Object.entries(e.fields).map(([k, v]) => `--${k}: ${v}`).join('\n')}`);
     throw e;

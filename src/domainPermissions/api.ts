@@ -1,69 +1,69 @@
 /**
  * Domain permissions over JSON, in the shape the check API uses:
  *   {"id","group","effect","domain","workspace","transitive","operations","level","priority"}
- *
- *   GET    /api/v1/groups/:name/permissions?limit=&offset=
- *   POST   /api/v1/groups/:name/permissions {effect, domain, workspace, transitive?, operations, level?, priority?}
- *   GET    /api/v1/permissions/:id            (ETag: its version)
- *   PATCH  /api/v1/permissions/:id {…any of the above}   If-Match: the ETag, to refuse a stale edit
- *   DELETE /api/v1/permissions/:id
+ * One definition per operation (src/api/operation.ts); a permission's version is its ETag, sent back as
+ * If-Match to refuse a stale edit.
  */
 import type Koa from 'koa';
 import Joi from 'joi';
-import { can, del, get, idParam, patch, post } from '../http/routing';
+import { can } from '../http/routing';
 import { P } from '../permissions/catalog';
 import { actorOf } from '../http/auth';
-import { HttpError, notFound } from '../http/errors';
+import { conflict, notFound } from '../http/errors';
 import { MAX_LEVEL } from '../access/catalog';
-import { strictBody, strictInput } from '../workspaces/api';
-import { PATH_MAX } from '../workspaces/service';
+import { created, operation } from '../api/operation';
+import { component, flag, groupNameParam, id, idParam, offsetPage, page, paging, record, text } from '../api/schemas';
+import { refOf, workspaceRef } from '../workspaces/api';
 import * as repo from './repo';
 import * as service from './service';
 import type { PermissionInput, PermissionView } from './service';
 
 const manage = can(P.accessManage);
+const TAG = 'Domain permissions';
 
-async function findGroup(ctx: Koa.Context) {
-  const name = String((ctx as unknown as { params: Record<string, string> }).params.name ?? '');
-  const g = name.length <= 100 ? await repo.findGroupByName(ctx.services.db, name) : undefined;
-  if (!g) throw new HttpError(404, 'group_not_found', `There is no group "${name.slice(0, 100)}".`);
-  return g;
-}
+/** A domain permission as the API shows it (here, in decisions and in explanations). */
+export const PermissionSchema = component(
+  'Permission',
+  record(
+    {
+      id: id(),
+      group: text('The group it is granted to.'),
+      effect: text().valid('allow', 'deny'),
+      domain: text('Domain name.'),
+      workspace: text('Workspace path.'),
+      transitive: flag('Applies to sub-workspaces too.'),
+      operations: text('Letters of R, M, C, D in that order.').pattern(/^R?M?C?D?$/),
+      level: Joi.number().integer().min(0).max(MAX_LEVEL),
+      priority: text().valid('high', 'low'),
+    },
+    'A domain permission of a group: allow or deny operations in a domain on a workspace.',
+  ),
+);
 
-function send(ctx: Koa.Context, v: PermissionView, status = 200) {
-  ctx.status = status;
-  ctx.set('ETag', `"${v.permission.version}"`);
-  ctx.body = service.permissionJson(v.permission, v.workspacePath);
-}
+const ETAG = { ETag: { description: 'The version of the permission, quoted: send it back as `If-Match` to refuse a stale edit.', required: true } };
 
-const fields = {
-  effect: Joi.string().trim().lowercase().valid('allow', 'deny').label('effect').messages({ 'any.only': 'effect must be "allow" or "deny".' }),
-  domain: Joi.string().trim().min(1).max(100).label('domain'),
-  workspace: Joi.alternatives()
-    .try(Joi.number().integer().min(1).max(2147483647), Joi.string().trim().min(1).max(PATH_MAX))
-    .label('workspace')
-    .messages({ 'alternatives.types': 'workspace must be a path like /Root/Sales or a workspace id.' }),
-  transitive: Joi.boolean().strict().label('transitive'),
+const attributes = {
+  effect: Joi.string().trim().lowercase().valid('allow', 'deny').label('effect').messages({ 'any.only': 'effect must be "allow" or "deny".' }).description('Allow or deny (case-insensitive).'),
+  domain: Joi.string().trim().min(1).max(100).label('domain').description('Domain name (or key), e.g. "Processes".'),
+  workspace: workspaceRef('workspace').label('workspace'),
+  transitive: Joi.boolean().strict().label('transitive').description('Also applies to every sub-workspace (default false).'),
   operations: Joi.string()
     .trim()
     .uppercase()
     .max(4)
     .allow('')
-    .pattern(/^[RMCD]*$/, { name: 'is a selection of the letters R, M, C and D, e.g. "RM"' })
-    .label('operations'),
-  level: Joi.number().integer().strict().min(0).max(MAX_LEVEL).label('level'),
-  priority: Joi.string().trim().lowercase().valid('high', 'low').label('priority').messages({ 'any.only': 'priority must be "high" or "low".' }),
+    .pattern(/^[RMCDrmcd]*$/, { name: 'is a selection of the letters R, M, C and D, e.g. "RM"' })
+    .label('operations')
+    .description('Letters of R (read), M (modify), C (create), D (delete), e.g. "RM".'),
+  level: Joi.number().integer().strict().min(0).max(MAX_LEVEL).label('level').description(`Processes only: the level (0–${MAX_LEVEL}) the permission applies from (default 0).`),
+  priority: Joi.string()
+    .trim()
+    .lowercase()
+    .valid('high', 'low')
+    .label('priority')
+    .messages({ 'any.only': 'priority must be "high" or "low".' })
+    .description('High beats low; at the same priority deny beats allow (default low; case-insensitive).'),
 };
-
-const createBody = Joi.object({
-  ...fields,
-  effect: fields.effect.required(),
-  domain: fields.domain.required(),
-  workspace: fields.workspace.required(),
-  operations: fields.operations.required(),
-});
-
-const patchBody = Joi.object(fields).min(1).messages({ 'object.min': 'Send at least one attribute to change.' });
 
 interface Body {
   effect?: string;
@@ -75,13 +75,14 @@ interface Body {
   priority?: string;
 }
 
+/** The service's input: the fields sent over the current permission's (on an edit). */
 function toInput(b: Body, current?: PermissionView): PermissionInput {
   const p = current?.permission;
   const workspace = b.workspace ?? p?.workspaceId;
   return {
     effect: b.effect ?? p?.effect,
     domain: { name: b.domain ?? p?.domainName },
-    workspace: typeof workspace === 'number' ? { id: workspace } : { text: workspace },
+    workspace: workspace === undefined ? {} : refOf(workspace),
     transitive: b.transitive ?? p?.transitive ?? false,
     ops: b.operations ?? (p ? service.opsString(p.ops) : ''),
     // Changing the domain away from Processes resets an unspecified level rather than carrying it over.
@@ -90,74 +91,144 @@ function toInput(b: Body, current?: PermissionView): PermissionInput {
   };
 }
 
-const listQuery = Joi.object({
-  limit: Joi.number().integer().min(1).max(500).default(100).label('limit'),
-  offset: Joi.number().integer().min(0).max(10_000_000).default(0).label('offset'),
-});
-
-async function list(ctx: Koa.Context) {
-  const group = await findGroup(ctx);
-  const q = strictInput<{ limit: number; offset: number }>(listQuery, ctx.query);
-  const { rows, total } = await service.listForGroup(ctx.services.db, group.id, q.limit, q.offset);
-  ctx.body = {
-    group: group.name,
-    items: rows.map((v) => service.permissionJson(v.permission, v.workspacePath)),
-    total,
-    limit: q.limit,
-    offset: q.offset,
-    nextOffset: q.offset + rows.length < total ? q.offset + rows.length : null,
-  };
+function send(ctx: Koa.Context, v: PermissionView) {
+  ctx.set('ETag', `"${v.permission.version}"`);
+  return service.permissionJson(v.permission, v.workspacePath);
 }
 
-async function create(ctx: Koa.Context) {
-  const group = await findGroup(ctx);
-  const b = strictBody<Body>(ctx, createBody);
-  const v = await service.createPermission(ctx.services.db, actorOf(ctx), group.id, toInput(b));
-  ctx.set('Location', `/api/v1/permissions/${v.permission.id}`);
-  send(ctx, v, 201);
+async function loadGroup(ctx: Koa.Context, params: { name: string }) {
+  const g = await repo.findGroupByName(ctx.services.db, params.name);
+  if (!g) throw notFound('Group', `There is no group "${params.name}".`);
+  return g;
 }
 
-async function load(ctx: Koa.Context): Promise<PermissionView> {
-  const v = await service.findView(ctx.services.db, idParam(ctx));
+async function loadPermission(ctx: Koa.Context, params: { id: number }): Promise<PermissionView> {
+  const v = await service.findView(ctx.services.db, params.id);
   if (!v) throw notFound('Permission');
   return v;
 }
 
-async function show(ctx: Koa.Context) {
-  send(ctx, await load(ctx));
-}
+const groupPath = Joi.object<{ name: string }>({ name: groupNameParam });
+const permissionPath = Joi.object<{ id: number }>({ id: idParam('Permission') });
+const ifMatch = {
+  'If-Match': Joi.string()
+    .pattern(/^(?:\*|(?:W\/)?"?\d{1,10}"?)$/)
+    .description('The ETag you read (e.g. `"3"`): a permission changed since answers 409. Optional.')
+    .messages({ 'string.pattern.base': 'If-Match must be the ETag of the permission, e.g. "3".' }),
+};
 
 /** If-Match: "<version>" (or W/"…", or *) — the version the caller last read. */
-function ifMatch(ctx: Koa.Context): number | undefined {
-  const h = ctx.get('If-Match').trim();
-  if (!h || h === '*') return undefined;
-  const m = /^(?:W\/)?"?(\d{1,10})"?$/.exec(h);
-  if (!m) throw new HttpError(400, 'bad_if_match', 'If-Match must be the ETag of the permission, e.g. "3".');
-  return Number(m[1]);
-}
+const expectedVersion = (header: unknown): number | undefined => (typeof header === 'string' && header !== '*' ? Number(/\d+/.exec(header)![0]) : undefined);
 
-async function update(ctx: Koa.Context) {
-  const current = await load(ctx);
-  const b = strictBody<Body>(ctx, patchBody);
-  const v = await service.updatePermission(ctx.services.db, actorOf(ctx), current.permission.id, toInput(b, current), ifMatch(ctx));
-  send(ctx, v);
-}
+const listGroupPermissions = operation({
+  operationId: 'listGroupPermissions',
+  method: 'GET',
+  path: '/groups/:name/permissions',
+  tag: TAG,
+  summary: 'Permissions of a group',
+  description: 'The domain permissions granted to a group; offset pagination.',
+  requires: manage,
+  params: groupPath,
+  load: loadGroup,
+  query: Joi.object<{ limit: number; offset: number }>(paging(100)),
+  responses: { 200: { description: 'A page of permissions.', schema: page('PermissionPage', PermissionSchema, { group: text('The group name.') }) } },
+  async handler(ctx, { query, target: group }) {
+    const { rows, total } = await service.listForGroup(ctx.services.db, group.id, query.limit, query.offset);
+    return { group: group.name, ...offsetPage(rows.map((v) => service.permissionJson(v.permission, v.workspacePath)), total, query) };
+  },
+});
 
-async function remove(ctx: Koa.Context) {
-  const current = await load(ctx);
-  const expected = ifMatch(ctx);
-  if (expected !== undefined && expected !== current.permission.version) {
-    throw new HttpError(409, 'conflict', `Permission #${current.permission.id} was changed since you read it (now version ${current.permission.version}).`);
-  }
-  const v = await service.deletePermission(ctx.services.db, actorOf(ctx), current.permission.id);
-  ctx.body = { deleted: service.permissionJson(v.permission, v.workspacePath) };
-}
+const createGroupPermission = operation({
+  operationId: 'createGroupPermission',
+  method: 'POST',
+  path: '/groups/:name/permissions',
+  tag: TAG,
+  summary: 'Grant a permission to a group',
+  description: 'Adds a domain permission. The same permission twice is refused. Decisions follow at once.',
+  requires: manage,
+  params: groupPath,
+  load: loadGroup,
+  body: Joi.object<Body>({
+    ...attributes,
+    effect: attributes.effect.required(),
+    domain: attributes.domain.required(),
+    workspace: attributes.workspace.required(),
+    operations: attributes.operations.required(),
+  }),
+  example: { effect: 'allow', domain: 'Processes', workspace: '/Root/Sales', transitive: true, operations: 'RM', level: 2, priority: 'low' },
+  responses: {
+    201: { description: 'Created.', schema: PermissionSchema, headers: { ...ETAG, Location: { description: 'The URL of the new permission.', required: true } } },
+  },
+  errors: {
+    403: 'Granting a permission to a group you belong to, or changing one that decides your own access.',
+    422: 'An unknown domain or workspace, no operation, a level outside Processes, or the same permission twice.',
+  },
+  async handler(ctx, { body, target: group }) {
+    const v = await service.createPermission(ctx.services.db, actorOf(ctx), group.id, toInput(body));
+    return created(ctx, `/api/v1/permissions/${v.permission.id}`, send(ctx, v));
+  },
+});
 
-export const apiRoutes = [
-  get('/groups/:name/permissions', manage, list),
-  post('/groups/:name/permissions', manage, create),
-  get('/permissions/:id', manage, show),
-  patch('/permissions/:id', manage, update),
-  del('/permissions/:id', manage, remove),
-];
+const getPermission = operation({
+  operationId: 'getPermission',
+  method: 'GET',
+  path: '/permissions/:id',
+  tag: TAG,
+  summary: 'Get a permission',
+  description: 'One domain permission, with its version as the ETag.',
+  requires: manage,
+  params: permissionPath,
+  load: loadPermission,
+  responses: { 200: { description: 'The permission.', schema: PermissionSchema, headers: ETAG } },
+  handler: (ctx, { target }) => send(ctx, target),
+});
 
+const updatePermission = operation({
+  operationId: 'updatePermission',
+  method: 'PATCH',
+  path: '/permissions/:id',
+  tag: TAG,
+  summary: 'Change a permission',
+  description: 'Changes the attributes sent (at least one). Changing the domain resets an unsent level to 0.',
+  requires: manage,
+  params: permissionPath,
+  load: loadPermission,
+  headers: ifMatch,
+  body: Joi.object<Body>(attributes).min(1).messages({ 'object.min': 'Send at least one attribute to change.' }),
+  example: { operations: 'RMC', priority: 'high' },
+  responses: { 200: { description: 'The permission after the change.', schema: PermissionSchema, headers: ETAG } },
+  errors: {
+    400: 'A malformed If-Match, an unknown field, or a body that is not a JSON object.',
+    403: 'Changing a permission of a group you belong to.',
+    409: 'The permission was changed since the If-Match version, or the change makes it equal to another.',
+    422: 'No attribute sent, or one breaks a rule (as on create).',
+  },
+  async handler(ctx, { body, headers, target }) {
+    return send(ctx, await service.updatePermission(ctx.services.db, actorOf(ctx), target.permission.id, toInput(body, target), expectedVersion(headers['If-Match'])));
+  },
+});
+
+const deletePermission = operation({
+  operationId: 'deletePermission',
+  method: 'DELETE',
+  path: '/permissions/:id',
+  tag: TAG,
+  summary: 'Remove a permission',
+  description: 'Deletes the domain permission. Decisions follow at once.',
+  requires: manage,
+  params: permissionPath,
+  load: loadPermission,
+  headers: ifMatch,
+  responses: { 200: { description: 'Deleted; the permission as it was.', schema: component('PermissionDeleted', record({ deleted: PermissionSchema })) } },
+  errors: { 400: 'A malformed If-Match.', 403: 'Removing a permission of a group you belong to.', 409: 'The permission was changed since the If-Match version.' },
+  async handler(ctx, { headers, target }) {
+    const expected = expectedVersion(headers['If-Match']);
+    if (expected !== undefined && expected !== target.permission.version) {
+      throw conflict(`Permission #${target.permission.id} was changed since you read it (now version ${target.permission.version}).`);
+    }
+    const v = await service.deletePermission(ctx.services.db, actorOf(ctx), target.permission.id);
+    return { deleted: service.permissionJson(v.permission, v.workspacePath) };
+  },
+});
+
+export const operations = [listGroupPermissions, createGroupPermission, getPermission, updatePermission, deletePermission];

@@ -1,19 +1,48 @@
+/** License types over JSON: seats and caps (one definition per operation, src/api/operation.ts). */
 import type Koa from 'koa';
 import Joi from 'joi';
-import { can, get, patch, put, SUPERUSER } from '../http/routing';
+import { can, SUPERUSER } from '../http/routing';
 import { P } from '../permissions/catalog';
 import { actorOf } from '../http/auth';
-import { validate } from '../http/forms';
-import { HttpError, notFound } from '../http/errors';
+import { notFound } from '../http/errors';
 import { DOMAINS, OPERATIONS, type Operation } from '../access/catalog';
 import type { Conn } from '../db/connect';
+import { operation } from '../api/operation';
+import { component, count, names, offsetPage, page, paging, record, text, version } from '../api/schemas';
 import * as repo from './repo';
 import type { LicenseType } from './repo';
 import * as service from './service';
 import { overview } from './routes';
 
 const manage = can(P.usersManage);
-const strict = { allowUnknown: false, status: 400 } as const;
+const TAG = 'Licenses';
+
+const licenseRef = record({ key: text(), name: text() });
+const LicenseSchema = component(
+  'License',
+  record(
+    {
+      key: text('Stable key, e.g. `process_modeler`.'),
+      name: text(),
+      description: text(),
+      seatLimit: count('Seats that may be assigned; null for unlimited.').allow(null),
+      seatsAssigned: count('Users holding a seat (deactivated users keep theirs).'),
+      seatsRemaining: count('Seats left; null when unlimited.').allow(null),
+      version: version(),
+    },
+    'A license type: seats, and caps on the operations its users may get.',
+  ),
+);
+const capsOf = (ops: Joi.StringSchema, description: string) => Joi.object(Object.fromEntries(DOMAINS.map((d) => [d.key, ops]))).description(description);
+const capsKeys = {
+  license: licenseRef,
+  caps: capsOf(
+    Joi.string().pattern(/^R?M?C?D?$/).max(4).description('Operations allowed: letters of R (read), M (modify), C (create), D (delete) in that order, e.g. "RM"; "" for none.'),
+    'Domain key → the operations the license type allows on it (its cap).',
+  ),
+};
+const LicenseCaps = component('LicenseCaps', record(capsKeys));
+const LicenseCapsChange = component('LicenseCapsChange', record({ ...capsKeys, changed: count('Domains whose cap changed.') }));
 
 function licenseJson(l: LicenseType, used: number) {
   return {
@@ -27,90 +56,126 @@ function licenseJson(l: LicenseType, used: number) {
   };
 }
 
-function body(ctx: Koa.Context): Record<string, unknown> {
-  const b = ctx.request.body;
-  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new HttpError(400, 'malformed_body', 'Send a JSON object.');
-  return b as Record<string, unknown>;
-}
-
-async function findLicense(ctx: Koa.Context): Promise<LicenseType> {
-  const key = String((ctx as unknown as { params: Record<string, string> }).params.key ?? '');
-  const l = /^[a-z_]{1,40}$/.test(key) ? await repo.findByKey(ctx.services.db, key) : undefined;
-  if (!l) throw notFound('License type');
-  return l;
-}
-
 async function capsJson(db: Conn, l: LicenseType) {
   const { domains, caps } = await overview(db);
   const row = caps.get(l.id);
   return { license: { key: l.key, name: l.name }, caps: Object.fromEntries(domains.map((d) => [d.key, row?.get(d.id) ?? ''])) };
 }
 
-/** The same page wrapper as every other list (a short list, but a generic client pages it like the others). */
-const listQuery = Joi.object({
-  limit: Joi.number().integer().min(1).max(500).default(100).label('limit'),
-  offset: Joi.number().integer().min(0).max(10_000_000).default(0).label('offset'),
+const licensePath = Joi.object<{ key: string }>({
+  key: names('License type', Joi.string().pattern(/^[a-z_]{1,40}$/).description('The license key, e.g. `process_modeler`.').example('process_modeler')),
 });
 
-async function listLicenses(ctx: Koa.Context) {
-  const q = validate<{ limit: number; offset: number }>(listQuery, ctx.query, strict);
-  const { licenses } = await overview(ctx.services.db);
-  const rows = licenses.slice(q.offset, q.offset + q.limit);
-  ctx.body = {
-    items: rows.map((l) => licenseJson(l, l.used)),
-    total: licenses.length,
-    limit: q.limit,
-    offset: q.offset,
-    nextOffset: q.offset + rows.length < licenses.length ? q.offset + rows.length : null,
-  };
+async function loadLicense(ctx: Koa.Context, params: { key: string }): Promise<LicenseType> {
+  const l = await repo.findByKey(ctx.services.db, params.key);
+  if (!l) throw notFound('License type');
+  return l;
 }
 
-async function getLicense(ctx: Koa.Context) {
-  const l = await findLicense(ctx);
-  ctx.body = licenseJson(l, await repo.seatsAssigned(ctx.services.db, l.id));
-}
+const listLicenses = operation({
+  operationId: 'listLicenses',
+  method: 'GET',
+  path: '/licenses',
+  tag: TAG,
+  summary: 'List license types',
+  description: 'Every license type with seats assigned and remaining; offset pagination like every list (the list is short).',
+  requires: manage,
+  query: Joi.object<{ limit: number; offset: number }>(paging(100)),
+  responses: { 200: { description: 'A page of license types.', schema: page('LicensePage', LicenseSchema) } },
+  async handler(ctx, { query }) {
+    const { licenses } = await overview(ctx.services.db);
+    const rows = licenses.slice(query.offset, query.offset + query.limit);
+    return offsetPage(rows.map((l) => licenseJson(l, l.used)), licenses.length, query);
+  },
+});
 
-async function patchLicense(ctx: Koa.Context) {
-  const l = await findLicense(ctx);
-  const input = validate<{ seatLimit: number | null; version?: number }>(
-    Joi.object({
-      seatLimit: Joi.number().integer().min(0).max(10_000_000).allow(null).required().label('seatLimit'),
-      version: Joi.number().integer().min(1).max(2147483647).label('version'),
-    }),
-    body(ctx),
-    strict,
-  );
-  const saved = await service.setSeatLimit(ctx.services.db, actorOf(ctx), l.id, input);
-  ctx.body = licenseJson(saved, await repo.seatsAssigned(ctx.services.db, saved.id));
-}
+const getLicense = operation({
+  operationId: 'getLicense',
+  method: 'GET',
+  path: '/licenses/:key',
+  tag: TAG,
+  summary: 'Get a license type',
+  description: 'One license type with its seats.',
+  requires: manage,
+  params: licensePath,
+  load: loadLicense,
+  responses: { 200: { description: 'The license type.', schema: LicenseSchema } },
+  handler: async (ctx, { target }) => licenseJson(target, await repo.seatsAssigned(ctx.services.db, target.id)),
+});
 
-async function getCaps(ctx: Koa.Context) {
-  ctx.body = await capsJson(ctx.services.db, await findLicense(ctx));
-}
+const setLicenseSeats = operation({
+  operationId: 'setLicenseSeats',
+  method: 'PATCH',
+  path: '/licenses/:key',
+  tag: TAG,
+  summary: 'Set the seat limit',
+  description: 'Only a Superuser may change seats. The limit cannot go below the seats already assigned.',
+  requires: SUPERUSER,
+  params: licensePath,
+  load: loadLicense,
+  body: Joi.object<{ seatLimit: number | null; version?: number }>({
+    seatLimit: service.seatLimitSchema.extract('seatLimit').required().description('Seats that may be assigned; null for unlimited.'),
+    version: version('The version you read.'),
+  }),
+  example: { seatLimit: 250, version: 1 },
+  responses: { 200: { description: 'The license type after the change.', schema: LicenseSchema } },
+  errors: {
+    403: 'The caller is not a Superuser.',
+    409: 'The license type was changed meanwhile (stale `version`).',
+    422: 'The limit is below the seats already assigned, or out of range.',
+  },
+  async handler(ctx, { body, target }) {
+    const saved = await service.setSeatLimit(ctx.services.db, actorOf(ctx), target.id, body);
+    return licenseJson(saved, await repo.seatsAssigned(ctx.services.db, saved.id));
+  },
+});
 
-const opsString = Joi.string()
-  .allow('')
-  .max(4)
-  .pattern(/^[RMCD]*$/)
-  .messages({ 'string.pattern.base': '{#label} must be letters of R, M, C and D (e.g. "RM"), or "" for none.' });
+const getLicenseCaps = operation({
+  operationId: 'getLicenseCaps',
+  method: 'GET',
+  path: '/licenses/:key/caps',
+  tag: TAG,
+  summary: 'Caps of a license type',
+  description: 'Per domain, the operations a user of this license type can ever be allowed: a domain permission cannot allow more.',
+  requires: manage,
+  params: licensePath,
+  load: loadLicense,
+  responses: { 200: { description: 'The caps of every domain.', schema: LicenseCaps } },
+  handler: (ctx, { target }) => capsJson(ctx.services.db, target),
+});
 
-async function putCaps(ctx: Koa.Context) {
-  const l = await findLicense(ctx);
-  const input = validate<{ caps: Record<string, string> }>(
-    Joi.object({ caps: Joi.object(Object.fromEntries(DOMAINS.map((d) => [d.key, opsString.label(`caps.${d.key}`)]))).required().label('caps') }),
-    body(ctx),
-    strict,
-  );
-  const caps: Record<string, Operation[]> = {};
-  for (const [k, v] of Object.entries(input.caps)) caps[k] = OPERATIONS.filter((o) => v.includes(o));
-  const changed = await service.replaceCaps(ctx.services.db, actorOf(ctx), l.id, caps);
-  ctx.body = { ...(await capsJson(ctx.services.db, l)), changed };
-}
+const setLicenseCaps = operation({
+  operationId: 'setLicenseCaps',
+  method: 'PUT',
+  path: '/licenses/:key/caps',
+  tag: TAG,
+  summary: 'Set caps of a license type',
+  description: 'Sets the caps of the domains sent; domains left out keep theirs. Only a Superuser may change caps. Decisions follow at once.',
+  requires: SUPERUSER,
+  params: licensePath,
+  load: loadLicense,
+  body: Joi.object<{ caps: Record<string, string> }>({
+    caps: capsOf(
+      Joi.string()
+        .allow('')
+        .max(4)
+        .pattern(/^[RMCD]*$/)
+        .description('Letters of R, M, C and D, e.g. "RM"; "" for none.')
+        .messages({ 'string.pattern.base': '{#label} must be letters of R, M, C and D (e.g. "RM"), or "" for none.' }),
+      'Domain key → operations.',
+    )
+      .required()
+      .label('caps'),
+  }),
+  example: { caps: { processes: 'RMC', maintenance: '' } },
+  responses: { 200: { description: 'The caps after the change, with the number of domains changed.', schema: LicenseCapsChange } },
+  errors: { 403: 'The caller is not a Superuser.', 422: 'Letters other than R, M, C, D.' },
+  async handler(ctx, { body, target }) {
+    const caps: Record<string, Operation[]> = {};
+    for (const [k, v] of Object.entries(body.caps)) caps[k] = OPERATIONS.filter((o) => v.includes(o));
+    const changed = await service.replaceCaps(ctx.services.db, actorOf(ctx), target.id, caps);
+    return { ...(await capsJson(ctx.services.db, target)), changed };
+  },
+});
 
-export const apiRoutes = [
-  get('/licenses', manage, listLicenses),
-  get('/licenses/:key', manage, getLicense),
-  patch('/licenses/:key', SUPERUSER, patchLicense),
-  get('/licenses/:key/caps', manage, getCaps),
-  put('/licenses/:key/caps', SUPERUSER, putCaps),
-];
+export const operations = [listLicenses, getLicense, setLicenseSeats, getLicenseCaps, setLicenseCaps];

@@ -1,98 +1,49 @@
-/**
- * Workspaces over JSON:
- *   GET    /api/v1/workspaces?q=&parent=&limit=&offset=   flat list, each with its path and parentId
- *   POST   /api/v1/workspaces {name, parent?}              parent: path ("/Root/Sales") or id; default the root
- *   GET    /api/v1/workspaces/:id
- *   PATCH  /api/v1/workspaces/:id {name?, parent?, version?}   rename and/or move (no cycles)
- *   DELETE /api/v1/workspaces/:id[?version=]               refused (409) while it has children or assets
- */
+/** The workspace tree over JSON: one definition per operation (src/api/operation.ts). */
 import type Koa from 'koa';
 import Joi from 'joi';
-import { can, del, get, idParam, patch, post } from '../http/routing';
+import { can } from '../http/routing';
 import { P } from '../permissions/catalog';
 import { actorOf } from '../http/auth';
-import { validate } from '../http/forms';
-import { HttpError, ValidationError, notFound } from '../http/errors';
+import { notFound } from '../http/errors';
 import type { Conn } from '../db/connect';
+import { created, operation } from '../api/operation';
+import { component, count, id, idParam, iso, offsetPage, page, paging, record, search, text, time, version } from '../api/schemas';
 import * as repo from './repo';
 import * as service from './service';
 import type { Workspace } from './repo';
 
 const manage = can(P.accessManage);
+const TAG = 'Workspaces';
 
-/**
- * Validates a JSON body strictly: anything but an object is malformed, and an unknown field is a 400 that
- * names it. Shared by the workspace and domain permission APIs.
- */
-export function strictBody<T>(ctx: Koa.Context, schema: Joi.Schema): T {
-  const b = ctx.request.body;
-  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new HttpError(400, 'malformed_body', 'Send a JSON object.');
-  return strictInput<T>(schema, b);
-}
-
-/** Strict validation of a query or body: a 400 whose message names the unknown or wrong fields. */
-export function strictInput<T>(schema: Joi.Schema, input: unknown): T {
-  try {
-    return validate<T>(schema, input, { allowUnknown: false, status: 400 });
-  } catch (e) {
-    if (!(e instanceof ValidationError)) throw e;
-    const unknown = Object.entries(e.fields)
-      .filter(([, m]) => m.endsWith('is not a known field.'))
-      .map(([k]) => k);
-    const message = unknown.length ? `Unknown field${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')}.` : Object.values(e.fields).join(' ');
-    throw new ValidationError(e.fields, message, 400);
-  }
-}
+const workspaceKeys = {
+  id: id(),
+  name: text(),
+  path: text('Full path from the root, e.g. "/Root/Sales/EMEA".'),
+  parentId: id('Null for the root workspace.').allow(null),
+  version: version(),
+  createdAt: time(),
+  updatedAt: time(),
+};
+const WorkspaceSchema = component('Workspace', record(workspaceKeys, 'A node of the workspace tree: where assets live and permissions are granted.'));
+const WorkspaceDetail = component(
+  'WorkspaceDetail',
+  record(
+    {
+      ...workspaceKeys,
+      children: count('Direct sub-workspaces.'),
+      assets: count('Assets directly in this workspace.'),
+      permissions: count('Domain permissions granted on this workspace.'),
+    },
+    'A workspace with what it holds.',
+  ),
+);
+const WorkspaceDeleted = component(
+  'WorkspaceDeleted',
+  record({ deleted: text('The path of the deleted workspace.'), permissionsRemoved: count('Domain permissions granted on it, removed with it.') }),
+);
 
 export function workspaceJson(w: Workspace, path: string) {
-  return {
-    id: w.id,
-    name: w.name,
-    path,
-    parentId: w.parentId,
-    version: w.version,
-    createdAt: new Date(w.createdAt).toISOString(),
-    updatedAt: new Date(w.updatedAt).toISOString(),
-  };
-}
-
-/** A path (string) or an id (number, or a string of digits in a query) to a WorkspaceRef. */
-function refOf(value: string | number): service.WorkspaceRef {
-  if (typeof value === 'number') return { id: value };
-  return { text: value };
-}
-
-async function resolveOr404(db: Conn, value: string | number, label: string) {
-  const r = await service.resolveRef(db, refOf(value), label);
-  if (!r.ok) throw new HttpError(404, 'workspace_not_found', r.message);
-  return r;
-}
-
-const ref = Joi.alternatives()
-  .try(Joi.number().integer().min(1).max(2147483647), Joi.string().trim().min(1).max(service.PATH_MAX))
-  .messages({ 'alternatives.types': '{#label} must be a workspace path like /Root/Sales or a workspace id.' });
-
-const listQuery = Joi.object({
-  q: Joi.string().trim().max(100).allow('').label('q'),
-  parent: Joi.string().trim().min(1).max(service.PATH_MAX).label('parent'),
-  limit: Joi.number().integer().min(1).max(500).default(100).label('limit'),
-  offset: Joi.number().integer().min(0).max(10_000_000).default(0).label('offset'),
-});
-
-async function list(ctx: Koa.Context) {
-  const { db } = ctx.services;
-  const q = strictInput<{ q?: string; parent?: string; limit: number; offset: number }>(listQuery, ctx.query);
-  let parentId: number | undefined;
-  if (q.parent) parentId = (await resolveOr404(db, /^\d{1,10}$/.test(q.parent) ? Number(q.parent) : q.parent, 'parent workspace')).workspace.id;
-  const { rows, total } = await repo.listFlat(db, { q: q.q || undefined, parentId }, q.limit, q.offset);
-  const paths = await repo.pathsOf(db, rows.map((r) => r.id));
-  ctx.body = {
-    items: rows.map((w) => workspaceJson(w, paths.get(w.id) ?? '')),
-    total,
-    limit: q.limit,
-    offset: q.offset,
-    nextOffset: q.offset + rows.length < total ? q.offset + rows.length : null,
-  };
+  return { id: w.id, name: w.name, path, parentId: w.parentId, version: w.version, createdAt: iso(w.createdAt), updatedAt: iso(w.updatedAt) };
 }
 
 async function detailJson(db: Conn, id: number) {
@@ -100,55 +51,144 @@ async function detailJson(db: Conn, id: number) {
   return { ...workspaceJson(info.workspace, info.path), children: info.children, assets: info.assets, permissions: info.permissions };
 }
 
-async function show(ctx: Koa.Context) {
-  ctx.body = await detailJson(ctx.services.db, idParam(ctx));
+/** A workspace named by its id or its path, as the API's fields take it. */
+export const workspaceRef = (what: string) =>
+  Joi.alternatives()
+    .try(id(`The ${what}'s id.`), Joi.string().trim().min(1).max(service.PATH_MAX).description(`The ${what}'s path, e.g. "/Root/Sales".`))
+    .messages({ 'alternatives.types': '{#label} must be a workspace path like /Root/Sales or a workspace id.' });
+
+/** A path (string) or an id (number) as the service's WorkspaceRef. */
+export const refOf = (value: string | number): service.WorkspaceRef => (typeof value === 'number' ? { id: value } : { text: value });
+
+/** A workspace named in a field: a message on that field when it names none. */
+async function refProblem(db: Conn, value: unknown, field: string, label: string): Promise<Record<string, string>> {
+  if (typeof value !== 'number' && typeof value !== 'string') return {};
+  const r = await service.resolveRef(db, refOf(value), label);
+  return r.ok ? {} : { [field]: r.message };
 }
 
-const createBody = Joi.object({
-  name: Joi.any().required().label('name'),
-  parent: ref.label('parent'),
+const workspacePath = Joi.object<{ id: number }>({ id: idParam('Workspace') });
+
+async function loadWorkspace(ctx: Koa.Context, params: { id: number }): Promise<Workspace> {
+  const w = await repo.findById(ctx.services.db, params.id);
+  if (!w) throw notFound('Workspace');
+  return w;
+}
+
+/** `parent` in a query: a path, or digits that are an id. */
+const parentRef = (value: string) => (/^\d{1,10}$/.test(value) ? Number(value) : value);
+
+const listWorkspaces = operation({
+  operationId: 'listWorkspaces',
+  method: 'GET',
+  path: '/workspaces',
+  tag: TAG,
+  summary: 'List workspaces',
+  description: 'A flat list of workspaces with their paths, in tree order; search by name, or list the children of one workspace; offset pagination.',
+  requires: manage,
+  query: Joi.object<{ q?: string; parent?: string; limit: number; offset: number }>({
+    q: search('workspace name'),
+    parent: Joi.string().trim().min(1).max(service.PATH_MAX).description('Only the direct children of this workspace (path or id).'),
+    ...paging(100),
+  }),
+  responses: { 200: { description: 'A page of workspaces.', schema: page('WorkspacePage', WorkspaceSchema) } },
+  errors: { 422: 'A value out of range, or a `parent` that names no workspace.' },
+  check: async (ctx) => (typeof ctx.query.parent === 'string' ? refProblem(ctx.services.db, parentRef(ctx.query.parent.trim()), 'parent', 'parent workspace') : {}),
+  async handler(ctx, { query: q }) {
+    const { db } = ctx.services;
+    const parent = q.parent ? await service.resolveRef(db, refOf(parentRef(q.parent)), 'parent workspace') : undefined;
+    const parentId = parent?.ok ? parent.workspace.id : undefined;
+    const { rows, total } = await repo.listFlat(db, { q: q.q || undefined, parentId }, q.limit, q.offset);
+    const paths = await repo.pathsOf(db, rows.map((r) => r.id));
+    return offsetPage(rows.map((w) => workspaceJson(w, paths.get(w.id) ?? '')), total, q);
+  },
 });
 
-async function create(ctx: Koa.Context) {
-  const { db } = ctx.services;
-  const b = strictBody<{ name: unknown; parent?: string | number }>(ctx, createBody);
-  const parent = b.parent === undefined ? { id: (await repo.findRoot(db)).id } : refOf(b.parent);
-  const { workspace } = await service.createWorkspace(db, actorOf(ctx), { name: b.name, parent });
-  ctx.status = 201;
-  ctx.set('Location', `/api/v1/workspaces/${workspace.id}`);
-  ctx.body = await detailJson(db, workspace.id);
-}
+const nameField = service.nameSchema.description('1–100 characters; no "/" and no control characters. Unique among its siblings (case-insensitive).');
 
-const updateBody = Joi.object({
-  name: Joi.any().label('name'),
-  parent: ref.label('parent'),
-  version: Joi.number().integer().min(1).max(2147483647).label('version'),
-})
-  .or('name', 'parent')
-  .messages({ 'object.missing': 'Send name (to rename), parent (to move), or both.' });
+const createWorkspace = operation({
+  operationId: 'createWorkspace',
+  method: 'POST',
+  path: '/workspaces',
+  tag: TAG,
+  summary: 'Create a workspace',
+  description: 'Creates a workspace under `parent` (default: the root).',
+  requires: manage,
+  body: Joi.object<{ name: string; parent?: string | number }>({ name: nameField.required(), parent: workspaceRef('parent workspace') }),
+  example: { name: 'EMEA', parent: '/Root/Sales' },
+  responses: { 201: { description: 'Created.', schema: WorkspaceDetail, headers: { Location: { description: 'The URL of the new workspace.', required: true } } } },
+  errors: { 422: 'The name is invalid or taken under that parent, or the parent does not exist.' },
+  check: (ctx, { body }) => refProblem(ctx.services.db, body.parent, 'parent', 'parent workspace'),
+  async handler(ctx, { body }) {
+    const { db } = ctx.services;
+    const parent = body.parent === undefined ? { id: (await repo.findRoot(db)).id } : refOf(body.parent);
+    const { workspace } = await service.createWorkspace(db, actorOf(ctx), { name: body.name, parent });
+    return created(ctx, `/api/v1/workspaces/${workspace.id}`, await detailJson(db, workspace.id));
+  },
+});
 
-async function update(ctx: Koa.Context) {
-  const { db } = ctx.services;
-  const id = idParam(ctx);
-  if (!(await repo.findById(db, id))) throw notFound('Workspace');
-  const b = strictBody<{ name?: unknown; parent?: string | number; version?: number }>(ctx, updateBody);
-  await service.updateWorkspace(db, actorOf(ctx), id, { name: b.name, parent: b.parent === undefined ? undefined : refOf(b.parent), version: b.version });
-  ctx.body = await detailJson(db, id);
-}
+const getWorkspace = operation({
+  operationId: 'getWorkspace',
+  method: 'GET',
+  path: '/workspaces/:id',
+  tag: TAG,
+  summary: 'Get a workspace',
+  description: 'One workspace with counts of its children, assets and permissions.',
+  requires: manage,
+  params: workspacePath,
+  load: loadWorkspace,
+  responses: { 200: { description: 'The workspace.', schema: WorkspaceDetail } },
+  handler: (ctx, { target }) => detailJson(ctx.services.db, target.id),
+});
 
-const deleteQuery = Joi.object({ version: Joi.number().integer().min(1).max(2147483647).label('version') });
+const updateWorkspace = operation({
+  operationId: 'updateWorkspace',
+  method: 'PATCH',
+  path: '/workspaces/:id',
+  tag: TAG,
+  summary: 'Rename or move a workspace',
+  description: 'Send `name` to rename, `parent` to move (never into itself or its own sub-workspaces), or both. The root cannot move.',
+  requires: manage,
+  params: workspacePath,
+  load: loadWorkspace,
+  body: Joi.object<{ name?: string; parent?: string | number; version?: number }>({
+    name: nameField,
+    parent: workspaceRef('new parent workspace'),
+    version: version('The version you read.'),
+  })
+    .or('name', 'parent')
+    .messages({ 'object.missing': 'Send name (to rename), parent (to move), or both.' }),
+  example: { parent: '/Root/Marketing', version: 3 },
+  responses: { 200: { description: 'The workspace after the change.', schema: WorkspaceDetail } },
+  errors: {
+    409: 'The workspace was changed meanwhile (stale `version`).',
+    422: 'Neither `name` nor `parent`; the name is invalid or taken there; the move is impossible (root, into itself, into a sub-workspace, already there).',
+  },
+  check: (ctx, { body }) => refProblem(ctx.services.db, body.parent, 'parent', 'new parent workspace'),
+  async handler(ctx, { body, target }) {
+    const { db } = ctx.services;
+    await service.updateWorkspace(db, actorOf(ctx), target.id, { name: body.name, parent: body.parent === undefined ? undefined : refOf(body.parent), version: body.version });
+    return detailJson(db, target.id);
+  },
+});
 
-async function remove(ctx: Koa.Context) {
-  const id = idParam(ctx);
-  const q = strictInput<{ version?: number }>(deleteQuery, ctx.query);
-  const result = await service.deleteWorkspace(ctx.services.db, actorOf(ctx), id, { version: q.version });
-  ctx.body = { deleted: result.path, permissionsRemoved: result.permissionsRemoved };
-}
+const deleteWorkspace = operation({
+  operationId: 'deleteWorkspace',
+  method: 'DELETE',
+  path: '/workspaces/:id',
+  tag: TAG,
+  summary: 'Delete a workspace',
+  description: 'Deletes an empty workspace with the domain permissions granted on it. A workspace with sub-workspaces or assets, and the root, are refused (409).',
+  requires: manage,
+  params: workspacePath,
+  load: loadWorkspace,
+  query: Joi.object<{ version?: number }>({ version: version('The version you read; a different current version answers 409.') }),
+  responses: { 200: { description: 'Deleted.', schema: WorkspaceDeleted } },
+  errors: { 409: 'The workspace still holds sub-workspaces or assets (`details.children`, `details.assets`), is the root, or was changed meanwhile.' },
+  async handler(ctx, { query, target }) {
+    const result = await service.deleteWorkspace(ctx.services.db, actorOf(ctx), target.id, { version: query.version });
+    return { deleted: result.path, permissionsRemoved: result.permissionsRemoved };
+  },
+});
 
-export const apiRoutes = [
-  get('/workspaces', manage, list),
-  post('/workspaces', manage, create),
-  get('/workspaces/:id', manage, show),
-  patch('/workspaces/:id', manage, update),
-  del('/workspaces/:id', manage, remove),
-];
+export const operations = [listWorkspaces, createWorkspace, getWorkspace, updateWorkspace, deleteWorkspace];

@@ -92,7 +92,7 @@ describe('a client working from the document alone', () => {
     expect(decision).toMatchObject({ allowed: true, reason: 'rule' });
     const batch = await ok(call('post', '/check/batch', { checks: [{ user: 'ann.org', domain: 'Processes', operation: 'D', workspace: '/Root/Org' }, { user: 'nobody', domain: 'Processes', operation: 'R', workspace: '/Root' }] }));
     expect(batch.results[0].allowed).toBe(false);
-    expect(batch.results[1].error.status).toBe(404);
+    expect(batch.results[1].error.status).toBe(422);
     const grid = await ok(call('get', `/users/ann.org/effective-permissions?workspace=${encodeURIComponent('/Root/Org/Sales EMEA')}`));
     expect(grid.domains.find((d: { key: string }) => d.key === 'processes').allowed).toBe('RMC');
 

@@ -227,19 +227,19 @@ describe('POST /api/v1/check', () => {
   });
 
   it.each([
-    [{ user: 'nobody', domain: 'Files', operation: 'R', workspace: '/Root' }, 'user_not_found', /nobody/],
-    [{ user: 'alice', domain: 'Spreadsheets', operation: 'R', workspace: '/Root' }, 'domain_not_found', /Spreadsheets/],
-    [{ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root/Nowhere' }, 'workspace_not_found', /Nowhere/],
-    [{ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Sales' }, 'workspace_not_found', /Sales/],
-    [{ user: "alice' OR '1'='1", domain: 'Files', operation: 'R', workspace: '/Root' }, 'user_not_found', /OR/],
-    [{ user: '<script>alert(1)</script>', domain: 'Files', operation: 'R', workspace: '/Root' }, 'user_not_found', /script/],
-    [{ user: 'ålice🙂', domain: 'Files', operation: 'R', workspace: '/Root' }, 'user_not_found', /ålice/],
-    [{ user: 'alice', domain: 'Files; DROP TABLE users', operation: 'R', workspace: '/Root' }, 'domain_not_found', /DROP/],
-  ])('answers 404 for %j', async (body, code, message) => {
+    [{ user: 'nobody', domain: 'Files', operation: 'R', workspace: '/Root' }, 'user', /nobody/],
+    [{ user: 'alice', domain: 'Spreadsheets', operation: 'R', workspace: '/Root' }, 'domain', /Spreadsheets/],
+    [{ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root/Nowhere' }, 'workspace', /Nowhere/],
+    [{ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Sales' }, 'workspace', /Sales/],
+    [{ user: "alice' OR '1'='1", domain: 'Files', operation: 'R', workspace: '/Root' }, 'user', /OR/],
+    [{ user: '<script>alert(1)</script>', domain: 'Files', operation: 'R', workspace: '/Root' }, 'user', /script/],
+    [{ user: 'ålice🙂', domain: 'Files', operation: 'R', workspace: '/Root' }, 'user', /ålice/],
+    [{ user: 'alice', domain: 'Files; DROP TABLE users', operation: 'R', workspace: '/Root' }, 'domain', /DROP/],
+  ])('answers 422 on the field naming a user, domain or workspace that does not exist: %j', async (body, field, message) => {
     const res = await check(body);
-    expect(res.status).toBe(404);
-    expect(res.body.error.code).toBe(code);
-    expect(res.body.error.message).toMatch(message);
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe('validation_failed');
+    expect(res.body.error.details.fields[field]).toMatch(message);
   });
 
   it.each([
@@ -257,13 +257,18 @@ describe('POST /api/v1/check', () => {
     [{ user: 'alice', domain: 'Processes', operation: 'R', workspace: '/Root', level: -1 }, 'level'],
     [{ user: 'alice', domain: 'Processes', operation: 'R', workspace: '/Root', level: 2.5 }, 'level'],
     [{ user: 'alice', domain: 'Processes', operation: 'R', workspace: '/Root', level: 'high' }, 'level'],
-    [{ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root', extra: 1 }, 'extra'],
     [{ user: 42, domain: 'Files', operation: 'R', workspace: '/Root' }, 'user'],
-  ])('answers 400 for the malformed body %j', async (body, field) => {
+  ])('answers 422 naming the field for %j', async (body, field) => {
     const res = await check(body);
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(422);
     expect(res.body.error.code).toBe('validation_failed');
     expect(Object.keys(res.body.error.details.fields)).toContain(field);
+  });
+
+  it('answers 400 for an unknown field', async () => {
+    const res = await check({ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root', extra: 1 });
+    expect(res.status).toBe(400);
+    expect(Object.keys(res.body.error.details.fields)).toContain('extra');
   });
 
   it('answers 400 for a body that is not a JSON object', async () => {
@@ -299,30 +304,38 @@ describe('POST /api/v1/check/batch', () => {
     return request(t.server).post('/api/v1/check/batch').set('Authorization', `Bearer ${token}`).send(body as object);
   }
 
-  it('answers every check in order, with errors inline', async () => {
+  it('answers every check in order, with errors inline for what does not exist', async () => {
     const res = await batch({
       checks: [
         { user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root' },
         { user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root/Sales' },
         { user: 'nobody', domain: 'Files', operation: 'R', workspace: '/Root' },
         { user: 'carol', domain: 'Processes', operation: 'R', workspace: '/Root/Sales/EMEA' },
-        { user: 'alice', domain: 'Files', operation: 'Z', workspace: '/Root' },
-        'not an object',
         { user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root/Nowhere' },
         { user: 'PM', domain: 'Processes', operation: 'M', workspace: '/Root/Sales', level: 1 },
       ],
     });
     expect(res.status).toBe(200);
     const r = res.body.results;
-    expect(r).toHaveLength(8);
+    expect(r).toHaveLength(6);
     expect(r[0]).toMatchObject({ allowed: true, reason: 'rule', decidedBy: { id: rules.stagesAllow } });
     expect(r[1]).toMatchObject({ allowed: false, decidedBy: { id: rules.stagesDeny } });
-    expect(r[2]).toEqual({ error: expect.objectContaining({ status: 404, code: 'user_not_found' }) });
+    expect(r[2]).toEqual({ error: expect.objectContaining({ status: 422, code: 'validation_failed', details: { fields: { user: expect.stringContaining('nobody') } } }) });
     expect(r[3]).toMatchObject({ allowed: false, decidedBy: { id: rules.blocked } });
-    expect(r[4].error).toMatchObject({ status: 400, code: 'validation_failed', details: { fields: { operation: expect.any(String) } } });
-    expect(r[5].error).toMatchObject({ status: 400, code: 'malformed_body' });
-    expect(r[6].error).toMatchObject({ status: 404, code: 'workspace_not_found' });
-    expect(r[7]).toMatchObject({ allowed: false, reason: 'license' });
+    expect(r[4].error).toMatchObject({ status: 422, details: { fields: { workspace: expect.stringContaining('Nowhere') } } });
+    expect(r[5]).toMatchObject({ allowed: false, reason: 'license' });
+  });
+
+  it('refuses a batch holding a malformed question, naming it, and decides nothing', async () => {
+    const res = await batch({
+      checks: [
+        { user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root' },
+        { user: 'alice', domain: 'Files', operation: 'Z', workspace: '/Root' },
+        'not an object',
+      ],
+    });
+    expect(res.status).toBe(422);
+    expect(Object.keys(res.body.error.details.fields)).toEqual(expect.arrayContaining(['checks.1.operation', 'checks.2']));
   });
 
   it('gives the same answers as single checks', async () => {
@@ -344,7 +357,8 @@ describe('POST /api/v1/check/batch', () => {
     expect(full.body.results).toHaveLength(1000);
     for (const body of [{ checks: Array.from({ length: 1001 }, () => one) }, { checks: [] }, {}, { checks: 'all' }, { checks: [one], more: true }]) {
       const res = await batch(body);
-      expect(res.status, JSON.stringify(body).slice(0, 60)).toBe(400);
+      // An unknown field is a 400; a list that is missing, empty, too long or not a list, a 422.
+      expect(res.status, JSON.stringify(body).slice(0, 60)).toBe('more' in body ? 400 : 422);
       expect(res.body.error.code).toBe('validation_failed');
     }
   });
@@ -378,10 +392,14 @@ describe('GET /api/v1/users/:username/effective-permissions', () => {
     expect(root.body.domains.find((d: { key: string }) => d.key === 'files').allowed).toBe('R');
   });
 
-  it('answers 404 for an unknown user or workspace and 400 for a bad level', async () => {
-    expect((await grid('nobody', '?workspace=/Root')).body.error.code).toBe('user_not_found');
-    expect((await grid('alice', '?workspace=/Root/Nowhere')).status).toBe(404);
-    expect((await grid('alice', '?level=12')).status).toBe(400);
+  it('answers 404 for an unknown user (in the path), 422 for an unknown workspace or a bad level, 400 for an unknown parameter', async () => {
+    const nobody = await grid('nobody', '?workspace=/Root');
+    expect(nobody.status).toBe(404);
+    expect(nobody.body.error).toMatchObject({ code: 'not_found', details: { type: 'user' } });
+    const nowhere = await grid('alice', '?workspace=/Root/Nowhere');
+    expect(nowhere.status).toBe(422);
+    expect(nowhere.body.error.details.fields.workspace).toContain('Nowhere');
+    expect((await grid('alice', '?level=12')).status).toBe(422);
     expect((await grid('alice', '?colour=blue')).status).toBe(400);
   });
 });
@@ -471,7 +489,7 @@ describe('two servers on one database', () => {
       .send({ _csrf: csrfFrom(page.text), name: 'Europe', ...(version ? { version } : {}) });
     expect(res.status).toBeLessThan(400);
     expect((await t.db('workspaces').where({ id: ws.emea }).first('name')).name).toBe('Europe');
-    expect((await check(ok, server2)).status).toBe(404);
+    expect((await check(ok, server2)).status).toBe(422);
     const renamed = await check({ ...ok, workspace: '/Root/Sales/Europe' }, server2);
     expect(renamed.body).toMatchObject({ allowed: true, decidedBy: { id: rules.editors } });
     expect(renamed.body.explanation).toContain('/Root/Sales/Europe');

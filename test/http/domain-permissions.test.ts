@@ -343,14 +343,14 @@ describe('JSON API', () => {
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.message).toBe('Unknown field: colour.');
     const typed: Array<[Record<string, unknown>, number, string]> = [
-      [{ ...good, transitive: 'yes' }, 400, 'transitive'],
-      [{ ...good, level: '3' }, 400, 'level'],
-      [{ ...good, level: 1.5 }, 400, 'level'],
-      [{ ...good, operations: 'RX' }, 400, 'operations'],
-      [{ ...good, operations: 'RMCDR' }, 400, 'operations'],
-      [{ ...good, effect: 'permit' }, 400, 'effect'],
-      [{ ...good, priority: 'urgent' }, 400, 'priority'],
-      [{ ...good, domain: undefined }, 400, 'domain'],
+      [{ ...good, transitive: 'yes' }, 422, 'transitive'],
+      [{ ...good, level: '3' }, 422, 'level'],
+      [{ ...good, level: 1.5 }, 422, 'level'],
+      [{ ...good, operations: 'RX' }, 422, 'operations'],
+      [{ ...good, operations: 'RMCDR' }, 422, 'operations'],
+      [{ ...good, effect: 'permit' }, 422, 'effect'],
+      [{ ...good, priority: 'urgent' }, 422, 'priority'],
+      [{ ...good, domain: undefined }, 422, 'domain'],
       [{ ...good, operations: '' }, 422, 'ops'],
       [{ ...good, operations: 'RR' }, 422, 'ops'],
       [{ ...good, level: 2 }, 422, 'level'],
@@ -358,7 +358,7 @@ describe('JSON API', () => {
       [{ ...good, workspace: '/Root/Nowhere' }, 422, 'workspace'],
       [{ ...good, workspace: 999999 }, 422, 'workspace'],
       [{ ...good, workspace: '<script>x</script>' }, 422, 'workspace'],
-      [{ ...good, domain: 'x'.repeat(5000) }, 400, 'domain'],
+      [{ ...good, domain: 'x'.repeat(5000) }, 422, 'domain'],
     ];
     for (const [body, status, field] of typed) {
       const res = await send(body);
@@ -396,7 +396,8 @@ describe('JSON API', () => {
     const unknown = await api().patch(`/api/v1/permissions/${created.id}`).set(auth()).send({ group: 'Other' });
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.message).toContain('group');
-    expect((await api().patch(`/api/v1/permissions/${created.id}`).set(auth()).send({})).status).toBe(400);
+    // Nothing to change is a value the operation refuses (422); a malformed If-Match, a malformed request (400).
+    expect((await api().patch(`/api/v1/permissions/${created.id}`).set(auth()).send({})).status).toBe(422);
     expect((await api().patch(`/api/v1/permissions/${created.id}`).set(auth()).set('If-Match', 'garbage').send({ level: 0 })).status).toBe(400);
     const gone = await api().delete(`/api/v1/permissions/${created.id}`).set(auth());
     expect(gone.status).toBe(200);

@@ -15,9 +15,7 @@ let t: TestApp;
 let adminToken: string;
 const doc = servedDocument();
 const operations = documentedOperations(doc);
-// Operations still described by hand (src/api/openapi/legacy.ts) until their feature is converted.
-const defined = operations.filter((o) => !o.op['x-route']);
-const withBody = defined.filter((o) => o.op.requestBody);
+const withBody = operations.filter((o) => o.op.requestBody);
 const resolve = (s: Schema): Schema => (s.$ref ? doc.components.schemas[s.$ref.split('/').pop()!] : s);
 const bodySchema = (o: (typeof operations)[number]): Schema => resolve(o.op.requestBody.content['application/json'].schema);
 const auditCount = async () => Number((await t.db('audit_events').count({ n: '*' }).first())!.n);
@@ -82,18 +80,18 @@ describe('the OpenAPI document', () => {
     expect(statuses.some((s) => s.startsWith('2')), key).toBe(true);
     for (const s of ['401', '403', '429']) expect(statuses, key).toContain(s);
     if (['post', 'put', 'patch'].includes(method)) for (const s of ['400', '413', '415']) expect(statuses, key).toContain(s);
-    if (op.requestBody && !op['x-route']) expect(statuses, key).toContain('422');
+    if (op.requestBody) expect(statuses, key).toContain('422');
     if (inPath.length) expect(statuses, `${key} answers 404 for an unknown ${inPath.join('/')}`).toContain('404');
     for (const [status, r] of Object.entries(op.responses as Record<string, { content?: Record<string, { schema: Schema }>; headers?: Record<string, unknown> }>)) {
       if (Number(status) >= 400) expect(r.content?.['application/json'].schema, `${key} ${status}`).toEqual({ $ref: '#/components/schemas/Error' });
       // A created object's URL comes back in Location (a group relation has no URL of its own).
       if (status === '201' && !key.endsWith('/group-relations')) expect(Object.keys(r.headers ?? {}), `${key} 201`).toContain('Location');
     }
-    if (!op['x-route']) expect(Object.keys(op.responses['401'].headers), key).toContain('WWW-Authenticate');
+    expect(Object.keys(op.responses['401'].headers), key).toContain('WWW-Authenticate');
     expect(Object.keys(op.responses['429'].headers), key).toContain('Retry-After');
   });
 
-  it.each(defined.filter((o) => o.op.responses['200']?.content).map((o) => [o.key, o] as const))('%s: describes a list page concretely (no allOf for a typed client)', (key, { op }) => {
+  it.each(operations.filter((o) => o.op.responses['200']?.content).map((o) => [o.key, o] as const))('%s: describes a list page concretely (no allOf for a typed client)', (key, { op }) => {
     const schema = resolve(op.responses['200'].content['application/json'].schema);
     expect(JSON.stringify(schema), key).not.toContain('allOf');
     if (schema.properties?.items) expect(schema.properties.items.items, key).toBeDefined();
@@ -152,7 +150,7 @@ describe('every operation follows the same rules', () => {
     expect(await auditCount()).toBe(before);
   });
 
-  it.each(defined.filter((o) => ['post', 'put', 'patch'].includes(o.method)).map((o) => [o.key, o] as const))(
+  it.each(operations.filter((o) => ['post', 'put', 'patch'].includes(o.method)).map((o) => [o.key, o] as const))(
     '%s: answers 415 to a body that is not JSON, and writes nothing',
     async (key, o) => {
       const objects = await makePathObjects(t);
@@ -166,7 +164,7 @@ describe('every operation follows the same rules', () => {
     },
   );
 
-  it.each(defined.filter((o) => ['post', 'put', 'patch'].includes(o.method)).map((o) => [o.key, o] as const))('%s: answers malformed JSON with 400', async (key, o) => {
+  it.each(operations.filter((o) => ['post', 'put', 'patch'].includes(o.method)).map((o) => [o.key, o] as const))('%s: answers malformed JSON with 400', async (key, o) => {
     const objects = await makePathObjects(t);
     const res = await call(t, adminToken, o.method, concrete(o.path, objects)).set('Content-Type', 'application/json').send('{"oops": ');
     expect(res.status, key).toBe(400);
@@ -177,7 +175,7 @@ describe('every operation follows the same rules', () => {
     }
   });
 
-  it.each(defined.filter((o) => o.method === 'post' && !o.op.requestBody).map((o) => [o.key, o] as const))('%s: refuses a field sent to an action that takes none', async (key, o) => {
+  it.each(operations.filter((o) => o.method === 'post' && !o.op.requestBody).map((o) => [o.key, o] as const))('%s: refuses a field sent to an action that takes none', async (key, o) => {
     const objects = await makePathObjects(t);
     const before = await auditCount();
     const res = await call(t, adminToken, o.method, concrete(o.path, objects)).send({ reason: 'left the company' });
@@ -186,7 +184,7 @@ describe('every operation follows the same rules', () => {
     expect(await auditCount()).toBe(before);
   });
 
-  it.each(defined.filter((o) => (o.op.parameters ?? []).some((p: { in: string }) => p.in === 'query')).map((o) => [o.key, o] as const))(
+  it.each(operations.filter((o) => (o.op.parameters ?? []).some((p: { in: string }) => p.in === 'query')).map((o) => [o.key, o] as const))(
     '%s: refuses an unknown query parameter with 400 naming it',
     async (key, o) => {
       const objects = await makePathObjects(t);
@@ -196,7 +194,7 @@ describe('every operation follows the same rules', () => {
     },
   );
 
-  it.each(defined.filter((o) => o.path.includes('{')).map((o) => [o.key, o] as const))('%s: answers not_found with the type of object for an unknown one in the path', async (key, o) => {
+  it.each(operations.filter((o) => o.path.includes('{')).map((o) => [o.key, o] as const))('%s: answers not_found with the type of object for an unknown one in the path', async (key, o) => {
     const url = o.path.replace(/\{([^}]+)\}/g, (_, name: string) => (name === 'id' ? '999999' : name === 'key' ? 'no_such_key' : 'no-such-thing'));
     const res = await call(t, adminToken, o.method, url).send(exampleOf(o) ?? {});
     expect(res.status, `${key}: ${JSON.stringify(res.body)}`).toBe(404);

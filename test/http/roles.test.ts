@@ -675,8 +675,8 @@ describe('API /api/v1/roles', () => {
     expect(clone.body.template.name).toBe('Viewer');
     const cases: Array<[Record<string, unknown>, number, string]> = [
       [{ name: 'X', template: 'viewer', colour: 'red' }, 400, 'colour'],
-      [{ name: 'X' }, 400, '_'],
-      [{ name: 'X', template: 'viewer', cloneOf: 1 }, 400, '_'],
+      [{ name: 'X' }, 422, '_'],
+      [{ name: 'X', template: 'viewer', cloneOf: 1 }, 422, '_'],
       [{ name: 'X', template: 'nonsense' }, 422, 'template'],
       [{ name: 'X', cloneOf: 999999 }, 422, 'cloneOf'],
       [{ name: 'api AUDITORS', template: 'viewer' }, 422, 'name'],
@@ -716,7 +716,7 @@ describe('API /api/v1/roles', () => {
     expect((await api('get', `/roles/${r.id}`)).status).toBe(404);
     expect((await api('delete', `/roles/${ids.viewer}?moveTo=${ids.analyst}`)).status).toBe(409);
     expect((await api('delete', `/roles/abc`)).status).toBe(404);
-    expect((await api('delete', `/roles/${ids.analyst}?moveTo=x`)).status).toBe(400);
+    expect((await api('delete', `/roles/${ids.analyst}?moveTo=x`)).status).toBe(422);
   });
 
   it('reads and replaces permissions (Superuser)', async () => {
@@ -731,9 +731,9 @@ describe('API /api/v1/roles', () => {
     const stale = await api('put', `/roles/${r.id}/permissions`).send({ permissions: [], version: got.body.version });
     expect(stale.status).toBe(409);
     const unknown = await api('put', `/roles/${r.id}/permissions`).send({ permissions: ['models.view', 'rockets.launch'] });
-    expect(unknown.status).toBe(400);
-    expect(unknown.body.error.details.fields['permissions.1']).toContain('unknown permission');
-    expect((await api('put', `/roles/${r.id}/permissions`).send({})).status).toBe(400);
+    expect(unknown.status).toBe(422);
+    expect(unknown.body.error.details.fields['permissions.1']).toContain('not a permission key');
+    expect((await api('put', `/roles/${r.id}/permissions`).send({})).status).toBe(422);
     expect((await api('put', `/roles/${ids.viewer}/permissions`).send({ permissions: [] })).status).toBe(409);
   });
 
@@ -756,8 +756,8 @@ describe('API /api/v1/roles', () => {
     const remove = await api('post', `/roles/${r.id}/users`).send({ remove: ['anna.berg', 'annika.lund'] });
     expect(remove.body.removed).toBe(2);
     expect(remove.body.removedMovedTo.name).toBe('Analyst');
-    expect((await api('post', `/roles/${r.id}/users`).send({})).status).toBe(400);
-    expect((await api('post', `/roles/${r.id}/users`).send({ add: 'anna.berg' })).status).toBe(400);
+    expect((await api('post', `/roles/${r.id}/users`).send({})).status).toBe(422);
+    expect((await api('post', `/roles/${r.id}/users`).send({ add: 'anna.berg' })).status).toBe(422);
   });
 
   it('changes the default role', async () => {
@@ -767,7 +767,7 @@ describe('API /api/v1/roles', () => {
     expect(await t.db('roles').where('is_default', true).pluck('id')).toEqual([ids.viewer]);
     expect((await api('put', '/roles/default').send({ role: ids.superuser })).status).toBe(409);
     expect((await api('put', '/roles/default').send({ role: 999999 })).status).toBe(422);
-    expect((await api('put', '/roles/default').send({ role: 'Viewer' })).status).toBe(400);
+    expect((await api('put', '/roles/default').send({ role: 'Viewer' })).status).toBe(422);
     expect((await api('put', '/roles/default').send({ role: ids.analyst })).status).toBe(200);
   });
 });

@@ -474,8 +474,9 @@ describe('JSON API', () => {
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.message).toContain('colour');
     const parent = await api().get('/api/v1/workspaces?parent=/Root/Nope').set(auth());
-    expect(parent.status).toBe(404);
-    expect((await api().get('/api/v1/workspaces?limit=100000').set(auth())).status).toBe(400);
+    expect(parent.status).toBe(422);
+    expect(parent.body.error.details.fields.parent).toContain('/Root/Nope');
+    expect((await api().get('/api/v1/workspaces?limit=100000').set(auth())).status).toBe(422);
   });
 
   it('creates under a parent given by path or id, or under the root', async () => {
@@ -498,10 +499,10 @@ describe('JSON API', () => {
     expect(unknown.body.error.message).toBe('Unknown field: colour.');
     expect(unknown.body.error.details.fields.colour).toBeDefined();
     const missing = await api().post('/api/v1/workspaces').set(auth()).send({ parent: '/Root' });
-    expect(missing.status).toBe(400);
+    expect(missing.status).toBe(422);
     expect(missing.body.error.details.fields.name).toBeDefined();
     const wrongType = await api().post('/api/v1/workspaces').set(auth()).send({ name: 'X', parent: { id: 1 } });
-    expect(wrongType.status).toBe(400);
+    expect(wrongType.status).toBe(422);
     const array = await api().post('/api/v1/workspaces').set(auth()).send([{ name: 'X' }]);
     expect(array.status).toBe(400);
     const dup = await api().post('/api/v1/workspaces').set(auth()).send({ name: 'api MADE', parent: '/Root/Sales' });
@@ -540,7 +541,7 @@ describe('JSON API', () => {
     expect(both.status).toBe(200);
     expect(both.body.path).toBe('/Root/Engineering/Moved and renamed');
     const empty = await api().patch(`/api/v1/workspaces/${made.id}`).set(auth()).send({});
-    expect(empty.status).toBe(400);
+    expect(empty.status).toBe(422);
     expect((await api().patch('/api/v1/workspaces/999999').set(auth()).send({ name: 'x' })).status).toBe(404);
   });
 
@@ -573,7 +574,7 @@ describe('JSON API', () => {
     expect(moved.status).toBe(200);
     const after = await ask('/Root/Elsewhere/Blue');
     expect(after.body).toMatchObject({ allowed: false, reason: 'default' });
-    expect((await ask('/Root/Teams/Blue')).status).toBe(404);
+    expect((await ask('/Root/Teams/Blue')).status).toBe(422);
   });
 
   it('is refused to users without access.manage', async () => {
