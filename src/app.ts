@@ -35,6 +35,7 @@ import { routes as domainPermissionRoutes } from './domainPermissions/routes';
 import { routes as explorerRoutes } from './access/explorerRoutes';
 import { routes as assetRoutes } from './assets/routes';
 import { routes as apiDocsRoutes } from './api/routes';
+import { createOps, type LogDestination, type Ops } from './ops';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
 const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
@@ -43,6 +44,8 @@ export interface GatehouseApp {
   app: Koa;
   services: AppServices;
   routes: MountedRoute[];
+  /** Logger, metrics and the lifecycle that graceful shutdown drives (src/ops). */
+  ops: Ops;
   close(): Promise<void>;
 }
 
@@ -59,7 +62,7 @@ async function checkDatabaseCatalog(db: Db): Promise<void> {
 }
 
 /** Builds the application. Only src/server.ts listens; tests drive `app.callback()`. */
-export async function createApp(config: Config, options: { db?: Db } = {}): Promise<GatehouseApp> {
+export async function createApp(config: Config, options: { db?: Db; logDestination?: LogDestination } = {}): Promise<GatehouseApp> {
   checkCatalog();
   const db = options.db ?? createDb(config);
   await checkDatabaseCatalog(db);
@@ -70,9 +73,11 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
   const services: AppServices = { db, config };
   app.context.services = services;
   app.silent = config.env === 'test';
-  app.on('error', (err: Error) => {
+  const ops = createOps(config, db, options.logDestination);
+  app.on('error', (err: Error, ctx?: Koa.Context) => {
     // Database errors carry the SQL and the row's values (hashes, emails): only their code and a redacted message are logged.
-    if (config.env !== 'test') console.error(redactedDatabaseError(err) ?? err);
+    const database = redactedDatabaseError(err);
+    (ctx?.state.log ?? ops.logger).error(database ? { database } : { err: { type: err?.name, message: err?.message, stack: err?.stack } }, 'request failed');
   });
 
   const registry: MountedRoute[] = [];
@@ -96,8 +101,10 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
   ];
   const consoleChain = compose(consoleStack as Koa.Middleware[]);
 
+  app.use(ops.requestContext);
   app.use(errorHandler());
   app.use(securityHeaders(config));
+  app.use(ops.endpoints);
   app.use(staticFiles());
   for (const surface of surfaces) app.use(surface);
   app.use(consoleChain);
@@ -106,6 +113,7 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
     app,
     services,
     routes: registry,
+    ops,
     async close() {
       if (!options.db) await db.destroy();
     },

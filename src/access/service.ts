@@ -12,6 +12,7 @@ import { AccessIndex, type DomainInput } from './accessIndex';
 import { decide, type Decision, type DomainKey, type Subject } from './engine';
 import * as repo from './repo';
 import type { SubjectWithName } from './repo';
+import { recordDecision } from '../ops/decisions';
 
 export const ACCESS_VERSION_KEY = 'access_version';
 
@@ -120,6 +121,7 @@ function decideFor(index: AccessIndex, subject: SubjectWithName, q: CheckQuery, 
   const workspaceId = resolveWorkspace(index, q.workspace);
   const level = domain.usesLevels ? (q.level ?? 0) : 0;
   const d = decide(index, subject, domain.key as DomainKey, q.operation, workspaceId, level, now);
+  recordDecision(d);
   return { ...d, index, subject, domain, operation: q.operation, workspaceId, level };
 }
 
