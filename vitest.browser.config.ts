@@ -5,6 +5,8 @@ export default defineConfig({
     include: ['test/browser/**/*.test.ts'],
     environment: 'node',
     pool: 'forks',
+    globalSetup: ['test/support/globalSetup.ts'],
+    sequence: { shuffle: { files: true, tests: false } },
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // One Chromium at a time keeps a 2-core machine responsive.

@@ -3,6 +3,25 @@ import { APP_PERMISSIONS, BUILT_IN_ROLES } from '../src/permissions/catalog';
 import { LICENSE_TYPES, defaultLicenseCaps } from '../src/licenses/catalog';
 import { DOMAINS, ROOT_WORKSPACE_NAME } from '../src/access/catalog';
 import { bumpCounter } from '../src/db/settings';
+import { transaction } from '../src/db/transaction';
+
+/**
+ * Inserts the rows that are missing and updates only those whose values differ. Re-writing unchanged rows
+ * would lock them: on Galera a replicated insert that checks a foreign key into one of them (a new user's
+ * license type, a permission's domain) then aborts this transaction, again and again while others write.
+ */
+async function upsertChanged(trx: Knex.Transaction, table: string, key: string, rows: Array<Record<string, unknown>>, onInsert: Record<string, unknown> = {}): Promise<void> {
+  const existing = new Map<string, Record<string, unknown>>((await trx(table).select(...Object.keys(rows[0]))).map((r: Record<string, unknown>) => [String(r[key]), r]));
+  for (const row of rows) {
+    const current = existing.get(String(row[key]));
+    if (!current) {
+      await trx(table).insert({ ...row, ...onInsert });
+      continue;
+    }
+    const differs = Object.keys(row).some((column) => (typeof row[column] === 'boolean' ? Boolean(current[column]) !== row[column] : current[column] !== row[column]));
+    if (differs) await trx(table).where({ [key]: row[key] }).update(row);
+  }
+}
 
 /**
  * The reference data every installation needs. Idempotent: running it again changes nothing that an
@@ -11,28 +30,15 @@ import { bumpCounter } from '../src/db/settings';
  */
 export async function seedBase(db: Knex): Promise<void> {
   const now = Date.now();
-  await db.transaction(async (trx) => {
-    for (const [i, p] of APP_PERMISSIONS.entries()) {
-      const row = { label: p.label, area: p.area, description: p.description, position: i + 1 };
-      const exists = await trx('app_permissions').where({ key: p.key }).first('key');
-      if (exists) await trx('app_permissions').where({ key: p.key }).update(row);
-      else await trx('app_permissions').insert({ key: p.key, ...row });
-    }
-
-    for (const [i, l] of LICENSE_TYPES.entries()) {
-      const exists = await trx('license_types').where({ key: l.key }).first('id');
-      if (exists) await trx('license_types').where({ key: l.key }).update({ name: l.name, description: l.description, position: i + 1 });
-      else await trx('license_types').insert({ key: l.key, name: l.name, description: l.description, position: i + 1, seat_limit: null });
-    }
+  // Every server runs this at start-up, possibly while others serve writes on other Galera nodes: a
+  // certification conflict must rerun it, not stop the server.
+  await transaction(db, async (trx) => {
+    await upsertChanged(trx, 'app_permissions', 'key', APP_PERMISSIONS.map((p, i) => ({ key: p.key, label: p.label, area: p.area, description: p.description, position: i + 1 })));
+    await upsertChanged(trx, 'license_types', 'key', LICENSE_TYPES.map((l, i) => ({ key: l.key, name: l.name, description: l.description, position: i + 1 })), { seat_limit: null });
     const licenseIds = new Map<string, number>(
       (await trx('license_types').select('id', 'key')).map((r: { id: number; key: string }) => [r.key, r.id]),
     );
-
-    for (const [i, d] of DOMAINS.entries()) {
-      const exists = await trx('domains').where({ key: d.key }).first('id');
-      if (exists) await trx('domains').where({ key: d.key }).update({ name: d.name, uses_levels: d.usesLevels, position: i + 1 });
-      else await trx('domains').insert({ key: d.key, name: d.name, uses_levels: d.usesLevels, position: i + 1 });
-    }
+    await upsertChanged(trx, 'domains', 'key', DOMAINS.map((d, i) => ({ key: d.key, name: d.name, uses_levels: d.usesLevels, position: i + 1 })));
     const domainIds = new Map<string, number>(
       (await trx('domains').select('id', 'key')).map((r: { id: number; key: string }) => [r.key, r.id]),
     );

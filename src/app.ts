@@ -8,6 +8,7 @@ import { createDb, type Db } from './db/connect';
 import { getOrCreateSetting } from './db/settings';
 import { redactedDatabaseError } from './db/errors';
 import { checkCatalog, APP_PERMISSIONS } from './permissions/catalog';
+import { storedPermissionKeys } from './roles/repo';
 import { bodyParseError, errorHandler } from './http/errorHandler';
 import { securityHeaders } from './http/security';
 import { staticFiles } from './http/static';
@@ -37,6 +38,7 @@ import { routes as domainPermissionRoutes } from './domainPermissions/routes';
 import { routes as explorerRoutes } from './access/explorerRoutes';
 import { routes as assetRoutes } from './assets/routes';
 import { routes as apiDocsRoutes } from './api/routes';
+import { createOps, type LogDestination, type Ops } from './ops';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
 const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
@@ -45,6 +47,8 @@ export interface GatehouseApp {
   app: Koa;
   services: AppServices;
   routes: MountedRoute[];
+  /** Logger, metrics and the lifecycle that graceful shutdown drives (src/ops). */
+  ops: Ops;
   close(): Promise<void>;
 }
 
@@ -52,7 +56,7 @@ export interface GatehouseApp {
 async function checkDatabaseCatalog(db: Db): Promise<void> {
   let keys: string[];
   try {
-    keys = (await db('app_permissions').select('key')).map((r: { key: string }) => r.key);
+    keys = await storedPermissionKeys(db);
   } catch {
     throw new Error('The database is not migrated. Run `npm run migrate && npm run seed` (npm start does both).');
   }
@@ -61,7 +65,7 @@ async function checkDatabaseCatalog(db: Db): Promise<void> {
 }
 
 /** Builds the application. Only src/server.ts listens; tests drive `app.callback()`. */
-export async function createApp(config: Config, options: { db?: Db } = {}): Promise<GatehouseApp> {
+export async function createApp(config: Config, options: { db?: Db; logDestination?: LogDestination } = {}): Promise<GatehouseApp> {
   checkCatalog();
   const db = options.db ?? createDb(config);
   await checkDatabaseCatalog(db);
@@ -69,12 +73,14 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
 
   const secret = config.sessionSecret ?? (await getOrCreateSetting(db, 'session_secret', () => randomBytes(32).toString('base64url')));
   const app = new Koa({ keys: [secret], proxy: config.trustProxy });
-  const services: AppServices = { db, config, extensions: {} };
+  const services: AppServices = { db, config };
   app.context.services = services;
   app.silent = config.env === 'test';
-  app.on('error', (err: Error) => {
+  const ops = createOps(config, db, options.logDestination);
+  app.on('error', (err: Error, ctx?: Koa.Context) => {
     // Database errors carry the SQL and the row's values (hashes, emails): only their code and a redacted message are logged.
-    if (config.env !== 'test') console.error(redactedDatabaseError(err) ?? err);
+    const database = redactedDatabaseError(err);
+    (ctx?.state.log ?? ops.logger).error(database ? { database } : { err: { type: err?.name, message: err?.message, stack: err?.stack } }, 'request failed');
   });
 
   const registry: MountedRoute[] = [];
@@ -99,8 +105,10 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
   ];
   const consoleChain = compose(consoleStack as Koa.Middleware[]);
 
+  app.use(ops.requestContext);
   app.use(errorHandler());
   app.use(securityHeaders(config));
+  app.use(ops.endpoints);
   app.use(staticFiles());
   for (const surface of surfaces) app.use(surface);
   app.use(consoleChain);
@@ -113,6 +121,7 @@ export async function createApp(config: Config, options: { db?: Db } = {}): Prom
     app,
     services,
     routes: registry,
+    ops,
     async close() {
       housekeeping.stop();
       if (!options.db) await db.destroy();

@@ -37,6 +37,18 @@ export interface Config {
   apiRateLimitPerMinute: number;
   /** Single sign-on (OpenID Connect); unset when no GATEHOUSE_OIDC_* variable is set. */
   sso?: SsoConfig;
+  /** pino level: fatal, error, warn, info, debug, trace or silent. */
+  logLevel: string;
+  /** Who may read /readyz and /metrics (src/ops/endpoints.ts). */
+  opsAccess: { allowedCidrs: string[]; token?: string };
+  /** Database pool (MySQL/MariaDB): most connections, and how long a request waits for one before a 503. */
+  dbPoolMax: number;
+  dbAcquireTimeoutMs: number;
+  /** SIGTERM: answer /readyz 503 for this long before closing the listener, then wait this long for requests in flight. */
+  shutdownDrainMs: number;
+  shutdownTimeoutMs: number;
+  /** Idle keep-alive connections are kept this long (longer than a load balancer's reuse of them). */
+  keepAliveTimeoutMs: number;
 }
 
 export interface ThrottleConfig {
@@ -96,9 +108,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     mailFrom: env.GATEHOUSE_MAIL_FROM || 'Gatehouse <gatehouse@localhost>',
     cacheTemplates: mode === 'production',
     apiRateLimitPerMinute: int(env.GATEHOUSE_API_RATE_LIMIT, 600),
+    logLevel: env.GATEHOUSE_LOG_LEVEL || (mode === 'test' ? 'silent' : 'info'),
+    opsAccess: {
+      allowedCidrs: (env.GATEHOUSE_OPS_ALLOWED_CIDRS || '').split(',').map((c) => c.trim()).filter(Boolean),
+      token: env.GATEHOUSE_OPS_TOKEN || undefined,
+    },
+    dbPoolMax: int(env.GATEHOUSE_DB_POOL_MAX, 10),
+    dbAcquireTimeoutMs: int(env.GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECONDS, 10) * 1000,
+    shutdownDrainMs: int(env.GATEHOUSE_SHUTDOWN_DRAIN_SECONDS, 0) * 1000,
+    shutdownTimeoutMs: int(env.GATEHOUSE_SHUTDOWN_TIMEOUT_SECONDS, 20) * 1000,
+    keepAliveTimeoutMs: int(env.GATEHOUSE_KEEP_ALIVE_SECONDS, 65) * 1000,
     ...overrides,
   };
   if (!Number.isInteger(Math.log2(config.scryptN))) throw new Error('GATEHOUSE_SCRYPT_N must be a power of two');
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) throw new Error('GATEHOUSE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent');
+  if (config.opsAccess.token !== undefined && config.opsAccess.token.length < 16) throw new Error('GATEHOUSE_OPS_TOKEN must be at least 16 characters');
+  if (config.dbPoolMax < 1) throw new Error('GATEHOUSE_DB_POOL_MAX must be at least 1');
   if (!('sso' in overrides)) config.sso = parseSsoConfig(env, config.baseUrl);
   return config;
 }

@@ -13,7 +13,6 @@
  */
 import type { DomainKey, Operation } from './catalog';
 import { OPERATION_NAMES } from './catalog';
-import type { AccessIndex } from './accessIndex';
 
 export type { DomainKey, Operation } from './catalog';
 export type Effect = 'allow' | 'deny';
@@ -24,6 +23,19 @@ export interface RuleOps {
   M: boolean;
   C: boolean;
   D: boolean;
+}
+
+/**
+ * What the decision needs to look up: the rules that match, and names for the explanation. The access
+ * index (src/access/accessIndex.ts) provides it; the engine itself stays free of how rules are stored.
+ */
+export interface RuleIndex {
+  matchingRules(groupIds: readonly number[], domain: DomainKey | string, op: Operation, workspaceId: number, level?: number): Rule[];
+  licenseAllows(licenseKey: string, domain: string, op: Operation): boolean;
+  domainName(key: string): string;
+  workspacePath(id: number): string;
+  usesLevels(key: string): boolean;
+  licenseName(key: string): string;
 }
 
 /** One domain permission of a group. `level` only means something for domains that use levels. */
@@ -64,14 +76,6 @@ export interface Decision {
   explanation: string;
 }
 
-/** Precedence classes, strongest first. */
-export const CLASS_ORDER = ['high-deny', 'high-allow', 'low-deny', 'low-allow'] as const;
-export type RuleClass = (typeof CLASS_ORDER)[number];
-
-export function classOf(rule: Pick<Rule, 'effect' | 'priority'>): RuleClass {
-  return `${rule.priority}-${rule.effect}` as RuleClass;
-}
-
 export function classRank(rule: Pick<Rule, 'effect' | 'priority'>): number {
   return rule.priority === 'high' ? (rule.effect === 'deny' ? 0 : 1) : rule.effect === 'deny' ? 2 : 3;
 }
@@ -83,11 +87,6 @@ export function classLabel(rule: Pick<Rule, 'effect' | 'priority'>): string {
 /** "RMC" for a rule's flags. */
 export function opsString(ops: RuleOps): string {
   return (ops.R ? 'R' : '') + (ops.M ? 'M' : '') + (ops.C ? 'C' : '') + (ops.D ? 'D' : '');
-}
-
-export function opsFromString(s: string): RuleOps {
-  const u = s.toUpperCase();
-  return { R: u.includes('R'), M: u.includes('M'), C: u.includes('C'), D: u.includes('D') };
 }
 
 /** Whether the rule's level condition holds for element level `level` (domains without levels: always). */
@@ -106,7 +105,7 @@ export function accountProblem(subject: Subject, now: number): string | null {
 }
 
 export function decide(
-  index: AccessIndex,
+  index: RuleIndex,
   subject: Subject,
   domain: DomainKey,
   op: Operation,
@@ -180,16 +179,16 @@ function orderMatches(matched: Rule[], decidedBy: Rule): Rule[] {
   return [decidedBy, ...rest];
 }
 
-function levelSuffix(index: AccessIndex, domain: DomainKey, level: number): string {
+function levelSuffix(index: RuleIndex, domain: DomainKey, level: number): string {
   return index.usesLevels(domain) ? ` (element level ${level})` : '';
 }
 
-function describeAsk(index: AccessIndex, op: Operation, domain: DomainKey, workspaceId: number, level: number): string {
+function describeAsk(index: RuleIndex, op: Operation, domain: DomainKey, workspaceId: number, level: number): string {
   return `${OPERATION_NAMES[op].toLowerCase()} ${index.domainName(domain)} at ${index.workspacePath(workspaceId)}${levelSuffix(index, domain, level)}`;
 }
 
 /** "High Allow #12 of group Sales on /Root (transitive, RM, level 3)". */
-export function describeRule(index: AccessIndex, r: Rule): string {
+export function describeRule(index: RuleIndex, r: Rule): string {
   const bits = [r.transitive ? 'transitive' : 'not transitive', opsString(r.ops)];
   if (index.usesLevels(r.domainKey)) bits.push(`level ${r.level}`);
   return `${classLabel(r)} #${r.id} of group ${r.groupName} on ${index.workspacePath(r.workspaceId)} (${bits.join(', ')})`;

@@ -12,6 +12,7 @@ import { AccessIndex, type DomainInput } from './accessIndex';
 import { decide, type Decision, type DomainKey, type Subject } from './engine';
 import * as repo from './repo';
 import type { SubjectWithName } from './repo';
+import { recordDecision } from '../ops/decisions';
 
 export const ACCESS_VERSION_KEY = 'access_version';
 
@@ -58,11 +59,6 @@ export async function getIndex(db: Db): Promise<AccessIndex> {
   );
   cache.building = { version, promise };
   return promise;
-}
-
-/** Drops the cached index of this database handle (tests; the counter makes this unnecessary in the app). */
-export function forgetIndex(db: Db): void {
-  caches.delete(db);
 }
 
 // ---- subjects --------------------------------------------------------------------------------------------
@@ -125,6 +121,7 @@ function decideFor(index: AccessIndex, subject: SubjectWithName, q: CheckQuery, 
   const workspaceId = resolveWorkspace(index, q.workspace);
   const level = domain.usesLevels ? (q.level ?? 0) : 0;
   const d = decide(index, subject, domain.key as DomainKey, q.operation, workspaceId, level, now);
+  recordDecision(d);
   return { ...d, index, subject, domain, operation: q.operation, workspaceId, level };
 }
 

@@ -2,8 +2,9 @@ import type Koa from 'koa';
 import Joi from 'joi';
 import { can, get, idParam, post } from '../http/routing';
 import { P } from '../permissions/catalog';
-import { fragment, page, redirectTo, wantsFragment, confirmation } from '../http/render';
+import { fragment, page, redirectTo, wantsFragment } from '../http/render';
 import { flash } from '../http/session';
+import { removalFlow } from '../http/removal';
 import { actorOf } from '../http/auth';
 import { ValidationError, notFound } from '../http/errors';
 import { validate } from '../http/forms';
@@ -159,17 +160,15 @@ async function removeShare(ctx: Koa.Context) {
   redirectTo(ctx, `/assets/${asset.id}`);
 }
 
-async function confirmRemoval(ctx: Koa.Context) {
-  const asset = await load(ctx);
-  const data = { title: `Remove ${asset.name}`, asset, shares: await repo.sharesOf(ctx.services.db, asset.id) };
-  confirmation(ctx, 'assets/remove', data);
-}
-
-async function removeAsset(ctx: Koa.Context) {
-  const asset = await service.remove(ctx.services.db, actorOf(ctx), idParam(ctx));
-  flash(ctx, 'success', `Asset “${asset.name}” removed.`);
-  redirectTo(ctx, '/assets');
-}
+const removal = removalFlow<Asset>({
+  view: 'assets/remove',
+  load,
+  data: async (ctx, asset) => ({ title: `Remove ${asset.name}`, asset, shares: await repo.sharesOf(ctx.services.db, asset.id) }),
+  async remove(ctx, asset) {
+    const removed = await service.remove(ctx.services.db, actorOf(ctx), asset.id);
+    return { message: `Asset “${removed.name}” removed.`, redirect: '/assets' };
+  },
+});
 
 export const routes = [
   get('/assets', manage, list),
@@ -180,6 +179,6 @@ export const routes = [
   post('/assets/:id/transfer', manage, transfer),
   post('/assets/:id/shares', manage, addShare),
   post('/assets/:id/shares/:groupId/delete', manage, removeShare),
-  get('/assets/:id/delete', manage, confirmRemoval),
-  post('/assets/:id/delete', manage, removeAsset),
+  get('/assets/:id/delete', manage, removal.confirm),
+  post('/assets/:id/delete', manage, removal.remove),
 ];

@@ -7,7 +7,7 @@ import { createHash, randomInt } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
 import type { Conn } from '../db/connect';
-import { getSetting, setSetting } from '../db/settings';
+import { getSetting } from '../db/settings';
 import { P, type AppPermission } from '../permissions/catalog';
 
 export const TOTP_PERIOD_S = 30;
@@ -132,7 +132,9 @@ export async function adminsMustUseTwoFactor(db: Conn): Promise<boolean> {
 }
 
 export async function setAdminsMustUseTwoFactor(db: Conn, value: boolean): Promise<void> {
-  await setSetting(db, POLICY_KEY, value ? 'true' : 'false');
+  const stored = value ? 'true' : 'false';
+  const updated = await db('settings').where({ key: POLICY_KEY }).update({ value: stored });
+  if (!updated) await db('settings').insert({ key: POLICY_KEY, value: stored });
 }
 
 /** Must this account hold a second factor? SSO accounts never (their provider owns their factors). */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import knexPkg from 'knex';
 import type { Knex } from 'knex';
+import pino from 'pino';
 import type { Config } from '../config';
 
 // Under ESM + tsx the named export is missing; the default export is the factory.
@@ -34,14 +35,34 @@ export function mysqlConnectionFromUrl(url: string): Knex.MySql2ConnectionConfig
   };
 }
 
-export function createDb(config: Pick<Config, 'databaseUrl' | 'sqliteFile'>): Db {
+/** knex's own warnings (a pooled connection found broken, …) as JSON log lines like the rest. */
+function knexLog(level: string | undefined): Knex.Config['log'] {
+  const logger = pino({ level: level ?? 'info', base: { service: 'gatehouse', component: 'knex', pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label: string) => ({ level: label }) } });
+  const text = (m: unknown) => (m instanceof Error ? m.message : String(m));
+  return { warn: (m) => logger.warn(text(m)), error: (m) => logger.error(text(m)), deprecate: (m) => logger.warn(text(m)), debug: () => undefined };
+}
+
+export function createDb(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> & Partial<Pick<Config, 'dbPoolMax' | 'dbAcquireTimeoutMs' | 'logLevel'>>): Db {
   if (config.databaseUrl) {
     return knexFactory({
       client: 'mysql2',
-      connection: mysqlConnectionFromUrl(config.databaseUrl),
+      log: knexLog(config.logLevel),
+      connection: { ...mysqlConnectionFromUrl(config.databaseUrl), connectTimeout: 5000 },
+      // A request waits this long for a connection, then answers 503 (src/db/errors.ts) rather than hanging
+      // while the database (or the node behind HAProxy) is away. Broken connections (a node killed, HAProxy
+      // cutting sessions to a node it took out) are dropped when next acquired (knex validates them), idle
+      // ones after 30 s, well before any proxy timeout closes them under us. A connection that cannot be
+      // made fails the request at once (knex's propagateCreateError), again a 503.
+      acquireConnectionTimeout: config.dbAcquireTimeoutMs ?? 10_000,
       pool: {
         min: 0,
-        max: 10,
+        max: config.dbPoolMax ?? 10,
+        idleTimeoutMillis: 30_000,
+        createTimeoutMillis: 5_000,
+        createRetryIntervalMillis: 200,
+        // Connections are renewed now and then, so after a fail-over they drift back to the preferred node.
+        maxConnectionLifetimeMillis: 10 * 60_000,
+        maxConnectionLifetimeJitterMillis: 60_000,
         // READ COMMITTED: a statement sees what committed before it, not a snapshot from the transaction's
         // first read. Rules guarded by a row lock (src/db/guards.ts) rely on it: after waiting for the lock,
         // the count that follows must see the writes of the transaction that held it.
@@ -70,11 +91,6 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'sqliteFile'>): Db
       },
     },
   });
-}
-
-/** Current time as stored in the database: epoch milliseconds, the one representation on both dialects. */
-export function nowMs(): number {
-  return Date.now();
 }
 
 /** Converts 0/1/true/false from either dialect to a boolean. */

@@ -10,6 +10,8 @@ interface DriverError {
   errno?: number;
   message?: string;
   sqlMessage?: string;
+  /** mysql2: the connection is dead (lost, reset, or used after it closed). */
+  fatal?: boolean;
 }
 
 const asDriverError = (e: unknown): DriverError => (e && typeof e === 'object' ? (e as DriverError) : {});
@@ -49,16 +51,25 @@ export function isRetryable(e: unknown): boolean {
   );
 }
 
-/** The database cannot be reached or dropped the connection (a node restarting, a fail-over). */
+/**
+ * The database cannot be reached or dropped the connection (a node restarting, a fail-over), or the node
+ * is not part of the cluster's Primary component. Whether a change was committed is then unknown only
+ * when it happened during COMMIT (src/db/transaction.ts retries the rest).
+ */
 export function isUnavailable(e: unknown): boolean {
   const err = asDriverError(e);
   return (
+    err.fatal === true ||
     err.code === 'ECONNREFUSED' ||
     err.code === 'ECONNRESET' ||
+    err.code === 'EPIPE' ||
     err.code === 'PROTOCOL_CONNECTION_LOST' ||
     err.code === 'ETIMEDOUT' ||
+    err.errno === 1040 || // too many connections
     err.errno === 1047 || // WSREP has not yet prepared node for application use
     err.errno === 1053 || // server shutdown in progress
+    err.errno === 1180 || // error during COMMIT: on Galera, the node left the Primary component
+    err.errno === 1927 || // connection was killed
     err.errno === 2006 ||
     err.errno === 2013 ||
     (err.message ?? '').startsWith('Knex: Timeout acquiring a connection')

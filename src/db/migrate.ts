@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { isRetryable } from './errors';
 import * as schema from '../../migrations/20261122_0001_schema';
 import * as domainPermissionVersion from '../../migrations/20261123_0005_domain_permission_version';
 import * as invariantsAndIdentifiers from '../../migrations/20261130_0006_invariants_and_identifiers';
@@ -31,9 +32,23 @@ const migrationSource: Knex.MigrationSource<[string, Migration]> = {
   },
 };
 
+/**
+ * Applies pending migrations. Every server does this at start-up: with nothing pending it only reads (knex
+ * would otherwise take its migration lock, a row update that servers starting together on different Galera
+ * nodes conflict on), and a conflict (deadlock / certification failure) is retried after a pause.
+ */
 export async function migrateLatest(db: Knex): Promise<string[]> {
-  const [, applied] = await db.migrate.latest({ migrationSource });
-  return applied as string[];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const [, pending] = (await db.migrate.list({ migrationSource })) as [unknown[], unknown[]];
+      if (!pending.length) return [];
+      const [, applied] = await db.migrate.latest({ migrationSource });
+      return applied as string[];
+    } catch (e) {
+      if (!isRetryable(e) || attempt >= 6) throw e;
+      await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 400 * attempt));
+    }
+  }
 }
 
 export async function migrateRollback(db: Knex, all = false): Promise<string[]> {

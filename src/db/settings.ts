@@ -17,11 +17,6 @@ export async function getOrCreateSetting(db: Conn, key: string, make: () => stri
   return (await getSetting(db, key))!;
 }
 
-export async function setSetting(db: Conn, key: string, value: string): Promise<void> {
-  const updated = await db('settings').where({ key }).update({ value });
-  if (!updated) await db('settings').insert({ key, value });
-}
-
 /**
  * Bumps a counter stored in the database. Caches on every server compare it on each request, so a change
  * made through one server is seen by the others on their next request.

@@ -4,12 +4,18 @@
  * certification failure, SQLite busy), runs the whole of it again after a short, jittered pause. `work` must
  * therefore do nothing outside the database that cannot be repeated (hash passwords before, not inside).
  *
+ * On Galera a conflict with a write on another node is only found at COMMIT (certification), and it is
+ * reported there as a deadlock (1213): knex rejects the transaction with the COMMIT's error, so it is retried
+ * the same way. A connection lost before COMMIT was sent (a pooled connection to a node that died, HAProxy
+ * cutting sessions to a node it took out) is also retried, on a fresh connection: nothing was committed.
+ * Lost during COMMIT, the outcome is unknown and the caller gets a 503 to retry.
+ *
  * A duplicate key raised inside becomes the 422 of its field (src/db/errors.ts), so a race between two
  * creates answers like the check before the insert does.
  */
 import type { Knex } from 'knex';
 import type { Conn, Tx } from './connect';
-import { duplicateAsValidation, isRetryable } from './errors';
+import { duplicateAsValidation, isRetryable, isUnavailable } from './errors';
 
 export interface TransactionOptions {
   /** How many times to run `work` in all (default 6). */
@@ -19,10 +25,13 @@ export interface TransactionOptions {
 }
 
 /** Counters for the operations view (metrics): how often a transaction had to be run again. */
-export const transactionStats = { retries: 0, gaveUp: 0 };
+export const transactionStats = { retries: 0, gaveUp: 0, reconnects: 0 };
 
 const BASE_DELAY_MS = 8;
 const MAX_DELAY_MS = 400;
+/** A lost connection is retried this many times, a little later each time (a fail-over takes a moment). */
+const RECONNECT_ATTEMPTS = 3;
+const RECONNECT_DELAY_MS = 300;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -34,10 +43,24 @@ export async function transaction<T>(db: Conn, work: (trx: Tx) => Promise<T>, op
   // Inside a transaction already: the outermost call owns the retries (a retry must restart from its BEGIN).
   if (isTransaction(db)) return work(db);
   const attempts = options.attempts ?? 6;
+  let reconnects = 0;
   for (let attempt = 1; ; attempt++) {
+    let committing = false;
     try {
-      return await (db as Knex).transaction(work);
+      return await (db as Knex).transaction(async (trx) => {
+        const result = await work(trx);
+        committing = true;
+        return result;
+      });
     } catch (e) {
+      if (!committing && !isRetryable(e) && isUnavailable(e) && reconnects < RECONNECT_ATTEMPTS) {
+        reconnects++;
+        transactionStats.retries++;
+        transactionStats.reconnects++;
+        await sleep(RECONNECT_DELAY_MS * reconnects);
+        attempt--;
+        continue;
+      }
       if (isRetryable(e) && attempt < attempts) {
         transactionStats.retries++;
         // Full jitter: two writers that collided rarely collide again.

@@ -134,12 +134,11 @@ export async function findIdentical(db: Conn, p: PermissionRow, exceptId?: numbe
 }
 
 export async function insert(db: Conn, p: PermissionRow, now = Date.now()): Promise<number> {
+  // A single-row insert answers its own id on both dialects (MySQL: this connection's LAST_INSERT_ID, so
+  // inserts on other Galera nodes cannot interfere). Never "the highest id": ids jump by the node count and
+  // a concurrent identical permission may hold a higher one.
   const [id] = await db('domain_permissions').insert({ ...columns(p), version: 1, created_at: now, updated_at: now });
-  // A single-row insert answers its own id on both dialects; confirm it names the row just written.
-  const check = await db('domain_permissions').where({ id: Number(id), group_id: p.groupId, created_at: now }).first('id');
-  if (check) return Number(id);
-  const latest = await db('domain_permissions').where(columns(p)).orderBy('id', 'desc').first('id');
-  return Number(latest.id);
+  return Number(id);
 }
 
 export async function update(db: Conn, id: number, p: PermissionRow, expectedVersion: number, now = Date.now()): Promise<boolean> {

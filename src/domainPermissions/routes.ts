@@ -1,8 +1,9 @@
 import type Koa from 'koa';
 import { can, get, idParam, post } from '../http/routing';
 import { P } from '../permissions/catalog';
-import { fragment, page, redirectTo, wantsFragment, confirmation } from '../http/render';
+import { fragment, page, redirectTo, wantsFragment } from '../http/render';
 import { flash } from '../http/session';
+import { isRefusal, removalFlow } from '../http/removal';
 import { actorOf } from '../http/auth';
 import { HttpError, notFound } from '../http/errors';
 import { asArray } from '../http/forms';
@@ -141,9 +142,7 @@ async function edit(ctx: Koa.Context) {
   await render(ctx, { editing, values: valuesOf(editing) });
 }
 
-function refusal(e: unknown): e is HttpError {
-  return e instanceof HttpError && e.status < 500 && e.status !== 404;
-}
+
 
 async function create(ctx: Koa.Context) {
   const group = await loadGroup(ctx);
@@ -153,7 +152,7 @@ async function create(ctx: Koa.Context) {
     flash(ctx, 'success', `Permission added: ${permission.priority === 'high' ? 'High' : 'Low'} ${permission.effect === 'allow' ? 'Allow' : 'Deny'} ${permission.domainName} on ${workspacePath}.`);
     redirectTo(ctx, `/groups/${group.id}/permissions`);
   } catch (e) {
-    if (!refusal(e)) throw e;
+    if (!isRefusal(e)) throw e;
     await render(ctx, { values: valuesFromBody(body), errors: e.fields, message: e.message, status: e.status });
   }
 }
@@ -168,7 +167,7 @@ async function update(ctx: Koa.Context) {
     flash(ctx, 'success', `Permission #${editing.permission.id} saved.`);
     redirectTo(ctx, `/groups/${group.id}/permissions`);
   } catch (e) {
-    if (!refusal(e)) throw e;
+    if (!isRefusal(e)) throw e;
     const current = (await service.findView(ctx.services.db, editing.permission.id)) ?? editing;
     const values = valuesFromBody(body);
     // After a conflict the form keeps the input but takes the current version: saving again applies it knowingly.
@@ -179,35 +178,25 @@ async function update(ctx: Koa.Context) {
 
 // ----------------------------------------------------------------------------------------------- remove
 
-async function renderRemoval(ctx: Koa.Context, errors: Record<string, string> = {}, status = 200) {
-  const group = await loadGroup(ctx);
-  const view = await loadPermission(ctx, group.id);
-  const data = { title: `Remove permission #${view.permission.id}`, group, view, errors, opsString: service.opsString(view.permission.ops) };
-  confirmation(ctx, 'domainPermissions/remove', data, status);
-}
-
-async function confirmRemoval(ctx: Koa.Context) {
-  await renderRemoval(ctx);
-}
-
-async function remove(ctx: Koa.Context) {
-  const group = await loadGroup(ctx);
-  const view = await loadPermission(ctx, group.id);
-  try {
+const removal = removalFlow<{ group: Awaited<ReturnType<typeof loadGroup>>; view: PermissionView }>({
+  view: 'domainPermissions/remove',
+  async load(ctx) {
+    const group = await loadGroup(ctx);
+    return { group, view: await loadPermission(ctx, group.id) };
+  },
+  data: async (_ctx, { group, view }) => ({ title: `Remove permission #${view.permission.id}`, group, view, opsString: service.opsString(view.permission.ops) }),
+  async remove(ctx, { group, view }) {
     const { permission, workspacePath } = await service.deletePermission(ctx.services.db, actorOf(ctx), view.permission.id);
-    flash(ctx, 'success', `Permission removed: ${permission.priority === 'high' ? 'High' : 'Low'} ${permission.effect === 'allow' ? 'Allow' : 'Deny'} ${permission.domainName} on ${workspacePath}.`);
-    redirectTo(ctx, `/groups/${group.id}/permissions`);
-  } catch (e) {
-    if (!refusal(e)) throw e;
-    await renderRemoval(ctx, { _: e.message }, e.status);
-  }
-}
+    const message = `Permission removed: ${permission.priority === 'high' ? 'High' : 'Low'} ${permission.effect === 'allow' ? 'Allow' : 'Deny'} ${permission.domainName} on ${workspacePath}.`;
+    return { message, redirect: `/groups/${group.id}/permissions` };
+  },
+});
 
 export const routes = [
   get('/groups/:id/permissions', manage, index),
   post('/groups/:id/permissions', manage, create),
   get('/groups/:id/permissions/:pid', manage, edit),
   post('/groups/:id/permissions/:pid', manage, update),
-  get('/groups/:id/permissions/:pid/delete', manage, confirmRemoval),
-  post('/groups/:id/permissions/:pid/delete', manage, remove),
+  get('/groups/:id/permissions/:pid/delete', manage, removal.confirm),
+  post('/groups/:id/permissions/:pid/delete', manage, removal.remove),
 ];

@@ -179,6 +179,13 @@ export async function removalImpact(db: Conn, id: number): Promise<RemovalImpact
   };
 }
 
+/** How many of these ids are groups (that still exist). */
+export async function countExisting(db: Conn, groupIds: number[]): Promise<number> {
+  let n = 0;
+  for (const part of chunks([...new Set(groupIds)], ID_CHUNK)) n += Number((await db('groups').whereRaw(`id IN (${idList(part)})`).count({ n: '*' }).first())?.n ?? 0);
+  return n;
+}
+
 /** For each of these groups: its name and how many domain permissions it carries (deciding who may change its members). */
 export async function permissionCounts(db: Conn, groupIds: number[]): Promise<Array<{ id: number; name: string; permissionCount: number }>> {
   const out: Array<{ id: number; name: string; permissionCount: number }> = [];

@@ -4,6 +4,7 @@ import { can, get, idParam, post } from '../http/routing';
 import { P } from '../permissions/catalog';
 import { fragment, isHtmx, page, redirectTo, renderToString, wantsFragment, confirmation } from '../http/render';
 import { flash } from '../http/session';
+import { removalFlow } from '../http/removal';
 import { actorOf } from '../http/auth';
 import { HttpError, ValidationError, notFound } from '../http/errors';
 import { validate } from '../http/forms';
@@ -302,31 +303,16 @@ async function addMember(ctx: Koa.Context) {
 
 // ------------------------------------------------------------------------------------------------ remove
 
-async function renderRemoval(ctx: Koa.Context, group: GroupWithCount, errors: Record<string, string> = {}, status = 200) {
-  const data = {
-    title: `Remove ${group.name}`,
-    group,
-    impact: await repo.removalImpact(ctx.services.db, group.id),
-    cancelHref: `/groups/${group.id}`,
-    errors,
-  };
-  confirmation(ctx, 'groups/remove', data, status);
-}
-
-async function confirmRemoval(ctx: Koa.Context) {
-  await renderRemoval(ctx, await loadGroup(ctx));
-}
-
-async function remove(ctx: Koa.Context) {
-  const group = await loadGroup(ctx);
-  const { name, impact } = await service.deleteGroup(ctx.services.db, actorOf(ctx), group.id);
-  flash(
-    ctx,
-    'success',
-    `Group ${name} removed, with ${plural(impact.memberships, 'membership')}, ${plural(impact.permissions, 'domain permission')}, ${plural(impact.shares, 'asset share')} and ${plural(impact.relations, 'relation')}.`,
-  );
-  redirectTo(ctx, '/groups');
-}
+const removal = removalFlow<GroupWithCount>({
+  view: 'groups/remove',
+  load: loadGroup,
+  data: async (ctx, group) => ({ title: `Remove ${group.name}`, group, impact: await repo.removalImpact(ctx.services.db, group.id), cancelHref: `/groups/${group.id}` }),
+  async remove(ctx, group) {
+    const { name, impact } = await service.deleteGroup(ctx.services.db, actorOf(ctx), group.id);
+    const message = `Group ${name} removed, with ${plural(impact.memberships, 'membership')}, ${plural(impact.permissions, 'domain permission')}, ${plural(impact.shares, 'asset share')} and ${plural(impact.relations, 'relation')}.`;
+    return { message, redirect: '/groups' };
+  },
+});
 
 // --------------------------------------------------------------------------------------------- relations
 
@@ -517,6 +503,6 @@ export const routes = [
   post('/groups/:id/members/add', manage, addMember),
   get('/groups/:id/relations', manage, groupRelations),
   post('/groups/:id/relations', manage, addGroupRelation),
-  get('/groups/:id/delete', manage, confirmRemoval),
-  post('/groups/:id/delete', manage, remove),
+  get('/groups/:id/delete', manage, removal.confirm),
+  post('/groups/:id/delete', manage, removal.remove),
 ];

@@ -33,8 +33,6 @@ export interface FlashMessage {
 export interface AppServices {
   db: Db;
   config: Config;
-  /** Hooks the features register so shared code (the layout, the route test) can find them. */
-  extensions: Record<string, unknown>;
 }
 
 declare module 'koa' {

@@ -33,10 +33,10 @@ const LicenseSchema = component(
     'A license type: seats, and caps on the operations its users may get.',
   ),
 );
-const capsOf = (ops: Joi.StringSchema, description: string) => Joi.object(Object.fromEntries(DOMAINS.map((d) => [d.key, ops]))).description(description);
+const perDomain = (ops: Joi.StringSchema, description: string) => Joi.object(Object.fromEntries(DOMAINS.map((d) => [d.key, ops]))).description(description);
 const capsKeys = {
   license: licenseRef,
-  caps: capsOf(
+  caps: perDomain(
     Joi.string().pattern(/^R?M?C?D?$/).max(4).description('Operations allowed: letters of R (read), M (modify), C (create), D (delete) in that order, e.g. "RM"; "" for none.'),
     'Domain key → the operations the license type allows on it (its cap).',
   ),
@@ -155,7 +155,7 @@ const setLicenseCaps = operation({
   params: licensePath,
   load: loadLicense,
   body: Joi.object<{ caps: Record<string, string> }>({
-    caps: capsOf(
+    caps: perDomain(
       Joi.string()
         .allow('')
         .max(4)

@@ -62,16 +62,6 @@ export async function setSeatLimit(db: Conn, id: number, seatLimit: number | nul
   return n === 1;
 }
 
-export async function capsOf(db: Conn, licenseTypeId: number): Promise<Array<{ domainKey: string; operations: string }>> {
-  return (
-    await db('license_caps')
-      .join('domains', 'domains.id', 'license_caps.domain_id')
-      .where('license_caps.license_type_id', licenseTypeId)
-      .orderBy('domains.position')
-      .select('domains.key as domainKey', 'license_caps.operations')
-  ).map((r: { domainKey: string; operations: string }) => r);
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // The licenses page and its API (issue 4).
 

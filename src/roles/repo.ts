@@ -305,3 +305,8 @@ export async function idsOfUsernames(db: Conn, usernames: string[]): Promise<Map
   }
   return map;
 }
+
+/** The application permission keys the database holds (the seeded catalog). */
+export async function storedPermissionKeys(db: Conn): Promise<string[]> {
+  return (await db('app_permissions').select('key')).map((r: { key: string }) => r.key);
+}

@@ -2,8 +2,9 @@ import type Koa from 'koa';
 import { requireRecentAuth } from '../auth/reauth';
 import { can, get, idParam, post, SUPERUSER } from '../http/routing';
 import { APP_PERMISSIONS, P, type AppPermission } from '../permissions/catalog';
-import { fragment, isHtmx, page, redirectTo, wantsFragment, confirmation } from '../http/render';
+import { fragment, isHtmx, page, redirectTo, wantsFragment } from '../http/render';
 import { flash } from '../http/session';
+import { removalFlow } from '../http/removal';
 import { actorOf } from '../http/auth';
 import { HttpError, ValidationError, notFound } from '../http/errors';
 import { asArray } from '../http/forms';
@@ -251,47 +252,33 @@ async function makeDefault(ctx: Koa.Context) {
 
 // ------------------------------------------------------------------------------------------------- remove
 
-async function renderRemoval(ctx: Koa.Context, role: Role, values: Record<string, string> = {}, errors: Record<string, string> = {}, status = 200) {
-  const { db } = ctx.services;
-  const actor = actorOf(ctx);
-  const holders = await repo.userCount(db, role.id);
-  const others = ordered((await repo.all(db)).filter((r) => r.id !== role.id));
-  const targets = await Promise.all(others.map(async (r) => ({ ...r, blocker: await service.assignmentBlocker(db, actor, r) })));
-  const fallback = targets.find((r) => r.isDefault && !r.blocker) ?? targets.find((r) => !r.blocker);
-  const data = {
-    title: `Remove role ${role.name}`,
-    role,
-    holders,
-    sample: holders ? await repo.usernamesOfRole(db, role.id, 10) : [],
-    targets,
-    blocker: await service.removalBlocker(db, actor, role),
-    values: { moveTo: values.moveTo ?? String(fallback?.id ?? '') },
-    errors,
-  };
-  confirmation(ctx, 'roles/remove', data, status);
-}
-
-async function confirmRemoval(ctx: Koa.Context) {
-  await renderRemoval(ctx, await loadRole(ctx));
-}
-
-async function removeRole(ctx: Koa.Context) {
-  const role = await loadRole(ctx);
-  const b = body(ctx);
-  const moveTo = /^[1-9][0-9]{0,9}$/.test(str(b.moveTo)) ? Number(b.moveTo) : null;
-  try {
+const removal = removalFlow<Role>({
+  view: 'roles/remove',
+  load: loadRole,
+  async data(ctx, role, values) {
+    const { db } = ctx.services;
+    const actor = actorOf(ctx);
+    const holders = await repo.userCount(db, role.id);
+    const others = ordered((await repo.all(db)).filter((r) => r.id !== role.id));
+    const targets = await Promise.all(others.map(async (r) => ({ ...r, blocker: await service.assignmentBlocker(db, actor, r) })));
+    const fallback = targets.find((r) => r.isDefault && !r.blocker) ?? targets.find((r) => !r.blocker);
+    return {
+      title: `Remove role ${role.name}`,
+      role,
+      holders,
+      sample: holders ? await repo.usernamesOfRole(db, role.id, 10) : [],
+      targets,
+      blocker: await service.removalBlocker(db, actor, role),
+      values: { moveTo: values.moveTo ?? String(fallback?.id ?? '') },
+    };
+  },
+  async remove(ctx, role, body) {
+    const moveTo = /^[1-9][0-9]{0,9}$/.test(str(body.moveTo)) ? Number(body.moveTo) : null;
     const result = await service.deleteRole(ctx.services.db, actorOf(ctx), role.id, moveTo);
-    flash(
-      ctx,
-      'success',
-      `Role ${result.name} removed.${result.moved ? ` ${result.moved.toLocaleString('en-US')} user${result.moved === 1 ? ' now holds' : 's now hold'} the role ${result.movedTo}.` : ''}`,
-    );
-    redirectTo(ctx, '/roles');
-  } catch (e) {
-    if (!(e instanceof HttpError) || e.status >= 500 || e.status === 404) throw e;
-    await renderRemoval(ctx, role, { moveTo: str(b.moveTo) }, Object.keys(e.fields).length ? e.fields : { _: e.message }, e.status);
-  }
-}
+    const moved = result.moved ? ` ${result.moved.toLocaleString('en-US')} user${result.moved === 1 ? ' now holds' : 's now hold'} the role ${result.movedTo}.` : '';
+    return { message: `Role ${result.name} removed.${moved}`, redirect: '/roles' };
+  },
+});
 
 // ------------------------------------------------------------------------------------------- assign users
 
@@ -435,8 +422,8 @@ export const routes = [
   get('/roles/:id/clone', manage, cloneForm),
   post('/roles/:id/clone', manage, cloneRole),
   post('/roles/:id/default', manage, makeDefault),
-  get('/roles/:id/delete', manage, confirmRemoval),
-  post('/roles/:id/delete', manage, removeRole),
+  get('/roles/:id/delete', manage, removal.confirm),
+  post('/roles/:id/delete', manage, removal.remove),
   get('/roles/:id/users', manage, assignPage),
   post('/roles/:id/users', manage, saveAssignment),
 ];

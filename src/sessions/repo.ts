@@ -32,10 +32,6 @@ export async function remove(db: Conn, id: string): Promise<void> {
   await db('sessions').where({ id }).delete();
 }
 
-export async function touch(db: Conn, id: string, now: number, expiresAt: number): Promise<void> {
-  await db('sessions').where({ id }).update({ last_seen_at: now, expires_at: expiresAt });
-}
-
 export async function removeForUser(db: Conn, userId: number): Promise<number> {
   return db('sessions').where({ user_id: userId }).delete();
 }

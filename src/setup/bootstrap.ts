@@ -56,8 +56,7 @@ export async function createSuperuser(db: Db, config: Pick<Config, 'scryptN'>, s
  * GATEHOUSE_ADMIN_PASSWORD or a generated one, and returns the credentials to print once.
  */
 export async function ensureFirstSuperuser(db: Db, config: Pick<Config, 'scryptN'>, env = process.env): Promise<{ username: string; password: string } | null> {
-  const any = await db('users').first('id');
-  if (any) return null;
+  if (await users.anyUser(db)) return null;
   const username = env.GATEHOUSE_ADMIN_USERNAME || 'admin';
   const password = env.GATEHOUSE_ADMIN_PASSWORD || generatePassword();
   await createSuperuser(db, config, { username, password, email: env.GATEHOUSE_ADMIN_EMAIL || `${username}@gatehouse.local` });

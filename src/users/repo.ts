@@ -227,6 +227,11 @@ export async function remove(db: Conn, id: number): Promise<void> {
   await db('users').where({ id }).delete();
 }
 
+/** Whether any account exists (the first start creates the first Superuser). */
+export async function anyUser(db: Conn): Promise<boolean> {
+  return (await db('users').first('id')) !== undefined;
+}
+
 /** Active, role = Superuser, not counting `exceptId`. */
 export async function countActiveSuperusers(db: Conn, exceptId?: number): Promise<number> {
   const q = db('users')

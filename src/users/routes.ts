@@ -2,8 +2,9 @@ import type Koa from 'koa';
 import Joi from 'joi';
 import { can, get, idParam, post } from '../http/routing';
 import { P } from '../permissions/catalog';
-import { fragment, page, redirectTo, wantsFragment, confirmation } from '../http/render';
+import { fragment, page, redirectTo, wantsFragment } from '../http/render';
 import { flash } from '../http/session';
+import { removalFlow } from '../http/removal';
 import { actorOf } from '../http/auth';
 import { HttpError, ValidationError, notFound } from '../http/errors';
 import { validate } from '../http/forms';
@@ -299,29 +300,22 @@ const endSessions = action(async (ctx, u) => {
 
 // ----------------------------------------------------------------------------------------------- remove
 
-async function renderRemoval(ctx: Koa.Context, user: User, values: Record<string, string> = {}, errors: Record<string, string> = {}, status = 200) {
-  const { db } = ctx.services;
-  const ownedCount = await assets.countOwnedBy(db, user.id);
-  const data = {
-    title: `Remove ${user.username}`,
-    subject: user,
-    ownedCount,
-    owned: await assets.ownedBy(db, user.id, 50),
-    blocker: (await service.removalBlocker(db, actorOf(ctx), user))?.message,
-    values: { assets: values.assets ?? (ownedCount ? 'transfer' : 'none'), transferTo: values.transferTo ?? '' },
-    errors,
-  };
-  confirmation(ctx, 'users/remove', data, status);
-}
-
-async function confirmRemoval(ctx: Koa.Context) {
-  await renderRemoval(ctx, await loadUser(ctx));
-}
-
-async function removeUser(ctx: Koa.Context) {
-  const user = await loadUser(ctx);
-  const body = (ctx.request.body ?? {}) as Record<string, string>;
-  try {
+const removal = removalFlow<User>({
+  view: 'users/remove',
+  load: loadUser,
+  async data(ctx, user, values) {
+    const { db } = ctx.services;
+    const ownedCount = await assets.countOwnedBy(db, user.id);
+    return {
+      title: `Remove ${user.username}`,
+      subject: user,
+      ownedCount,
+      owned: await assets.ownedBy(db, user.id, 50),
+      blocker: (await service.removalBlocker(db, actorOf(ctx), user))?.message,
+      values: { assets: values.assets ?? (ownedCount ? 'transfer' : 'none'), transferTo: values.transferTo ?? '' },
+    };
+  },
+  async remove(ctx, user, body) {
     const result = await service.deleteUser(ctx.services.db, actorOf(ctx), user.id, body);
     const what =
       result.mode === 'transfer'
@@ -329,13 +323,9 @@ async function removeUser(ctx: Koa.Context) {
         : result.mode === 'delete'
           ? ` ${result.assets} asset${result.assets === 1 ? ' was' : 's were'} deleted.`
           : '';
-    flash(ctx, 'success', `User ${result.username} removed.${what}`);
-    redirectTo(ctx, '/users');
-  } catch (e) {
-    if (!(e instanceof HttpError) || e.status >= 500) throw e;
-    await renderRemoval(ctx, user, body, Object.keys(e.fields).length ? e.fields : { _: e.message }, e.status);
-  }
-}
+    return { message: `User ${result.username} removed.${what}`, redirect: '/users' };
+  },
+});
 
 export const routes = [
   get('/users', manage, list),
@@ -350,6 +340,6 @@ export const routes = [
   post('/users/:id/reactivate', manage, reactivate),
   post('/users/:id/unlock', manage, unlock),
   post('/users/:id/end-sessions', manage, endSessions),
-  get('/users/:id/delete', manage, confirmRemoval),
-  post('/users/:id/delete', manage, removeUser),
+  get('/users/:id/delete', manage, removal.confirm),
+  post('/users/:id/delete', manage, removal.remove),
 ];

@@ -153,8 +153,7 @@ export async function checkReferences(
   }
   const groupIds = Array.isArray(input.addGroupIds) ? [...new Set(input.addGroupIds as number[])] : [];
   if (!fields.addGroupIds && groupIds.length) {
-    const found = await db('groups').whereIn('id', groupIds).count({ n: '*' }).first();
-    if (Number(found?.n ?? 0) !== groupIds.length) fields.addGroupIds = 'One of the chosen groups no longer exists.';
+    if ((await groups.countExisting(db, groupIds)) !== groupIds.length) fields.addGroupIds = 'One of the chosen groups no longer exists.';
   }
 }
 

@@ -1,8 +1,9 @@
 import type Koa from 'koa';
 import { can, get, idParam, post } from '../http/routing';
 import { P } from '../permissions/catalog';
-import { fragment, isHtmx, page, redirectTo, wantsFragment, confirmation } from '../http/render';
+import { fragment, isHtmx, page, redirectTo, wantsFragment } from '../http/render';
 import { flash } from '../http/session';
+import { removalFlow } from '../http/removal';
 import { actorOf } from '../http/auth';
 import { HttpError, notFound } from '../http/errors';
 import * as repo from './repo';
@@ -160,29 +161,20 @@ function versionOf(body: Body): number | undefined {
 
 // ----------------------------------------------------------------------------------------------- delete
 
-async function renderRemoval(ctx: Koa.Context, id: number, errors: Record<string, string> = {}, status = 200, version?: string) {
-  const info = await service.removalInfo(ctx.services.db, id);
-  const data = { title: `Delete ${info.path}`, info, errors, version: version ?? String(info.workspace.version) };
-  confirmation(ctx, 'workspaces/remove', data, status);
-}
-
-async function confirmRemoval(ctx: Koa.Context) {
-  await renderRemoval(ctx, idParam(ctx));
-}
-
-async function remove(ctx: Koa.Context) {
-  const id = idParam(ctx);
-  const body = (ctx.request.body ?? {}) as Body;
-  try {
+const removal = removalFlow<number>({
+  view: 'workspaces/remove',
+  load: async (ctx) => idParam(ctx),
+  async data(ctx, id) {
+    const info = await service.removalInfo(ctx.services.db, id);
+    // The current version, even after a refusal: deleting again then applies to what is there now.
+    return { title: `Delete ${info.path}`, info, version: String(info.workspace.version) };
+  },
+  async remove(ctx, id, body) {
     const result = await service.deleteWorkspace(ctx.services.db, actorOf(ctx), id, { version: versionOf(body) });
     const perms = result.permissionsRemoved ? ` ${result.permissionsRemoved} domain permission${result.permissionsRemoved === 1 ? ' on it was' : 's on it were'} removed.` : '';
-    flash(ctx, 'success', `Workspace ${result.path} deleted.${perms}`);
-    redirectTo(ctx, `/workspaces/${result.parentId}`);
-  } catch (e) {
-    if (!(e instanceof HttpError) || e.status >= 500 || e.status === 404) throw e;
-    await renderRemoval(ctx, id, { _: e.message }, e.status);
-  }
-}
+    return { message: `Workspace ${result.path} deleted.${perms}`, redirect: `/workspaces/${result.parentId}` };
+  },
+});
 
 export const routes = [
   get('/workspaces', manage, index),
@@ -192,6 +184,6 @@ export const routes = [
   post('/workspaces/:id/children', manage, create),
   post('/workspaces/:id/rename', manage, rename),
   post('/workspaces/:id/move', manage, move),
-  get('/workspaces/:id/delete', manage, confirmRemoval),
-  post('/workspaces/:id/delete', manage, remove),
+  get('/workspaces/:id/delete', manage, removal.confirm),
+  post('/workspaces/:id/delete', manage, removal.remove),
 ];

@@ -24,8 +24,9 @@ describe('my account', () => {
   });
 
   it('changes the password only with the current one, and signs out other sessions', async () => {
-    const me = await t.signIn('analyst');
-    const other = await t.signIn('analyst');
+    await t.makeUser({ username: 'changer' });
+    const me = await t.signIn('changer');
+    const other = await t.signIn('changer');
     const wrong = await me.post('/account/password').type('form').send({ _csrf: me.csrf, currentPassword: 'nope', newPassword: 'a-new-long-password', confirmPassword: 'a-new-long-password' });
     expect(wrong.status).toBe(422);
     expect($(wrong.text)('#e-currentPassword').text()).toContain('not your current password');
@@ -35,7 +36,7 @@ describe('my account', () => {
     expect(ok.status).toBe(303);
     expect((await me.get('/account')).status).toBe(200);
     expect((await other.get('/account')).status).toBe(303);
-    expect(await t.signIn('analyst', 'a-new-long-password')).toBeTruthy();
+    expect(await t.signIn('changer', 'a-new-long-password')).toBeTruthy();
   });
 
   it('signs out the other sessions but keeps this one', async () => {
@@ -48,7 +49,7 @@ describe('my account', () => {
   });
 
   it('offers API tokens only to roles with "Access API"', async () => {
-    const analyst = await t.signIn('analyst', 'a-new-long-password');
+    const analyst = await t.signIn('analyst');
     const page = await analyst.get('/account');
     expect($(page.text)('#tokens').length).toBe(0);
     const refused = await analyst.post('/account/tokens').type('form').send({ _csrf: analyst.csrf, name: 'x' });
@@ -84,15 +85,15 @@ describe('my account', () => {
   });
 
   it('cannot revoke somebody else’s token', async () => {
-    const adminToken = await t.db('api_tokens').first('id');
-    const analyst = await t.signIn('analyst', 'a-new-long-password');
-    await t.db('role_permissions').insert({ role_id: (await t.db('roles').where({ builtin_key: 'analyst' }).first('id')).id, permission_key: 'api.access' });
-    try {
-      const res = await analyst.post(`/account/tokens/${adminToken.id}/revoke`).type('form').send({ _csrf: analyst.csrf });
-      expect(res.status).toBe(404);
-    } finally {
-      await t.db('role_permissions').where({ permission_key: 'api.access', role_id: (await t.db('roles').where({ builtin_key: 'analyst' }).first('id')).id }).delete();
-    }
+    await t.token('admin');
+    const adminToken = await t.db('api_tokens').where({ user_id: await t.make.userId('admin') }).whereNull('revoked_at').orderBy('id', 'desc').first('id');
+    // Someone who may hold tokens of their own, but not this one.
+    await t.make.makeRole('Integrators', { template: 'analyst', permissions: ['models.view', 'api.access'] });
+    await t.makeUser({ username: 'integrator', role: 'Integrators' });
+    const integrator = await t.signIn('integrator');
+    const res = await integrator.post(`/account/tokens/${adminToken.id}/revoke`).type('form').send({ _csrf: integrator.csrf });
+    expect(res.status).toBe(404);
+    expect((await t.db('api_tokens').where({ id: adminToken.id }).first()).revoked_at).toBeNull();
   });
 
   it('limits the API rate per token with 429 and Retry-After', async () => {

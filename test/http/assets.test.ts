@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { $, createTestApp, type Agent, type TestApp } from '../support/app';
 
 let t: TestApp;
@@ -7,18 +7,12 @@ let admin: Agent;
 let token: string;
 let rootId: number;
 
-async function group(name: string): Promise<number> {
-  const now = Date.now();
-  await t.db('groups').insert({ name, name_lower: name.toLowerCase(), description: '', created_at: now, updated_at: now });
-  return (await t.db('groups').where({ name_lower: name.toLowerCase() }).first('id')).id;
-}
-
 beforeAll(async () => {
   t = await createTestApp();
   await t.makeUser({ username: 'admin', role: 'administrator' });
   await t.makeUser({ username: 'owner1' });
   await t.makeUser({ username: 'owner2' });
-  await group('Sales');
+  await t.make.makeGroup('Sales');
   admin = await t.signIn('admin');
   await t.makeUser({ username: 'superadmin', role: 'superuser' });
   token = await t.token('superadmin');
@@ -27,7 +21,11 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 
 describe('assets in the console', () => {
+  /** The asset each test works on: a model owned by owner1, made afresh. */
   let assetId: number;
+  beforeEach(async () => {
+    assetId = (await t.make.makeAsset({ kind: 'model', name: `Order to cash ${Date.now()}-${Math.random()}`, owner: 'owner1', workspace: '/Root' })).id;
+  });
 
   it('registers an asset with a workspace path and an owner, errors beside the fields', async () => {
     const bad = await admin.post('/assets/new').type('form').send({ _csrf: admin.csrf, kind: 'spreadsheet', name: '', workspace: '/Root/Nowhere', owner: 'ghost' });
@@ -37,17 +35,20 @@ describe('assets in the console', () => {
     expect(doc('#e-name').text()).toContain('required');
     expect(doc('#e-workspace').text()).toContain('/Root/Nowhere');
     expect(doc('#e-owner').text()).toContain('ghost');
-    expect(Number((await t.db('assets').count({ n: '*' }).first())?.n)).toBe(0);
+    expect(await t.db('assets').where({ name: '' }).first()).toBeUndefined();
     const ok = await admin.post('/assets/new').type('form').send({ _csrf: admin.csrf, kind: 'model', name: '<b>Order to cash</b>', workspace: '/Root', owner: 'OWNER1' });
     expect(ok.status).toBe(303);
-    assetId = Number(ok.headers.location.split('/').pop());
-    const detail = await admin.get(`/assets/${assetId}`);
+    const registered = Number(ok.headers.location.split('/').pop());
+    const detail = await admin.get(`/assets/${registered}`);
     expect(detail.text).toContain('&lt;b&gt;Order to cash&lt;/b&gt;');
     expect($(detail.text)('.hint').first().text()).toContain('owner1');
   });
 
   it('lists, searches and filters assets', async () => {
-    const res = await admin.get('/assets').query({ q: 'order', kind: 'model', owner: 'owner1' });
+    await t.make.makeAsset({ kind: 'model', name: 'Quarterly close', owner: 'owner2', workspace: '/Root' });
+    await t.make.makeAsset({ kind: 'log', name: 'Quarterly log', owner: 'owner1', workspace: '/Root' });
+    const res = await admin.get('/assets').query({ q: 'quarterly', kind: 'model', owner: 'owner2' });
+    expect($(res.text)('#asset-results tbody tr td:first-child').text()).toContain('Quarterly close');
     expect($(res.text)('#asset-results tbody tr').length).toBe(1);
     const none = await admin.get('/assets').query({ owner: 'nobody' });
     expect($(none.text)('.flash-error').text()).toContain('nobody');
@@ -107,7 +108,7 @@ describe('assets API', () => {
     expect(moved.body.owner).toBe('owner2');
     const renamed = await api('patch', `/api/v1/assets/${id}`, { name: 'Claims 2027', workspace: rootId });
     expect(renamed.body.name).toBe('Claims 2027');
-    const listed = await api('get', '/api/v1/assets?owner=owner2&kind=log');
+    const listed = await api('get', '/api/v1/assets?owner=owner2&kind=log&q=claims');
     expect(listed.body.items.map((a: { name: string }) => a.name)).toEqual(['Claims 2027']);
     expect((await api('delete', `/api/v1/assets/${id}/shares/Sales`)).body.shares).toEqual([]);
     expect((await api('delete', `/api/v1/assets/${id}`)).status).toBe(200);
@@ -129,6 +130,7 @@ describe('assets API', () => {
 
 describe('audit API', () => {
   it('pages the trail newest first with a cursor and filters by action', async () => {
+    for (const name of ['Audit one', 'Audit two', 'Audit three']) await t.make.makeAsset({ kind: 'log', name, owner: 'owner1', workspace: '/Root' });
     const first = await request(t.server).get('/api/v1/audit?limit=2').set('Authorization', `Bearer ${token}`);
     expect(first.status).toBe(200);
     expect(first.body.items).toHaveLength(2);

@@ -18,10 +18,14 @@ const ids: Record<string, number> = {};
 const users: Record<string, number> = {};
 let snapshot: Awaited<ReturnType<typeof state>>;
 
+/** The accounts every attempt aims at (made before any test); a test's own accounts are its business. */
+const CAST = ['root', 'adm', 'victim', 'friend', 'adm2', 'integ'];
+
 /** Everything an escalation would change: who is Superuser, what each user may do, seats, caps, default role. */
 async function state() {
   const rows = await t.db('users')
     .leftJoin('roles', 'roles.id', 'users.role_id')
+    .whereIn('users.username_lower', CAST)
     .select('users.username', 'users.role_id', 'roles.builtin_key');
   const perms = new Map<number, string[]>();
   for (const r of await t.db('role_permissions').select('role_id', 'permission_key')) {
@@ -268,18 +272,21 @@ describe('through the API, a user with users.manage and api.access (not Superuse
     expect((await api('put', '/roles/default').send({ role: ids.superuser })).status).toBe(409);
   });
 
-  it('and at the end nobody’s permissions, seats or caps have changed', async () => {
+  it('nobody’s permissions, seats or caps have changed (whatever ran before)', async () => {
     expect(await state()).toEqual(snapshot);
   });
 });
 
 describe('the same requests succeed for a Superuser (the refusals are about who asks)', () => {
   it('a Superuser may make someone Superuser and edit permissions', async () => {
+    // Its own user and role: the refusals above compare everyone's rights with how they started.
+    const promoted = await t.makeUser({ username: 'promoted', role: 'analyst' });
+    const copy = await roleService.cloneRole(t.db, SYSTEM_ACTOR, ids.administrator, { name: 'Admin copy to widen' });
     const root = await t.signIn('root');
-    expect((await root.post(`/roles/${ids.superuser}/users`).type('form').send({ _csrf: root.csrf, users_add: String(users.victim), op: 'save' })).status).toBe(303);
-    expect(await roleOf('victim')).toBe('Superuser');
-    const cell = await root.post(`/roles/matrix/${ids.adminCopy}`).set('X-CSRF-Token', root.csrf).set('HX-Request', 'true').type('form').send({ perm: ['api.access'], cell: 'api.access' });
+    expect((await root.post(`/roles/${ids.superuser}/users`).type('form').send({ _csrf: root.csrf, users_add: String(promoted), op: 'save' })).status).toBe(303);
+    expect(await roleOf('promoted')).toBe('Superuser');
+    const cell = await root.post(`/roles/matrix/${copy.id}`).set('X-CSRF-Token', root.csrf).set('HX-Request', 'true').type('form').send({ perm: ['api.access'], cell: 'api.access' });
     expect(cell.status).toBe(200);
-    expect(await t.db('role_permissions').where({ role_id: ids.adminCopy, permission_key: 'api.access' }).first()).toBeDefined();
+    expect(await t.db('role_permissions').where({ role_id: copy.id, permission_key: 'api.access' }).first()).toBeDefined();
   });
 });

@@ -1,7 +1,9 @@
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app';
 import { readCounter } from '../../src/db/settings';
+import { SYSTEM_ACTOR } from '../../src/audit/service';
+import * as groupService from '../../src/groups/service';
 
 /** /api/v1/groups, /api/v1/groups/:name/members, /api/v1/group-relations and /api/v1/users/:username/approvers. */
 let t: TestApp;
@@ -20,6 +22,14 @@ async function memberNames(name: string): Promise<string[]> {
   return rows.map((r: { username: string }) => r.username);
 }
 
+/** The groups a test starts from, made through the services. */
+const engineering = (members: string[] = []) => t.make.makeGroup('Engineering', members, 'Builds things');
+async function engineeringApprovedByApprovers() {
+  await engineering(['anna', 'bob', 'dave']);
+  await t.make.makeGroup('Approvers', ['bob', 'carla']);
+  await groupService.addRelation(t.db, SYSTEM_ACTOR, { requester: 'Engineering', approver: 'Approvers' });
+}
+
 beforeAll(async () => {
   t = await createTestApp();
   await t.makeUser({ username: 'admin', role: 'superuser' });
@@ -27,6 +37,10 @@ beforeAll(async () => {
   token = await t.token('admin');
 });
 afterAll(async () => t?.close());
+// Every test starts without groups (the users stay): it makes the ones it works on.
+beforeEach(async () => {
+  for (const g of await t.db('groups').select('id')) await groupService.deleteGroup(t.db, SYSTEM_ACTOR, g.id);
+});
 
 describe('groups', () => {
   it('creates groups, refusing duplicates, bad names and unknown fields', async () => {
@@ -77,6 +91,8 @@ describe('groups', () => {
   });
 
   it('updates name and description; a stale version is a conflict', async () => {
+    await t.make.makeGroup('Finance');
+    await t.make.makeGroup('Facilities');
     let res = await patch('/groups/Finance', { description: 'Money' });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ name: 'Finance', description: 'Money', version: 2 });
@@ -97,6 +113,7 @@ describe('groups', () => {
   });
 
   it('deletes a group with its memberships and permissions, bumping the access cache counter', async () => {
+    await engineering();
     await post('/groups', { name: 'Temp' });
     await post('/groups/Temp/members', { add: ['anna'] });
     const before = await readCounter(t.db, 'access_version');
@@ -113,18 +130,23 @@ describe('groups', () => {
 
 describe('members', () => {
   it('adds and removes by username, in one audit event per call', async () => {
+    await engineering();
+    const since = Number((await t.db('audit_events').max({ id: 'id' }).first())?.id ?? 0);
     let res = await post('/groups/Engineering/members', { add: ['anna', 'BOB', 'carla'] });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ added: ['anna', 'bob', 'carla'], removed: [], addedCount: 3, memberCount: 3, merged: false });
     res = await post('/groups/Engineering/members', { add: ['dave', 'anna'], remove: ['carla'] });
     expect(res.body).toMatchObject({ added: ['dave'], removed: ['carla'], alreadyMembers: 1, memberCount: 3 });
     expect(await memberNames('Engineering')).toEqual(['anna', 'bob', 'dave']);
-    const events = await t.db('audit_events').where({ action: 'group.members', object_label: 'Engineering' }).orderBy('id');
+    const events = await t.db('audit_events').where({ action: 'group.members', object_label: 'Engineering' }).andWhere('id', '>', since).orderBy('id');
     expect(events.length).toBe(2);
     expect(JSON.parse(events[1].after_json)).toMatchObject({ added: ['dave'], removed: ['carla'] });
   });
 
   it('merges when the version is stale and says so', async () => {
+    await engineering(['anna', 'bob', 'dave']);
+    await post('/groups/Engineering/members', { remove: ['dave'] });
+    await post('/groups/Engineering/members', { add: ['dave'] });
     const g = await get('/groups/Engineering');
     const stale = g.body.version - 1;
     const res = await post('/groups/Engineering/members', { add: ['carla'], version: stale });
@@ -135,6 +157,7 @@ describe('members', () => {
   });
 
   it('refuses unknown users, contradictions, empty requests and malformed input, changing nothing', async () => {
+    await engineering(['anna', 'bob', 'dave']);
     const before = await memberNames('Engineering');
     const cases: Array<[unknown, number, string, RegExp]> = [
       [{ add: ['anna', 'ghost', 'phantom'] }, 422, 'add', /Unknown users: ghost, phantom/],
@@ -159,6 +182,7 @@ describe('members', () => {
   });
 
   it('lists members with search and paging', async () => {
+    await engineering(['anna', 'bob', 'dave']);
     let res = await get('/groups/Engineering/members?limit=2');
     expect(res.status).toBe(200);
     expect(res.body.items.map((u: { username: string }) => u.username)).toEqual(['anna', 'bob']);
@@ -173,6 +197,7 @@ describe('members', () => {
 
 describe('relations and approvers', () => {
   it('adds, lists and removes relations by group name', async () => {
+    await engineering();
     await post('/groups', { name: 'Approvers' });
     await post('/groups/Approvers/members', { add: ['bob', 'carla'] });
     let res = await post('/group-relations', { requester: 'engineering', approver: 'Approvers' });
@@ -186,6 +211,7 @@ describe('relations and approvers', () => {
   });
 
   it('refuses self, duplicate, unknown and malformed relations with the field named', async () => {
+    await engineeringApprovedByApprovers();
     const cases: Array<[unknown, number, string, RegExp]> = [
       [{ requester: 'Engineering', approver: 'ENGINEERING' }, 422, 'approver', /cannot approve its own/],
       [{ requester: 'Engineering', approver: 'Approvers' }, 422, 'approver', /already approves/],
@@ -203,6 +229,7 @@ describe('relations and approvers', () => {
   });
 
   it('tells who approves for a user, and that others publish without approval', async () => {
+    await engineeringApprovedByApprovers();
     let res = await get('/users/ANNA/approvers');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
@@ -218,6 +245,7 @@ describe('relations and approvers', () => {
   });
 
   it('removes a relation named in the query string', async () => {
+    await engineeringApprovedByApprovers();
     let res = await del('/group-relations?requester=Engineering&approver=Approvers');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ deleted: { requester: 'Engineering', approver: 'Approvers' } });

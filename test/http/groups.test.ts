@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { $, createTestApp, type Agent, type TestApp } from '../support/app';
 import { userRow } from '../../src/users/repo';
 import { readCounter } from '../../src/db/settings';
+import { SYSTEM_ACTOR } from '../../src/audit/service';
+import * as groupService from '../../src/groups/service';
 
 /** The Groups console: list, create, the Members tab (dual list, + Add member), removal and relations. */
 let t: TestApp;
@@ -600,6 +602,19 @@ describe('removing a group', () => {
 describe('relations', () => {
   let requester: number;
   let approver: number;
+  /** Each test states the relations it starts from (Authors, Reviewers and Auditors are shared). */
+  const relate = async (requesterName: string, approverName: string) => {
+    const [r, a] = [await groupByName(requesterName), await groupByName(approverName)];
+    if (!(await t.db('group_relations').where({ requester_group_id: r.id, approver_group_id: a.id }).first())) {
+      await groupService.addRelation(t.db, SYSTEM_ACTOR, { requester: requesterName, approver: approverName });
+    }
+  };
+  const unrelate = async (requesterName: string, approverName: string) => {
+    const [r, a] = [await groupByName(requesterName), await groupByName(approverName)];
+    if (await t.db('group_relations').where({ requester_group_id: r.id, approver_group_id: a.id }).first()) {
+      await groupService.removeRelation(t.db, SYSTEM_ACTOR, r.id, a.id);
+    }
+  };
   beforeAll(async () => {
     requester = await createGroup('Authors');
     approver = await createGroup('Reviewers');
@@ -609,6 +624,7 @@ describe('relations', () => {
   });
 
   it('adds a relation from the Relations page and lists it', async () => {
+    await unrelate('Authors', 'Reviewers');
     const res = await admin.post('/groups/relations').type('form').send({ _csrf: admin.csrf, requester: 'authors', approver: 'REVIEWERS' });
     expect(res.status).toBe(303);
     expect(await t.db('group_relations').where({ requester_group_id: requester, approver_group_id: approver }).first()).toBeTruthy();
@@ -621,6 +637,7 @@ describe('relations', () => {
   });
 
   it('refuses self-relations, duplicates, unknown and empty names beside the fields', async () => {
+    await relate('Authors', 'Reviewers');
     const count = () => countRows('group_relations');
     const before = await count();
     const cases: Array<[Record<string, string>, Record<string, RegExp>]> = [
@@ -655,6 +672,7 @@ describe('relations', () => {
   });
 
   it('answers "who approves for this user"', async () => {
+    await relate('Authors', 'Reviewers');
     let doc = $((await admin.get('/groups/relations?user=ANNA.BERG')).text);
     const rows = doc('#who-approves tbody tr');
     expect(rows.length).toBe(1);
@@ -671,6 +689,8 @@ describe('relations', () => {
   });
 
   it('shows both directions on a group’s Relations tab and adds from there', async () => {
+    await relate('Authors', 'Reviewers');
+    await unrelate('Auditors', 'Reviewers');
     let doc = $((await admin.get(`/groups/${requester}/relations`)).text);
     expect(doc('nav.tabs a[aria-current=page]').text()).toBe('Relations');
     expect(doc('#rel-approver-title').closest('section').find('tbody td:first-child a').text()).toBe('Reviewers');
@@ -692,6 +712,8 @@ describe('relations', () => {
   });
 
   it('removes a relation after a confirmation that says what changes, returning where it started', async () => {
+    await relate('Authors', 'Reviewers');
+    await relate('Auditors', 'Reviewers');
     const auditors = (await groupByName('Auditors')).id;
     let res = await admin.get(`/groups/relations/${auditors}/${approver}/delete?from=${approver}`);
     expect(res.status).toBe(200);

@@ -172,7 +172,7 @@ describe('view and edit a role', () => {
   });
 
   it('groups permissions by area with their descriptions', async () => {
-    const id = (await role('Auditors')).id;
+    const id = (await t.make.makeRole('Area auditors', { template: 'viewer' })).id;
     const $$ = $((await su.get(`/roles/${id}`)).text);
     const legends = $$('fieldset.ap-group legend').map((_, e) => $$(e).text().split('·')[0].trim()).get();
     expect(legends).toEqual(['Models', 'Logs', 'Dashboards', 'Predictive monitoring', 'Data pipelines', 'Administration']);
@@ -181,7 +181,8 @@ describe('view and edit a role', () => {
   });
 
   it('lets a Superuser rename and change permissions in one save, audited, version bumped', async () => {
-    const r = await role('Auditors');
+    await t.make.makeRole('Renamed auditors', { template: 'viewer' });
+    const r = await role('Renamed auditors');
     const res = await su.post(`/roles/${r.id}`).type('form').send({
       _csrf: su.csrf,
       name: 'Process auditors',
@@ -196,7 +197,7 @@ describe('view and edit a role', () => {
     expect(after.version).toBe(r.version + 1);
     expect(await permsOf(r.id)).toEqual(['conformance.check', 'models.compare', 'models.view']);
     const ev = (await audits('role.update')).pop();
-    expect(JSON.parse(ev.before_json).name).toBe('Auditors');
+    expect(JSON.parse(ev.before_json).name).toBe('Renamed auditors');
     expect(JSON.parse(ev.after_json).permissions).toEqual(['conformance.check', 'models.compare', 'models.view']);
   });
 
@@ -219,19 +220,21 @@ describe('view and edit a role', () => {
   });
 
   it('shows an Administrator the permissions read-only and lets them rename', async () => {
-    const r = await role('Process auditors');
+    await t.make.makeRole('Shown auditors', { template: 'viewer', permissions: ['models.view', 'models.compare', 'conformance.check'] });
+    const r = await role('Shown auditors');
     const page = await adm.get(`/roles/${r.id}`);
     const $$ = $(page.text);
     expect($$('input[name=permissions_included]').length).toBe(0);
     expect($$('input[name=permissions]:not([disabled])').length).toBe(0);
     expect($$('.role-form .hint').text()).toContain('Only a Superuser may change role permissions');
-    const res = await adm.post(`/roles/${r.id}`).type('form').send({ _csrf: adm.csrf, name: 'Model auditors', description: 'd', version: String(r.version) });
+    const res = await adm.post(`/roles/${r.id}`).type('form').send({ _csrf: adm.csrf, name: 'Shown auditors B', description: 'd', version: String(r.version) });
     expect(res.status).toBe(303);
-    expect((await t.db('roles').where({ id: r.id }).first()).name).toBe('Model auditors');
+    expect((await t.db('roles').where({ id: r.id }).first()).name).toBe('Shown auditors B');
     expect(await permsOf(r.id)).toEqual(['conformance.check', 'models.compare', 'models.view']);
   });
 
   it('refuses a save based on an old version, shows the current state and keeps the input; saving again applies it', async () => {
+    await t.make.makeRole('Model auditors', { template: 'viewer', permissions: ['models.view', 'models.compare', 'conformance.check'] });
     const r = await role('Model auditors');
     const form = (agent: Agent, name: string, version: number, permissions: string[]) =>
       agent.post(`/roles/${r.id}`).type('form').send({ _csrf: agent.csrf, name, description: '', version: String(version), permissions_included: '1', permissions });

@@ -41,7 +41,8 @@ afterAll(async () => {
 });
 
 describe('a client generated from the served document', () => {
-  it('type-checks a workflow under strict TypeScript and runs it green', async () => {
+  // Generating the client and compiling it with tsc take a while on a busy machine: a longer timeout.
+  it('type-checks a workflow under strict TypeScript and runs it green', { timeout: 240_000 }, async () => {
     const generated = await run('node_modules/openapi-typescript/bin/cli.js', [`${baseUrl}/api/v1/openapi.json`, '--output', 'test/client/generated/gatehouse.ts']);
     expect(generated.code, generated.output).toBe(0);
     const compiled = await run('node_modules/typescript/bin/tsc', ['-p', 'test/client/tsconfig.json']);

@@ -1,0 +1,22 @@
+/**
+ * Structured JSON logs (pino), one line per event. What is logged is chosen field by field: the request id,
+ * method, route pattern, path (never the query string), status, duration and the acting user's id; never
+ * request or response bodies, headers, cookies, tokens, SQL or its parameters (database errors go through
+ * redactedDatabaseError first).
+ */
+import pino, { type DestinationStream, type Logger } from 'pino';
+import type { Config } from '../config';
+
+export type { Logger };
+/** Where log lines go (standard output unless given: tests capture them). */
+export type LogDestination = DestinationStream;
+
+export function createLogger(config: Pick<Config, 'env' | 'logLevel'>, destination?: LogDestination): Logger {
+  const options = {
+    level: config.logLevel,
+    base: { service: 'gatehouse', pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}

@@ -1,0 +1,100 @@
+/**
+ * Prometheus metrics at /metrics (prom-client): request duration per route pattern, decisions and their
+ * outcome, the decision index's state and apply lag, the database pool's use, transaction retries, and the
+ * process's own figures. Labels are bounded (route patterns, never paths), and nothing user-specific is
+ * exported.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Db } from '../db/connect';
+import { transactionStats } from '../db/transaction';
+import { processRegistry } from './decisions';
+import { indexStatus } from './indexStatus';
+
+let defaultsCollected = false;
+
+export interface OpsMetrics {
+  observeRequest(method: string, route: string, status: number, seconds: number): void;
+  /** The exposition text and its content type. */
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
+interface TarnPool {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+  numPendingCreates(): number;
+  max: number;
+}
+
+export function createMetrics(db: Db, options: { processMetrics: boolean }): OpsMetrics {
+  if (options.processMetrics && !defaultsCollected) {
+    collectDefaultMetrics({ register: processRegistry, prefix: 'gatehouse_' });
+    defaultsCollected = true;
+  }
+  const registry = new Registry();
+  const duration = new Histogram({
+    name: 'gatehouse_http_request_duration_seconds',
+    help: 'Time to answer an HTTP request, by method, route pattern and status.',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'gatehouse_db_pool_connections',
+    help: 'Database pool connections by state (used, free, pending acquires, pending creates) and the maximum.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const pool = (db.client as { pool?: TarnPool }).pool;
+      if (!pool) return;
+      this.set({ state: 'used' }, pool.numUsed());
+      this.set({ state: 'free' }, pool.numFree());
+      this.set({ state: 'pending_acquire' }, pool.numPendingAcquires());
+      this.set({ state: 'pending_create' }, pool.numPendingCreates());
+      this.set({ state: 'max' }, pool.max);
+    },
+  });
+  new Counter({
+    name: 'gatehouse_transaction_retries_total',
+    help: 'Transactions run again: after a conflict (deadlock, lock-wait timeout, Galera certification failure, busy SQLite) or a connection lost before COMMIT.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ reason: 'conflict' }, transactionStats.retries - transactionStats.reconnects);
+      this.inc({ reason: 'connection' }, transactionStats.reconnects);
+    },
+  });
+  new Counter({
+    name: 'gatehouse_transaction_gave_up_total',
+    help: 'Transactions that still conflicted after every retry (answered 503 with Retry-After).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(transactionStats.gaveUp);
+    },
+  });
+  new Gauge({
+    name: 'gatehouse_index_loaded',
+    help: '1 when the decision index is loaded and following the database, else 0.',
+    registers: [registry],
+    async collect() {
+      const s = await indexStatus(db);
+      this.set(s.loaded && s.following ? 1 : 0);
+      lag.set(s.lagSeconds);
+      if (s.position !== null) position.set(s.position);
+    },
+  });
+  const lag = new Gauge({ name: 'gatehouse_index_apply_lag_seconds', help: 'How far the decision index is behind the database.', registers: [registry] });
+  const position = new Gauge({ name: 'gatehouse_index_position', help: 'The change position the decision index reflects.', registers: [registry] });
+
+  return {
+    observeRequest(method, route, status, seconds) {
+      duration.observe({ method, route, status: String(status) }, seconds);
+    },
+    async render() {
+      const merged = Registry.merge([processRegistry, registry]);
+      return { contentType: merged.contentType, body: await merged.metrics() };
+    },
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * The outermost middleware: gives every request an id (the caller's `X-Request-Id` when it is a sane token,
+ * else a new UUID), echoes it back, times the request for the metrics and writes one access-log line.
+ * While the server drains before a shutdown, responses carry `Connection: close` so keep-alive clients
+ * (HAProxy) open their next request elsewhere.
+ */
+import { randomUUID } from 'node:crypto';
+import type Koa from 'koa';
+import type { Logger } from './logger';
+import type { OpsMetrics } from './metrics';
+import type { Lifecycle } from './lifecycle';
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:@\/+=-]{1,128}$/;
+
+declare module 'koa' {
+  interface DefaultState {
+    requestId?: string;
+    log?: Logger;
+  }
+}
+
+export function requestIdFrom(header: string | string[] | undefined): string {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value && SAFE_REQUEST_ID.test(value) ? value : randomUUID();
+}
+
+/** The route pattern for labels and logs: bounded (never the raw path, which carries names and ids). */
+export function routeLabel(ctx: Koa.Context): string {
+  const matched = (ctx as unknown as { _matchedRoute?: string | RegExp })._matchedRoute;
+  if (typeof matched === 'string') return matched;
+  if (ctx.state.opsRoute) return ctx.state.opsRoute;
+  if (ctx.path.startsWith('/static/') && ctx.status < 400) return '/static/*';
+  return 'unmatched';
+}
+
+declare module 'koa' {
+  interface DefaultState {
+    /** Set by the operations endpoints, which sit outside the routers. */
+    opsRoute?: string;
+  }
+}
+
+export function requestContext(logger: Logger, metrics: OpsMetrics, lifecycle: Lifecycle): Koa.Middleware {
+  return async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    const requestId = requestIdFrom(ctx.get('X-Request-Id') || undefined);
+    ctx.state.requestId = requestId;
+    ctx.state.log = logger.child({ reqId: requestId });
+    ctx.set('X-Request-Id', requestId);
+    lifecycle.inFlight++;
+    try {
+      await next();
+    } finally {
+      lifecycle.inFlight--;
+      if (lifecycle.draining) ctx.set('Connection', 'close');
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = routeLabel(ctx);
+      metrics.observeRequest(ctx.method, route, ctx.status, seconds);
+      if (!ctx.state.opsRoute) {
+        ctx.state.log.info(
+          { method: ctx.method, route, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 10_000) / 10, user: ctx.state.user?.id },
+          'request',
+        );
+      }
+    }
+  };
+}
