@@ -132,6 +132,11 @@ export function wherePrefix(q: Knex.QueryBuilder, column: string, lowerText: str
   return opts.or ? q.orWhereRaw('?? GLOB ?', [column, pattern]) : q.whereRaw('?? GLOB ?', [column, pattern]);
 }
 
+/** `a || b || …` in the dialect's spelling (MySQL's `||` is OR unless configured otherwise). Parts are SQL. */
+export function sqlConcat(db: Conn, parts: string[]): string {
+  return isMysql(db) ? `CONCAT(${parts.join(', ')})` : `(${parts.join(' || ')})`;
+}
+
 /** Counts rows of a query built with knex, as a number on both dialects. */
 export async function countOf(query: Knex.QueryBuilder): Promise<number> {
   const row = (await query.clearSelect().clearOrder().count({ n: '*' }).first()) as { n: number | string } | undefined;

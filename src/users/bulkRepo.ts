@@ -5,7 +5,7 @@
  */
 import type { Conn } from '../db/connect';
 import { isMysql } from '../db/connect';
-import type { UserStatus } from './repo';
+import { throttledUntilColumn, type UserStatus } from './repo';
 
 export const ID_CHUNK = 1000;
 
@@ -57,6 +57,7 @@ export async function targets(db: Conn, ids: number[]): Promise<BulkTarget[]> {
         'users.license_type_id',
         'users.status',
         'users.locked_until',
+        throttledUntilColumn(db, Date.now()),
       );
     for (const r of rows) {
       out.push({
@@ -69,7 +70,8 @@ export async function targets(db: Conn, ids: number[]): Promise<BulkTarget[]> {
         roleBuiltinKey: r.role_builtin_key ?? null,
         licenseTypeId: r.license_type_id === null ? null : Number(r.license_type_id),
         status: r.status,
-        lockedUntil: r.locked_until === null ? null : Number(r.locked_until),
+        // Locked: by an administrator's lock or, more often, paused by the sign-in throttle.
+        lockedUntil: Math.max(r.locked_until === null ? 0 : Number(r.locked_until), r.throttled_until === null ? 0 : Number(r.throttled_until)) || null,
       });
     }
   }
@@ -121,6 +123,8 @@ export async function updateUsers(db: Conn, ids: number[], set: UserColumns, now
   let n = 0;
   for (const part of chunks(ids)) {
     n += await db('users').whereRaw(`id IN (${idList(part)})`).update(row);
+    // Unlocking also lifts the sign-in throttle's pause (as the single-user unlock does).
+    if (set.unlock) await db('sign_in_throttles').whereIn('key', part.map((id) => `account:${id}`)).delete();
     onChunk?.(part.length);
   }
   return n;

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
-import { countOf, likePrefix, wherePrefix } from '../db/connect';
+import { countOf, likePrefix, sqlConcat, wherePrefix } from '../db/connect';
 
 export type UserStatus = 'active' | 'deactivated';
 
@@ -346,6 +346,33 @@ export function whereSearch(q: Knex.QueryBuilder, f: Pick<UserListFilter, 'q' | 
   } else applySearch(q, f.q);
 }
 
+/**
+ * Failed sign-ins pause an account's password sign-in (src/auth/throttle.ts) without locking its sessions,
+ * tokens or decisions: the list shows such accounts as "locked" until the pause ends or an administrator
+ * lifts it. The throttle's row for `users` (a correlated lookup on its primary key).
+ */
+function throttleOf(db: Conn, now: number) {
+  return db('sign_in_throttles')
+    .select(db.raw('1'))
+    .whereRaw(`?? = ${sqlConcat(db, ["'account:'", 'users.id'])}`, ['sign_in_throttles.key'])
+    .andWhere('sign_in_throttles.next_attempt_at', '>', now);
+}
+
+/** Locked now: by an administrator's lock (`locked_until`) or by the sign-in throttle. */
+function whereLocked(db: Conn, q: Knex.QueryBuilder, now: number, locked: boolean): void {
+  if (locked) q.where((b) => b.where('users.locked_until', '>', now).orWhereExists(throttleOf(db, now)));
+  else q.where((b) => b.whereNull('users.locked_until').orWhere('users.locked_until', '<=', now)).whereNotExists(throttleOf(db, now));
+}
+
+/** The time until which an account's sign-in is paused by the throttle, as a column of `users` queries. */
+export function throttledUntilColumn(db: Conn, now: number) {
+  return db('sign_in_throttles')
+    .max('next_attempt_at')
+    .whereRaw(`?? = ${sqlConcat(db, ["'account:'", 'users.id'])}`, ['sign_in_throttles.key'])
+    .andWhere('next_attempt_at', '>', now)
+    .as('throttled_until');
+}
+
 /** The users a filter matches (a query over `users`, nothing selected yet). */
 export function filteredUsers(db: Conn, f: UserListFilter, now: number): Knex.QueryBuilder {
   const q = db('users');
@@ -353,9 +380,9 @@ export function filteredUsers(db: Conn, f: UserListFilter, now: number): Knex.Qu
   if (f.roleId) q.where('users.role_id', f.roleId);
   if (f.licenseTypeId) q.where('users.license_type_id', f.licenseTypeId);
   if (f.source) q.where('users.source', f.source);
-  if (f.status === 'active') q.where('users.status', 'active').andWhere((b) => b.whereNull('users.locked_until').orWhere('users.locked_until', '<=', now));
+  if (f.status === 'active') whereLocked(db, q.where('users.status', 'active'), now, false);
   if (f.status === 'deactivated') q.where('users.status', 'deactivated');
-  if (f.status === 'locked') q.where('users.locked_until', '>', now);
+  if (f.status === 'locked') whereLocked(db, q, now, true);
   if (f.groupId) {
     q.whereExists(db('group_members').select(db.raw('1')).whereRaw('group_members.user_id = users.id').andWhere('group_members.group_id', f.groupId));
   }
@@ -417,9 +444,9 @@ export interface UserListRow {
 async function categories(db: Conn, sort: UserSort, now: number): Promise<Array<(q: Knex.QueryBuilder) => void>> {
   if (sort === 'status') {
     return [
-      (q) => q.where('users.status', 'active').andWhere((b) => b.whereNull('users.locked_until').orWhere('users.locked_until', '<=', now)),
+      (q) => whereLocked(db, q.where('users.status', 'active'), now, false),
       (q) => q.where('users.status', 'deactivated'),
-      (q) => q.where('users.status', 'active').andWhere('users.locked_until', '>', now),
+      (q) => whereLocked(db, q.where('users.status', 'active'), now, true),
     ];
   }
   const table = sort === 'role' ? 'roles' : 'license_types';
@@ -520,6 +547,7 @@ async function listRows(db: Conn, ids: number[], now: number): Promise<UserListR
           'users.created_at',
           'roles.name as role_name',
           'license_types.name as license_name',
+          throttledUntilColumn(db, now),
         )
     : [];
   const byId = new Map(found.map((r: Record<string, unknown>) => [Number(r.id), r]));
@@ -535,7 +563,7 @@ async function listRows(db: Conn, ids: number[], now: number): Promise<UserListR
       roleName: (r.role_name as string) ?? null,
       licenseName: (r.license_name as string) ?? null,
       status: r.status as UserStatus,
-      locked: r.locked_until !== null && Number(r.locked_until) > now,
+      locked: (r.locked_until !== null && Number(r.locked_until) > now) || (r.throttled_until !== null && Number(r.throttled_until) > now),
       source: r.source as 'local' | 'sso',
       lastLoginAt: num(r.last_login_at as number | null),
       createdAt: Number(r.created_at),

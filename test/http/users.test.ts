@@ -36,6 +36,25 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 
 describe('sign-in', () => {
+  it('lists an account paused by failed sign-ins as locked until an administrator unlocks it (one or in bulk)', async () => {
+    const id = await t.makeUser({ username: 'guessed.at' });
+    const attacker = await t.anonymous();
+    for (let i = 0; i < 7; i++) await attacker.post('/login').type('form').send({ _csrf: attacker.csrf, username: 'guessed.at', password: `wrong-guess-${i}-xxxx` });
+    const locked = await admin.get('/users').query({ status: 'locked', q: 'guessed' });
+    expect($(locked.text)('#user-results tbody td.user-cell a').text()).toBe('guessed.at');
+    expect($(locked.text)('#user-results .badge-warn').text()).toContain('Locked');
+    expect($((await admin.get('/users').query({ status: 'active', q: 'guessed' })).text)('#user-results tbody td.user-cell a').length).toBe(0);
+
+    const preview = await admin.get('/users/bulk').query({ ids: String(id), action: 'unlock' });
+    const fields: Record<string, string> = {};
+    $(preview.text)('form[method=post] input[type=hidden]').each((_, el) => {
+      fields[$(preview.text)(el).attr('name')!] = $(preview.text)(el).attr('value') ?? '';
+    });
+    expect((await admin.post('/users/bulk').type('form').send(fields)).status).toBe(303);
+    for (let i = 0; i < 50 && (await admin.get('/users').query({ status: 'locked', q: 'guessed' })).text.includes('guessed.at'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await t.signIn('guessed.at')).toBeTruthy();
+  });
+
   it('shows one message for a wrong password, an unknown user and a deactivated account', async () => {
     await t.makeUser({ username: 'sleeper', status: 'deactivated' });
     const messages = new Set<string>();
