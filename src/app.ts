@@ -39,6 +39,7 @@ import { routes as explorerRoutes } from './access/explorerRoutes';
 import { routes as assetRoutes } from './assets/routes';
 import { routes as apiDocsRoutes } from './api/routes';
 import { createOps, type LogDestination, type Ops } from './ops';
+import { startFollowing, stopFollowing } from './changes/follower';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
 const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
@@ -116,6 +117,8 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
   // Expired sessions, stale throttle counters and old reset links are removed on a schedule, not only when
   // someone signs in.
   const housekeeping = startHousekeeping(db, config);
+  // The decision state is loaded now and follows the change log until close() (src/changes/follower.ts).
+  startFollowing(db);
 
   return {
     app,
@@ -124,6 +127,7 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
     ops,
     async close() {
       housekeeping.stop();
+      stopFollowing(db);
       if (!options.db) await db.destroy();
     },
   };

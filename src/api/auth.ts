@@ -1,5 +1,5 @@
 import type Koa from 'koa';
-import { loadCurrentUser } from '../auth/service';
+import { decisionState } from '../changes/follower';
 import { HttpError } from '../http/errors';
 import { P } from '../permissions/catalog';
 import * as tokens from '../tokens/repo';
@@ -14,7 +14,9 @@ const INVALID_TOKEN = { 'WWW-Authenticate': 'Bearer realm="Gatehouse API", error
 
 /**
  * Authenticates /api/v1 requests by personal token (Authorization: Bearer …). A token acts as its owner
- * with the owner's current permissions; the API as a whole needs `api.access`.
+ * with the owner's current permissions; the API as a whole needs `api.access`. Token, account and role come
+ * from the decision state in memory (src/access/state.ts), which the change log keeps current on every
+ * server: a revoked token or a deactivated owner is refused as soon as the follower applied the change.
  */
 export function apiAuthentication(): Koa.Middleware {
   let limiter: RateLimiter | undefined;
@@ -26,9 +28,11 @@ export function apiAuthentication(): Koa.Middleware {
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (match) {
       const now = Date.now();
-      const token = await tokens.findActiveByHash(db, hashToken(match[1]), now);
-      if (!token) throw new HttpError(401, 'invalid_token', 'The API token is unknown, revoked or expired.', {}, undefined, INVALID_TOKEN);
-      const user = await loadCurrentUser(db, token.userId);
+      const state = await decisionState(db);
+      const token = state.activeToken(hashToken(match[1]), now);
+      // A token whose owner was deleted went with it (ON DELETE CASCADE).
+      if (!token || !state.account(token.userId)) throw new HttpError(401, 'invalid_token', 'The API token is unknown, revoked or expired.', {}, undefined, INVALID_TOKEN);
+      const user = state.currentUser(token.userId, now);
       if (!user) throw new HttpError(401, 'account_disabled', 'The account behind this token cannot sign in (deactivated, locked, or without role or license).', {}, undefined, INVALID_TOKEN);
       if (!user.permissions.has(P.apiAccess)) throw new HttpError(403, 'forbidden', 'Your role does not include "Access API".');
       const wait = limiter.take(String(token.id), now);
