@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import type { Config, WebhookConfig } from '../config';
 import type { Db } from '../db/connect';
+import { transaction } from '../db/transaction';
 import type { Logger } from '../ops/logger';
 import * as repo from './repo';
 import type { Delivery, Endpoint } from './repo';
@@ -132,7 +133,7 @@ export function createWorker(db: Db, config: Config, logger?: Logger): WebhookWo
       failingSince: result.ok ? null : (endpoint.failingSince ?? (failures >= wh.failingAfter ? at : null)),
       lastError: result.ok ? endpoint.lastError : result.error,
     };
-    await db.transaction(async (trx) => {
+    await transaction(db, async (trx) => {
       await repo.recordAttempt(trx, delivery, { status, statusCode: result.statusCode, error: result.error, at, nextAttemptAt: status === 'pending' ? at + retryDelay(wh, attempts) : at });
       await repo.recordEndpointHealth(trx, endpoint.id, health);
     });
