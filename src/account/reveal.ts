@@ -19,7 +19,7 @@ interface Sealed {
   at: number;
 }
 
-/** Keeps `payload` for the next page under `path` (where the key cookie is sent). */
+/** `path`: the pages that may read the key cookie (the page that shows the secret is below it). */
 export function stash(ctx: Koa.Context, kind: string, payload: unknown, path = '/account'): void {
   const key = randomBytes(32);
   const iv = randomBytes(12);
