@@ -38,12 +38,13 @@ import { routes as domainPermissionRoutes } from './domainPermissions/routes';
 import { routes as explorerRoutes } from './access/explorerRoutes';
 import { routes as assetRoutes } from './assets/routes';
 import { routes as apiDocsRoutes } from './api/routes';
+import { routes as clientRoutes } from './clients/routes';
 import { createOps, type LogDestination, type Ops } from './ops';
 import { routes as webhookRoutes } from './webhooks/routes';
 import { createWorker, type WebhookWorker } from './webhooks/worker';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
-const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, webhookRoutes, apiDocsRoutes];
+const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, clientRoutes, webhookRoutes, apiDocsRoutes];
 
 export interface GatehouseApp {
   app: Koa;

@@ -19,6 +19,8 @@ import * as workspaceService from '../../src/workspaces/service';
 import * as permissionService from '../../src/domainPermissions/service';
 import * as assetService from '../../src/assets/service';
 import * as tokenService from '../../src/tokens/service';
+import * as clientService from '../../src/clients/service';
+import type { Scope } from '../../src/clients/scopes';
 import * as webhookService from '../../src/webhooks/service';
 
 export const PASSWORD = 'a-long-test-password';
@@ -150,6 +152,16 @@ export function factories(db: Db, config: Config) {
     /** A new personal API token of this user. */
     async token(username: string) {
       return (await tokenService.createToken(db, SYSTEM_ACTOR, await f.userId(username), { name: unique('test token') })).token;
+    },
+
+    /** A machine client owned by this user, made by the clients service (a unique name unless given). */
+    async makeClient(spec: { owner: string; scopes: Scope[]; name?: string; rateLimitPerMinute?: number | null; description?: string }) {
+      return clientService.createClient(db, SYSTEM_ACTOR, { name: spec.name ?? unique('client').replace(/[^A-Za-z0-9._-]/g, '-'), owner: spec.owner, scopes: spec.scopes, rateLimitPerMinute: spec.rateLimitPerMinute ?? null, description: spec.description ?? '' });
+    },
+
+    /** A new token of this machine client (its secret). */
+    async clientToken(clientId: number, options: { expiresInDays?: number } = {}) {
+      return (await clientService.issueToken(db, SYSTEM_ACTOR, clientId, { name: unique('client token'), ...options })).token;
     },
   };
   return f;
