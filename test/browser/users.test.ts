@@ -134,15 +134,33 @@ describe('create, edit and remove users in the browser', () => {
     expect(await page.locator('.flash-success').textContent()).toContain('nojs.leaver removed');
   });
 
-  it('deactivates a user after the browser confirmation', async () => {
+  it('deactivates a user after the same styled confirmation as Remove', async () => {
     const id = await env.t.makeUser({ username: 'to.pause' });
     const page = await env.signedInPage('admin');
     await page.goto(`/users/${id}`);
-    page.once('dialog', (d) => void d.accept());
-    await page.click('button:has-text("Deactivate")');
-    await page.waitForURL(`**/users/${id}`);
+    await page.click('text=Deactivate…');
+    const dialog = page.locator('dialog#modal');
+    await dialog.waitFor({ state: 'visible' });
+    expect(await dialog.locator('h2').textContent()).toBe('Deactivate to.pause?');
+    await Promise.all([page.waitForURL(`**/users/${id}`), dialog.locator('button.danger').click()]);
     await page.locator('.flash-success').waitFor();
     expect(await page.locator('h1 .badge').first().textContent()).toContain('Deactivated');
+  });
+
+  it('with JavaScript off, Deactivate and End sessions open a confirmation page', async () => {
+    const id = await env.t.makeUser({ username: 'nojs.pause' });
+    const elsewhere = await env.signedInPage('nojs.pause');
+    const page = await env.signedInPage('admin', { javaScript: false });
+    await page.goto(`/users/${id}`);
+    await Promise.all([page.waitForURL(`**/users/${id}/end-sessions`), page.click('text=End 1 session…')]);
+    expect(await page.locator('main h2').textContent()).toBe('Sign nojs.pause out everywhere?');
+    expect(await page.locator('main .confirm p').first().textContent()).toContain('1 open session of nojs.pause');
+    await Promise.all([page.waitForURL(`**/users/${id}`), page.click('button.danger')]);
+    expect(await page.locator('.flash-success').textContent()).toContain('Ended 1 session of nojs.pause');
+    await Promise.all([page.waitForURL(`**/users/${id}/deactivate`), page.click('text=Deactivate…')]);
+    await Promise.all([page.waitForURL(`**/users/${id}`), page.click('button.danger')]);
+    expect(await page.locator('h1 .badge').first().textContent()).toContain('Deactivated');
+    await elsewhere.context().close();
   });
 });
 
