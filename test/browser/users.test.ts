@@ -79,6 +79,34 @@ describe('create, edit and remove users in the browser', () => {
     });
   }
 
+  it('with JavaScript off, Enter in a group search box filters the list instead of saving the user', async () => {
+    await group('Gamma filter');
+    await group('Delta filter');
+    const page = await env.signedInPage('admin', { javaScript: false });
+    await page.goto('/users/new');
+    await page.fill('#f-username', 'enter.presser');
+    await page.fill('#f-email', 'enter.presser@example.com');
+    await page.fill('#f-firstName', 'Enter');
+    await page.fill('#f-lastName', 'Presser');
+    await page.fill('#f-password', 'a-very-long-password');
+    await page.fill('#dl-groups-lq', 'gamma fil');
+    await Promise.all([page.waitForLoadState('load'), page.press('#dl-groups-lq', 'Enter')]);
+    await page.locator('#dl-groups-lbody').waitFor();
+    expect(await page.locator('#dl-groups-lbody .dl-label').allTextContents()).toEqual(['Gamma filter']);
+    expect(await env.t.db('users').where({ username_lower: 'enter.presser' }).first()).toBeUndefined();
+    // The form kept everything typed, the password too: a move does not make the administrator type it again.
+    expect(await page.inputValue('#f-username')).toBe('enter.presser');
+    expect(await page.inputValue('#f-password')).toBe('a-very-long-password');
+    await page.check('#dl-groups-lbody input[type=checkbox]');
+    await page.click('button[value="groups:add"]');
+    await page.locator('#dl-groups .pending-summary').waitFor();
+    expect(await page.inputValue('#f-password')).toBe('a-very-long-password');
+    // With the search shown, Enter in a text field saves as usual.
+    await Promise.all([page.waitForURL(/\/users\/\d+$/), page.press('#f-lastName', 'Enter')]);
+    expect(await page.locator('.flash-success').textContent()).toContain('enter.presser created');
+    expect(await page.locator('#dl-groups-rbody').textContent()).toContain('Gamma filter');
+  });
+
   it('shows validation messages beside the fields', async () => {
     const page = await env.signedInPage('admin');
     await page.goto('/users/new');
