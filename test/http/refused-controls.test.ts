@@ -55,3 +55,21 @@ describe('controls that would be refused are not offered, with the reason', () =
     expect(viewer('#dl-users button[name=op]').toArray().map((b) => viewer(b).attr('value'))).toContain('users:remove');
   });
 });
+
+describe('role assignment search', () => {
+  it('finds users by the start of username, first name, last name or email, every word narrowing', async () => {
+    await t.make.makeUser({ username: 'q.one', firstName: 'Quirinus', lastName: 'Oakley', email: 'qo@northwind.example.com' });
+    await t.make.makeUser({ username: 'q.two', firstName: 'Quentin', lastName: 'Oakley', email: 'qt@example.com' });
+    const viewer = await t.make.roleId('viewer');
+    const search = async (text: string) => {
+      const res = await admin.post(`/roles/${viewer}/users`).type('form').send({ _csrf: admin.csrf, op: 'users:search', users_lq: text });
+      const doc = $(res.text);
+      return { names: doc('#dl-users-lbody .dl-label').toArray().map((e) => doc(e).text()), count: doc('#dl-users-lbody .dl-count').text().trim() };
+    };
+    expect(await search('oakl')).toEqual({ names: ['q.one', 'q.two'], count: '2 users matching' });
+    expect(await search('quir')).toEqual({ names: ['q.one'], count: '1 user matching' });
+    expect(await search('northwind')).toEqual({ names: [], count: '0 users matching' });
+    expect((await search('qo@north')).names).toEqual(['q.one']);
+    expect((await search('oakley quen')).names).toEqual(['q.two']);
+  });
+});
