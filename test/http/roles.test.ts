@@ -112,8 +112,8 @@ describe('create a role from a template', () => {
       ['   ', /required/],
       ['x'.repeat(101), /at most 100/],
       ['<script>alert(1)</script>', /must not contain/],
-      ['auditors', /already has this name/],
-      ['AUDITORS', /already has this name/],
+      ['auditors', /A role named “Auditors” already exists/],
+      ['AUDITORS', /A role named “Auditors” already exists/],
       ['tab\tname', /must not contain/],
     ];
     for (const [name, message] of cases) {
@@ -290,7 +290,7 @@ describe('clone a role', () => {
 
   it('refuses a taken or bad name beside the field', async () => {
     for (const [name, msg] of [
-      ['analyst (COPY)', /already has this name/],
+      ['analyst (COPY)', /A role named “Analyst \(copy\)” already exists/],
       ['', /required/],
       ['a<b>', /must not contain/],
     ] as const) {
