@@ -141,6 +141,14 @@ export function factories(db: Db, config: Config) {
       return assetService.register(db, SYSTEM_ACTOR, { kind: spec.kind ?? 'model', name: spec.name, owner: spec.owner }, { text: spec.workspace });
     },
 
+    /**
+     * A token for the SCIM server (/scim/v2) acting as this owner. Until machine clients exist, a personal
+     * token of an owner who may manage users stands in for a client with the `scim` scope.
+     */
+    async scimToken(owner: string) {
+      return (await tokenService.createToken(db, SYSTEM_ACTOR, await f.userId(owner), { name: unique('directory') })).token;
+    },
+
     /** A new personal API token of this user. */
     async token(username: string) {
       return (await tokenService.createToken(db, SYSTEM_ACTOR, await f.userId(username), { name: unique('test token') })).token;
