@@ -19,6 +19,7 @@ import * as workspaceService from '../../src/workspaces/service';
 import * as permissionService from '../../src/domainPermissions/service';
 import * as assetService from '../../src/assets/service';
 import * as tokenService from '../../src/tokens/service';
+import * as webhookService from '../../src/webhooks/service';
 
 export const PASSWORD = 'a-long-test-password';
 
@@ -147,6 +148,11 @@ export function factories(db: Db, config: Config) {
      */
     async scimToken(owner: string) {
       return (await tokenService.createToken(db, SYSTEM_ACTOR, await f.userId(owner), { name: unique('directory') })).token;
+    },
+
+    /** A webhook endpoint sent these event types; returns it with its signing secret. */
+    async makeWebhook(url: string, eventTypes: string[], options: { enabled?: boolean; description?: string } = {}) {
+      return webhookService.createEndpoint(db, config, SYSTEM_ACTOR, { url, eventTypes, enabled: options.enabled ?? true, description: options.description ?? '' });
     },
 
     /** A new personal API token of this user. */
