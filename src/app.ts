@@ -40,12 +40,13 @@ import { routes as assetRoutes } from './assets/routes';
 import { routes as apiDocsRoutes } from './api/routes';
 import { routes as scimSettingsRoutes } from './scim/routes';
 import { scimServer } from './scim/server';
+import { routes as clientRoutes } from './clients/routes';
 import { createOps, type LogDestination, type Ops } from './ops';
 import { routes as webhookRoutes } from './webhooks/routes';
 import { createWorker, type WebhookWorker } from './webhooks/worker';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
-const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, webhookRoutes, apiDocsRoutes, scimSettingsRoutes];
+const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, webhookRoutes, clientRoutes, apiDocsRoutes, scimSettingsRoutes];
 
 export interface GatehouseApp {
   app: Koa;

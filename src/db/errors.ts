@@ -108,6 +108,7 @@ export const UNIQUE_KEYS: Record<string, { field: string; message: string }> = {
   'users.sso_subject': { field: 'ssoSubject', message: 'Another account is already linked to this identity.' },
   'groups.name_lower': { field: 'name', message: 'A group with this name already exists (names are compared without regard to case).' },
   'roles.name_lower': { field: 'name', message: 'Another role already has this name (names are compared ignoring case).' },
+  'machine_clients.name_lower': { field: 'name', message: 'Another client already has this name (names are compared without regard to case).' },
   'workspaces.parent_id': { field: 'name', message: 'A sub-workspace with this name already exists there.' },
 };
 

@@ -98,7 +98,7 @@ describe('Entra ID provisions, updates, disables and deletes a user', () => {
     const audit = await t.db('audit_events').where({ object_id: id, object_type: 'user' }).andWhere('action', 'like', 'user.%').orderBy('id').select('action', 'actor_username');
     expect(audit.map((a: { action: string }) => a.action)).toEqual(['user.create', 'user.update', 'user.update', 'user.deactivate']);
     expect(new Set(audit.map((a: { actor_username: string }) => a.actor_username)).size).toBe(1);
-    expect(audit[0].actor_username).toMatch(/^scim:directory/);
+    expect(audit[0].actor_username).toMatch(/^client:directory/);
   });
 
   it('refuses a change of userName with a mutability error, and deletes the user', async () => {

@@ -38,6 +38,9 @@ export interface PathObjects {
   permission: number;
   asset: number;
   license: string;
+  /** A machine client with one token. */
+  client: number;
+  clientToken: number;
 }
 
 export async function makePathObjects(t: TestApp): Promise<PathObjects> {
@@ -50,15 +53,18 @@ export async function makePathObjects(t: TestApp): Promise<PathObjects> {
   const workspace = await t.make.makeWorkspace(`/Root/${ws}`);
   const permission = await t.make.grant(group, { domain: 'Files', workspace: `/Root/${ws}`, operations: 'R' });
   const asset = await t.make.makeAsset({ kind: 'log', name: unique('Sweep log'), owner: username, workspace: `/Root/${ws}` });
-  return { username, group, role: role.id, workspace: workspace.id, permission: permission.id, asset: asset.id, license: 'process_modeler' };
+  const client = await t.make.makeClient({ owner: username, scopes: ['read'] });
+  await t.make.clientToken(client.id);
+  const clientToken = (await t.db('client_tokens').where({ client_id: client.id }).first('id')).id as number;
+  return { username, group, role: role.id, workspace: workspace.id, permission: permission.id, asset: asset.id, license: 'process_modeler', client: client.id, clientToken };
 }
 
 /** A documented path with its parameters filled from these objects ("{id}" by the collection it is in). */
 export function concrete(path: string, o: PathObjects): string {
-  const ids: Record<string, number> = { roles: o.role, workspaces: o.workspace, permissions: o.permission, assets: o.asset };
+  const ids: Record<string, number> = { roles: o.role, workspaces: o.workspace, permissions: o.permission, assets: o.asset, clients: o.client };
   const collection = path.split('/')[3];
   return path.replace(/\{([^}]+)\}/g, (_, name: string) => {
-    const value = name === 'id' ? ids[collection] : name === 'username' ? o.username : name === 'key' ? o.license : o.group;
+    const value = name === 'id' ? ids[collection] : name === 'tokenId' ? o.clientToken : name === 'username' ? o.username : name === 'key' ? o.license : o.group;
     return encodeURIComponent(String(value));
   });
 }
