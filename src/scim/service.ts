@@ -365,6 +365,9 @@ export async function patchUser(db: Db, caller: ScimCaller, rawId: string, body:
       throw patchError(e);
     }
     const s = readUserState(patched, before);
+    // Attributes Gatehouse needs cannot be removed; externalId can.
+    if (s.email === undefined) throw invalidValue('emails: Gatehouse needs an address; replace it instead of removing it.');
+    if (s.firstName === undefined || s.lastName === undefined) throw invalidValue('name.givenName and name.familyName are required; replace them instead of removing them.');
     if (!('externalId' in patched)) s.externalId = null;
     s.password = password;
     return applyUserState(trx, caller, before, s, scryptN, version);

@@ -13,6 +13,7 @@ export function scimClient(t: TestApp, token: string) {
   const auth = (r: request.Test) => r.set('Authorization', `Bearer ${token}`).set('Accept', 'application/scim+json');
   const send = (r: request.Test, body: unknown) => auth(r).set('Content-Type', 'application/scim+json').send(JSON.stringify(body));
   return {
+    authorization: `Bearer ${token}`,
     get: (path: string) => auth(request(t.server).get(`${SCIM}${path}`)),
     post: (path: string, body: unknown) => send(request(t.server).post(`${SCIM}${path}`), body),
     put: (path: string, body: unknown) => send(request(t.server).put(`${SCIM}${path}`), body),
@@ -25,6 +26,3 @@ export type ScimClient = ReturnType<typeof scimClient>;
 
 /** A PatchOp body. */
 export const patchOp = (...Operations: unknown[]) => ({ schemas: [PATCH_OP], Operations });
-
-/** supertest does not parse application/scim+json: the body as JSON. */
-export const json = (res: { text: string }) => JSON.parse(res.text);
