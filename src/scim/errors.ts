@@ -82,7 +82,7 @@ export function asScimError(raw: unknown, preconditionSent = false): ScimError {
   if (fields.some(([f, m]) => UNIQUE_FIELDS[f] && TAKEN.test(m))) return new ScimError(409, detail, 'uniqueness', e.headers);
   if (e.code === 'seats_exhausted') return new ScimError(400, detail, 'invalidValue');
   if (e.status === 409 && e.code === 'conflict') return new ScimError(preconditionSent ? 412 : 409, e.message, undefined, e.headers);
-  if (e.status === 429) return new ScimError(429, e.message, 'tooMany', e.headers);
+  if (e.status === 429) return new ScimError(429, e.message, undefined, e.headers);
   if (e instanceof ValidationError && e.status === 422) return new ScimError(400, detail, 'invalidValue');
   if (e.status === 422 || e.status === 400) return new ScimError(400, detail, 'invalidValue');
   return new ScimError(e.status, detail, undefined, e.headers);

@@ -69,7 +69,7 @@ function searchParams(body: unknown): service.ListParams {
 
 function routes(): Router {
   const r = new Router({ prefix: SCIM_PREFIX });
-  const docs = (ctx: Koa.Context) => `${ctx.services.config.baseUrl}/api/docs#scim`;
+  const docs = (ctx: Koa.Context) => `${ctx.services.config.baseUrl}/settings/scim`;
 
   r.get('/ServiceProviderConfig', (ctx) => respond(ctx, serviceProviderConfig(base(ctx), docs(ctx))));
   r.get('/ResourceTypes', (ctx) => {
