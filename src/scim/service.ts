@@ -240,7 +240,7 @@ async function applyUserState(trx: Conn, caller: ScimCaller, before: User, s: Us
   return after;
 }
 
-async function lockedUser(trx: Conn, rawId: string): Promise<User> {
+async function requireScimUser(trx: Conn, rawId: string): Promise<User> {
   const u = await usersRepo.findById(trx, parseId(rawId, 'User'));
   if (!u) throw scimNotFound('User', rawId);
   return u;
@@ -250,7 +250,7 @@ async function lockedUser(trx: Conn, rawId: string): Promise<User> {
 export async function replaceUser(db: Db, caller: ScimCaller, rawId: string, body: unknown, ifMatch: string | undefined, scryptN: number): Promise<User> {
   const object = asObject(body);
   return change(db, ifMatch, async (trx) => {
-    const before = await lockedUser(trx, rawId);
+    const before = await requireScimUser(trx, rawId);
     const version = checkPrecondition(ifMatch, before.version);
     const s = readUserState(object, before);
     if (s.userName !== undefined && s.userName.toLowerCase() === before.username.toLowerCase()) s.userName = before.username;
@@ -336,7 +336,7 @@ function patchError(e: unknown): ScimError {
 export async function patchUser(db: Db, caller: ScimCaller, rawId: string, body: unknown, ifMatch: string | undefined, scryptN: number, base: string): Promise<User> {
   const ops = perAttribute(patchOperations(body));
   return change(db, ifMatch, async (trx) => {
-    const before = await lockedUser(trx, rawId);
+    const before = await requireScimUser(trx, rawId);
     const version = checkPrecondition(ifMatch, before.version);
     const resource = userResource(before, undefined, base) as Json & { meta: never; schemas: string[] };
     const applicable: Array<{ op: PatchOperation['op']; path: string; value?: unknown }> = [];
@@ -404,7 +404,7 @@ export async function setAssetReceiver(db: Db, actor: Actor, raw: unknown): Prom
  */
 export async function deleteUser(db: Db, caller: ScimCaller, rawId: string, ifMatch: string | undefined): Promise<void> {
   await change(db, ifMatch, async (trx) => {
-    const before = await lockedUser(trx, rawId);
+    const before = await requireScimUser(trx, rawId);
     checkPrecondition(ifMatch, before.version);
     const receiver = await assetReceiver(trx);
     try {

@@ -175,6 +175,9 @@ describe('versions, mutability and malformed requests', () => {
     expect((await scim.get('/Nothing')).status).toBe(404);
     expect((await scim.get('/Users/not-a-number')).status).toBe(404);
     expect((await scim.post('/Bulk', { schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'], Operations: [] })).status).toBe(501);
+    res = await scim.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: unique('Ghosts'), members: [{ value: '999999' }] });
+    expect(res.body).toMatchObject({ status: '400', scimType: 'invalidValue' });
+    expect(res.body.detail).toContain('999999');
     res = await scim.post('/Users', { schemas: [USER_SCHEMA], userName: '<bad>', name: { givenName: 'a', familyName: 'b' }, emails: [{ value: 'x@example.com' }] });
     expect(res.body).toMatchObject({ status: '400', scimType: 'invalidValue' });
     expect(res.body.detail).toContain('userName');
