@@ -7,6 +7,8 @@ export interface Group {
   id: number;
   name: string;
   description: string;
+  /** The provisioning directory's id for this group (SCIM `externalId`), exact and unique. */
+  externalId: string | null;
   version: number;
   createdAt: number;
   updatedAt: number;
@@ -20,6 +22,7 @@ interface GroupRow {
   id: number;
   name: string;
   description: string;
+  external_id?: string | null;
   version: number;
   created_at: number | string;
   updated_at: number | string;
@@ -31,6 +34,7 @@ function toGroup(r: GroupRow): Group {
     id: Number(r.id),
     name: r.name,
     description: r.description ?? '',
+    externalId: r.external_id ?? null,
     version: Number(r.version),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
@@ -109,6 +113,12 @@ export async function lockById(db: Conn, id: number): Promise<Group | undefined>
   return r ? toGroup(r) : undefined;
 }
 
+export async function externalIdTaken(db: Conn, externalId: string, exceptId?: number): Promise<boolean> {
+  const q = db('groups').where('external_id', externalId);
+  if (exceptId) q.whereNot('id', exceptId);
+  return !!(await q.first('id'));
+}
+
 export async function nameTaken(db: Conn, name: string, exceptId?: number): Promise<boolean> {
   const q = db('groups').where({ name_lower: name.toLowerCase() });
   if (exceptId) q.whereNot({ id: exceptId });
@@ -150,17 +160,18 @@ export async function suggest(db: Conn, text: string, limit: number): Promise<Ar
   return rows.map((r: { id: number; name: string; description: string }) => ({ id: Number(r.id), name: r.name, description: r.description ?? '' }));
 }
 
-export async function insert(db: Conn, g: { name: string; description: string }, now = Date.now()): Promise<number> {
-  await db('groups').insert({ name: g.name, name_lower: g.name.toLowerCase(), description: g.description, version: 1, created_at: now, updated_at: now });
+export async function insert(db: Conn, g: { name: string; description: string; externalId?: string | null }, now = Date.now()): Promise<number> {
+  await db('groups').insert({ name: g.name, name_lower: g.name.toLowerCase(), description: g.description, external_id: g.externalId ?? null, version: 1, created_at: now, updated_at: now });
   const row = await db('groups').where({ name_lower: g.name.toLowerCase() }).first('id');
   return Number(row.id);
 }
 
 /** Updates name/description and bumps the version; with `expectedVersion`, only if nobody saved meanwhile. */
-export async function update(db: Conn, id: number, patch: { name?: string; description?: string }, expectedVersion?: number): Promise<boolean> {
+export async function update(db: Conn, id: number, patch: { name?: string; description?: string; externalId?: string | null }, expectedVersion?: number): Promise<boolean> {
   const row: Record<string, unknown> = { updated_at: Date.now(), version: db.raw('version + 1') };
   if (patch.name !== undefined) Object.assign(row, { name: patch.name, name_lower: patch.name.toLowerCase() });
   if (patch.description !== undefined) row.description = patch.description;
+  if (patch.externalId !== undefined) row.external_id = patch.externalId;
   const q = db('groups').where({ id });
   if (expectedVersion !== undefined) q.andWhere({ version: expectedVersion });
   return (await q.update(row)) === 1;
