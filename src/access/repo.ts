@@ -1,22 +1,14 @@
 import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
-import { bool } from '../db/connect';
+import { bool, inIdChunks } from '../db/connect';
 import { applySearch } from '../users/repo';
 import type { CapInput, DomainInput, LicenseInput, WorkspaceInput } from './accessIndex';
 import type { DomainKey, Rule } from './engine';
 
 // ---- what the decision state is built from (all at start-up, then the entities a change names) ---------
 
-/** Runs `query` for all rows, or for the ids given in chunks of 500. */
-async function byIds<T>(ids: number[] | undefined, query: (chunk?: number[]) => Promise<T[]>): Promise<T[]> {
-  if (!ids) return query();
-  const out: T[] = [];
-  for (let i = 0; i < ids.length; i += 500) out.push(...(await query(ids.slice(i, i + 500))));
-  return out;
-}
-
 export async function loadWorkspaces(db: Conn, ids?: number[]): Promise<WorkspaceInput[]> {
-  const rows = await byIds(ids, async (chunk) => {
+  const rows = await inIdChunks(ids, async (chunk) => {
     const q = db('workspaces').select('id', 'name', 'parent_id');
     return chunk ? q.whereIn('id', chunk) : q;
   });
@@ -30,7 +22,7 @@ export async function loadWorkspaces(db: Conn, ids?: number[]): Promise<Workspac
 /** Every rule, or those with these ids, or those of these groups. */
 export async function loadRules(db: Conn, only?: { ids: number[] } | { groupIds: number[] }): Promise<Rule[]> {
   const column = only && 'ids' in only ? 'p.id' : 'p.group_id';
-  const rows = await byIds(only ? ('ids' in only ? only.ids : only.groupIds) : undefined, async (chunk) => {
+  const rows = await inIdChunks(only ? ('ids' in only ? only.ids : only.groupIds) : undefined, async (chunk) => {
     const q = db('domain_permissions as p')
       .join('groups as g', 'g.id', 'p.group_id')
       .join('domains as d', 'd.id', 'p.domain_id')
@@ -91,7 +83,7 @@ export interface AccountRow {
 
 /** Every account, or those with these ids (an id missing from the answer was deleted). */
 export async function loadAccounts(db: Conn, ids?: number[]): Promise<AccountRow[]> {
-  const rows = await byIds(ids, async (chunk) => {
+  const rows = await inIdChunks(ids, async (chunk) => {
     const q = db('users')
       .leftJoin('license_types', 'license_types.id', 'users.license_type_id')
       .select('users.id', 'users.username', 'users.first_name', 'users.last_name', 'users.email', 'users.status', 'users.locked_until')
@@ -117,7 +109,7 @@ export async function loadAccounts(db: Conn, ids?: number[]): Promise<AccountRow
 export async function loadMemberships(db: Conn, userIds?: number[]): Promise<Map<number, number[]>> {
   const out = new Map<number, number[]>();
   for (const u of userIds ?? []) out.set(u, []);
-  const rows = await byIds(userIds, async (chunk) => {
+  const rows = await inIdChunks(userIds, async (chunk) => {
     const q = db('group_members').select('user_id', 'group_id');
     return chunk ? q.whereIn('user_id', chunk) : q;
   });
@@ -137,7 +129,7 @@ export async function memberIdsOf(db: Conn, groupId: number): Promise<number[]> 
 
 /** Which of these groups exist. */
 export async function existingGroupIds(db: Conn, groupIds: number[]): Promise<Set<number>> {
-  const rows = await byIds(groupIds, async (chunk) => db('groups').whereIn('id', chunk!).select('id'));
+  const rows = await inIdChunks(groupIds, async (chunk) => db('groups').whereIn('id', chunk!).select('id'));
   return new Set(rows.map((r: { id: number }) => Number(r.id)));
 }
 

@@ -17,6 +17,8 @@ import * as rolesRepo from '../roles/repo';
 import type { RoleEntry } from '../roles/repo';
 import * as tokensRepo from '../tokens/repo';
 import type { TokenEntry } from '../tokens/repo';
+import * as clientsRepo from '../clients/repo';
+import type { ClientEntry, ClientTokenEntry } from '../clients/repo';
 import { AccessIndex, type CapInput, type DomainInput, type LicenseInput, type WorkspaceInput } from './accessIndex';
 import type { Rule, Subject } from './engine';
 import * as repo from './repo';
@@ -60,6 +62,37 @@ function toAccount(r: AccountRow, groupIds: number[]): Account {
   };
 }
 
+/** Tokens by the SHA-256 of their secret (and by id, to replace or drop one); revoked ones are not kept. */
+class HashIndex<T extends { id: number; hash: string; revokedAt: number | null }> {
+  private readonly byHash = new Map<string, T>();
+  private readonly hashById = new Map<number, string>();
+
+  get size(): number {
+    return this.byHash.size;
+  }
+
+  get(hash: string): T | undefined {
+    return this.byHash.get(hash);
+  }
+
+  put(t: T): void {
+    this.drop(t.id);
+    if (t.revokedAt !== null) return;
+    this.byHash.set(t.hash, t);
+    this.hashById.set(t.id, t.hash);
+  }
+
+  drop(id: number): void {
+    const hash = this.hashById.get(id);
+    if (hash !== undefined) this.byHash.delete(hash);
+    this.hashById.delete(id);
+  }
+
+  dropWhere(test: (t: T) => boolean): void {
+    for (const t of [...this.byHash.values()]) if (test(t)) this.drop(t.id);
+  }
+}
+
 /** Reloaded entities replace the ones with these ids; an id not found any more was deleted. */
 function replaceByIds<T extends { id: number }>(map: Map<number, T>, ids: number[], found: T[]): void {
   for (const id of ids) map.delete(id);
@@ -76,8 +109,9 @@ export class DecisionState {
   private readonly accounts = new Map<number, Account>();
   private readonly accountByName = new Map<string, number>();
   private readonly roles = new Map<number, RoleEntry>();
-  private readonly tokensByHash = new Map<string, TokenEntry>();
-  private readonly tokenHashById = new Map<number, string>();
+  private readonly tokens = new HashIndex<TokenEntry>();
+  private readonly clients = new Map<number, ClientEntry>();
+  private readonly clientTokens = new HashIndex<ClientTokenEntry>();
 
   private constructor() {
     this.index = AccessIndex.build({ workspaces: [], rules: [], caps: [] });
@@ -99,14 +133,22 @@ export class DecisionState {
   }
 
   get tokenCount(): number {
-    return this.tokensByHash.size;
+    return this.tokens.size + this.clientTokens.size;
   }
 
   /** An API token by the SHA-256 of what the caller sent, when it is neither revoked nor expired. */
   activeToken(hash: string, now: number): TokenEntry | undefined {
-    const t = this.tokensByHash.get(hash);
+    const t = this.tokens.get(hash);
     if (!t || t.revokedAt !== null || (t.expiresAt !== null && t.expiresAt <= now)) return undefined;
     return t;
+  }
+
+  /** A machine client's token by hash with its client (whatever the client's status), when neither revoked nor expired. */
+  activeClientToken(hash: string, now: number): { tokenId: number; client: ClientEntry } | undefined {
+    const t = this.clientTokens.get(hash);
+    if (!t || t.revokedAt !== null || (t.expiresAt !== null && t.expiresAt <= now)) return undefined;
+    const client = this.clients.get(t.clientId);
+    return client ? { tokenId: t.id, client } : undefined;
   }
 
   /**
@@ -154,23 +196,6 @@ export class DecisionState {
     if (a) this.accounts.set(userId, { ...a, groupIds });
   }
 
-  private putToken(t: TokenEntry): void {
-    const before = this.tokenHashById.get(t.id);
-    if (before !== undefined) this.tokensByHash.delete(before);
-    if (t.revokedAt !== null) {
-      this.tokenHashById.delete(t.id);
-      return;
-    }
-    this.tokensByHash.set(t.hash, t);
-    this.tokenHashById.set(t.id, t.hash);
-  }
-
-  private dropToken(id: number): void {
-    const hash = this.tokenHashById.get(id);
-    if (hash !== undefined) this.tokensByHash.delete(hash);
-    this.tokenHashById.delete(id);
-  }
-
   private rebuildIndex(position: number): void {
     this.index = AccessIndex.build({
       workspaces: [...this.workspaces.values()],
@@ -185,7 +210,7 @@ export class DecisionState {
   /** Everything, read from the database now. */
   static async load(db: Conn, position: number): Promise<DecisionState> {
     const s = new DecisionState();
-    const [workspaces, rules, caps, domains, licenses, accounts, memberships, roles, tokens] = await Promise.all([
+    const [workspaces, rules, caps, domains, licenses, accounts, memberships, roles, tokens, clients, clientTokens] = await Promise.all([
       repo.loadWorkspaces(db),
       repo.loadRules(db),
       repo.loadCaps(db),
@@ -195,6 +220,8 @@ export class DecisionState {
       repo.loadMemberships(db),
       rolesRepo.loadEntries(db),
       tokensRepo.loadEntries(db),
+      clientsRepo.loadEntries(db),
+      clientsRepo.loadTokenEntries(db),
     ]);
     for (const w of workspaces) s.workspaces.set(w.id, w);
     for (const r of rules) s.rules.set(r.id, r);
@@ -203,7 +230,9 @@ export class DecisionState {
     s.licenses = licenses;
     for (const a of accounts) s.putAccount(toAccount(a, memberships.get(a.id) ?? []));
     for (const r of roles) s.roles.set(r.id, r);
-    for (const t of tokens) s.putToken(t);
+    for (const t of tokens) s.tokens.put(t);
+    for (const c of clients) s.clients.set(c.id, c);
+    for (const t of clientTokens) s.clientTokens.put(t);
     s.rebuildIndex(position);
     return s;
   }
@@ -291,8 +320,20 @@ export class DecisionState {
     const tokenIds = of('token');
     if (tokenIds.length) {
       const found = await tokensRepo.loadEntries(db, tokenIds);
-      for (const id of tokenIds) this.dropToken(id);
-      for (const t of found) this.putToken(t);
+      for (const id of tokenIds) this.tokens.drop(id);
+      for (const t of found) this.tokens.put(t);
+    }
+    const clientIds = of('client');
+    if (clientIds.length) {
+      replaceByIds(this.clients, clientIds, await clientsRepo.loadEntries(db, clientIds));
+      // A removed client took its tokens with it.
+      for (const id of clientIds) if (!this.clients.has(id)) this.clientTokens.dropWhere((t) => t.clientId === id);
+    }
+    const clientTokenIds = of('client_token');
+    if (clientTokenIds.length) {
+      const found = await clientsRepo.loadTokenEntries(db, clientTokenIds);
+      for (const id of clientTokenIds) this.clientTokens.drop(id);
+      for (const t of found) this.clientTokens.put(t);
     }
     if (indexChanged) this.rebuildIndex(position);
     return true;
@@ -304,4 +345,4 @@ export class DecisionState {
   }
 }
 
-export type { RoleEntry, TokenEntry };
+export type { RoleEntry, TokenEntry, ClientEntry };

@@ -95,6 +95,7 @@ class Follower {
 
   stop(): void {
     this.stopped = true;
+    this.following = false;
     clearTimeout(this.timer);
     for (const w of this.waiters) {
       clearTimeout(w.timer);

@@ -60,7 +60,7 @@ export class PositionTracker {
   static startingAt(head: number, from: number, present: Iterable<number>, now: number, options: PositionTrackerOptions = DEFAULT_TRACKER_OPTIONS): PositionTracker {
     const t = new PositionTracker(head, options);
     const seen = new Set(present);
-    for (let p = Math.max(from + 1, head - options.maxHoles + 1); p <= head; p++) if (!seen.has(p)) t.holes.set(p, now);
+    for (let p = Math.max(from + 1, head - options.maxHoles + 1, 1); p <= head; p++) if (!seen.has(p)) t.holes.set(p, now);
     return t;
   }
 
@@ -72,7 +72,7 @@ export class PositionTracker {
     const fresh: number[] = [];
     for (const p of [...positions].sort((a, b) => a - b)) {
       if (p > this.highest) {
-        for (let q = Math.max(this.highest + 1, p - this.options.maxHoles); q < p; q++) this.holes.set(q, now);
+        for (let q = Math.max(this.highest + 1, p - this.options.maxHoles, 1); q < p; q++) this.holes.set(q, now);
         this.highest = p;
         fresh.push(p);
       } else if (this.holes.delete(p)) {

@@ -1,7 +1,8 @@
 /**
  * Graceful shutdown (SIGTERM, SIGINT): stop being ready (/readyz 503, so a load balancer takes the server out
  * during the drain period), stop accepting connections, let the requests in flight finish (responses close
- * their keep-alive connections), then close the database pool. Requests still running after the timeout
+ * their keep-alive connections), let background work finish (webhook deliveries in flight), then close the
+ * database pool. Requests still running after the timeout
  * are cut off.
  */
 import type { Server } from 'node:http';
@@ -13,6 +14,8 @@ import { stopFollowing } from '../changes/follower';
 export interface ShutdownOptions {
   drainMs: number;
   timeoutMs: number;
+  /** Work to end before the database pool closes (the webhook worker finishing its delivery in flight). */
+  beforeDatabaseClose?: () => Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -34,6 +37,7 @@ export async function gracefulShutdown(server: Server, db: Db, lifecycle: Lifecy
     server.closeAllConnections();
   }
   stopFollowing(db);
+  await options.beforeDatabaseClose?.();
   await db.destroy();
   logger.info('shut down');
   return { completed };

@@ -1,4 +1,4 @@
-import type { Conn } from '../db/connect';
+import { inIdChunks, type Conn } from '../db/connect';
 
 export interface ApiToken {
   id: number;
@@ -13,10 +13,10 @@ export interface ApiToken {
 
 const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
-function toToken(r: Record<string, unknown>): ApiToken {
+/** The columns every kind of token row has (personal tokens here, machine clients' in src/clients). */
+export function tokenColumns(r: Record<string, unknown>) {
   return {
     id: Number(r.id),
-    userId: Number(r.user_id),
     name: String(r.name),
     prefix: String(r.prefix),
     createdAt: Number(r.created_at),
@@ -25,6 +25,8 @@ function toToken(r: Record<string, unknown>): ApiToken {
     revokedAt: n(r.revoked_at),
   };
 }
+
+const toToken = (r: Record<string, unknown>): ApiToken => ({ ...tokenColumns(r), userId: Number(r.user_id) });
 
 export async function insert(db: Conn, row: { userId: number; name: string; hash: string; prefix: string; expiresAt: number | null }): Promise<number> {
   await db('api_tokens').insert({
@@ -66,8 +68,9 @@ export interface TokenEntry {
 
 /** Every token not revoked, or these tokens whatever their state (a missing id was deleted). */
 export async function loadEntries(db: Conn, ids?: number[]): Promise<TokenEntry[]> {
-  const rows: Array<Record<string, unknown>> = [];
-  if (!ids) rows.push(...(await db('api_tokens').whereNull('revoked_at').select('id', 'user_id', 'token_hash', 'expires_at', 'revoked_at')));
-  else for (let i = 0; i < ids.length; i += 500) rows.push(...(await db('api_tokens').whereIn('id', ids.slice(i, i + 500)).select('id', 'user_id', 'token_hash', 'expires_at', 'revoked_at')));
-  return rows.map((r) => ({ id: Number(r.id), userId: Number(r.user_id), hash: String(r.token_hash), expiresAt: n(r.expires_at), revokedAt: n(r.revoked_at) }));
+  const rows = await inIdChunks(ids, async (chunk) => {
+    const q = db('api_tokens').select('id', 'user_id', 'token_hash', 'expires_at', 'revoked_at');
+    return chunk ? q.whereIn('id', chunk) : q.whereNull('revoked_at');
+  });
+  return rows.map((r: Record<string, unknown>) => ({ id: Number(r.id), userId: Number(r.user_id), hash: String(r.token_hash), expiresAt: n(r.expires_at), revokedAt: n(r.revoked_at) }));
 }

@@ -60,6 +60,13 @@ describe('following change-log positions that commit out of order or never', () 
     expect(t.observe([8, 11], 1)).toEqual([8, 11]);
   });
 
+  it('a young log (head below the window) has no holes below position 1', () => {
+    const t = PositionTracker.startingAt(3, 3 - 2000, [1, 3], 0, options);
+    expect(t.holesToProbe(0, true)).toEqual([2]);
+    expect(t.settled).toBe(1);
+    expect(PositionTracker.startingAt(0, -2000, [], 0, options).settled).toBe(0);
+  });
+
   it('remembers at most maxHoles holes, giving up the oldest first', () => {
     const t = new PositionTracker(0, options);
     t.observe([1000], 0);
