@@ -15,9 +15,9 @@ import Joi from 'joi';
 import { can } from '../http/routing';
 import { P } from '../permissions/catalog';
 import { HttpError, ValidationError } from '../http/errors';
-import type Koa from 'koa';
 import { CONSISTENCY_HEADER, operation } from '../api/operation';
-import { awaitPosition, CONSISTENCY_WAIT_MS } from '../changes/follower';
+import { CONSISTENCY_WAIT_MS } from '../changes/follower';
+import { awaitConsistency } from '../api/auth';
 import { component, flag, list, record, text, usernameParam } from '../api/schemas';
 import { PermissionSchema } from '../domainPermissions/api';
 import { MAX_LEVEL, OPERATIONS, type Operation } from './catalog';
@@ -65,18 +65,6 @@ const CheckOneRequest = component(
   'CheckOneRequest',
   Joi.object<CheckBody & { consistencyToken?: string }>({ ...QUESTION, consistencyToken: CONSISTENCY_TOKEN }).description('A question, optionally with a consistency token.'),
 );
-
-/**
- * Waits until this server's decision state includes the consistency token's position (body field or
- * header); 503 with Retry-After when it does not get there within CONSISTENCY_WAIT_MS — never a stale answer.
- */
-async function freshEnough(ctx: Koa.Context, bodyToken: string | undefined, headers: Record<string, unknown>): Promise<void> {
-  const token = bodyToken ?? (headers[CONSISTENCY_HEADER] as string | undefined);
-  if (token === undefined) return;
-  if (!(await awaitPosition(ctx.services.db, Number(token)))) {
-    throw new HttpError(503, 'not_yet_consistent', `This server has not yet applied the change at position ${token}. Retry in a moment.`, {}, undefined, { 'Retry-After': '1' });
-  }
-}
 
 // A question already in the form CheckRequest produces — what a program sends. Checked by hand, field by
 // field, so a batch of 1,000 skips 1,000 passes of the schema (the schema still judges everything else).
@@ -210,8 +198,9 @@ const checkOne = operation({
     422: 'A missing or malformed field, or a user, domain or workspace that does not exist (on that field).',
     503: `A consistency token was sent and this server's state did not reach it within ${CONSISTENCY_WAIT_MS / 1000} s.`,
   },
-  async handler(ctx, { body, headers }) {
-    await freshEnough(ctx, body.consistencyToken, headers);
+  async handler(ctx, { body }) {
+    // The header's token was awaited by the authentication; the body's is awaited here.
+    if (body.consistencyToken !== undefined) await awaitConsistency(ctx, body.consistencyToken);
     try {
       const result = await service.check(ctx.services.db, toQuery(body));
       return decisionJson(result.index, result);
@@ -256,8 +245,9 @@ const checkBatch = operation({
     422: 'No `checks` list, an empty one, more than 1,000, or a malformed question (`details.fields` names `checks.<n>.<field>`).',
     503: `A consistency token was sent and this server's state did not reach it within ${CONSISTENCY_WAIT_MS / 1000} s.`,
   },
-  async handler(ctx, { body, headers }) {
-    await freshEnough(ctx, body.consistencyToken, headers);
+  async handler(ctx, { body }) {
+    // The header's token was awaited by the authentication; the body's is awaited here.
+    if (body.consistencyToken !== undefined) await awaitConsistency(ctx, body.consistencyToken);
     const answers = await service.checkMany(ctx.services.db, body.checks.map(toQuery));
     return { results: answers.map((a) => (a instanceof HttpError ? errorJson(asFieldError(a) as HttpError) : decisionJson(a.index, a))) };
   },
@@ -280,8 +270,7 @@ const effective = operation({
   }),
   async load(ctx, params) {
     // Fresh enough before the user is looked up: a user created through another server must be found.
-    const token = ctx.get(CONSISTENCY_HEADER);
-    if (/^[0-9]{1,15}$/.test(token)) await freshEnough(ctx, token, {});
+    await awaitConsistency(ctx);
     const subject = await service.loadSubject(ctx.services.db, params.username);
     if (!subject) throw service.userNotFound(params.username);
     return subject;

@@ -1,5 +1,6 @@
 import type Koa from 'koa';
-import { decisionState } from '../changes/follower';
+import { awaitPosition, decisionState } from '../changes/follower';
+import { CONSISTENCY_HEADER } from './operation';
 import type { Db } from '../db/connect';
 import { HttpError } from '../http/errors';
 import type { CurrentUser } from '../http/types';
@@ -53,6 +54,18 @@ export async function identifyBearer(db: Db, raw: string, now = Date.now()): Pro
   return { kind: 'personal', tokenId: token.id, user };
 }
 
+/**
+ * Waits until this server's decision state reaches a consistency token (by default the request's
+ * `Gatehouse-Consistency-Token` header), if well-formed (the operation's own validation answers a malformed one); 503 with Retry-After when
+ * it does not within CONSISTENCY_WAIT_MS.
+ */
+export async function awaitConsistency(ctx: Koa.Context, token = ctx.get(CONSISTENCY_HEADER)): Promise<void> {
+  if (!/^[0-9]{1,15}$/.test(token)) return;
+  if (!(await awaitPosition(ctx.services.db, Number(token)))) {
+    throw new HttpError(503, 'not_yet_consistent', `This server has not yet applied the change at position ${token}. Retry in a moment.`, {}, undefined, { 'Retry-After': '1' });
+  }
+}
+
 /** The 403 of a client calling outside its scopes (RFC 6750 §3.1), naming the scope it lacks. */
 export function insufficientScope(client: ClientCaller, scope: Scope): HttpError {
   return new HttpError(403, 'insufficient_scope', `The client ${client.name} lacks the "${scope}" scope this request needs.`, {}, { scope }, {
@@ -87,6 +100,9 @@ export function apiAuthentication(): Koa.Middleware {
     const header = ctx.get('authorization');
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (match) {
+      // With a consistency token the caller is judged by state at least that fresh too: a token revoked or
+      // an owner deactivated through another server is refused here, not only in the decision.
+      await awaitConsistency(ctx);
       const now = Date.now();
       const who = await identifyBearer(db, match[1], now);
       if (who.kind === 'client') {

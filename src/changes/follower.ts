@@ -10,9 +10,9 @@
  *   or time out; recent holes on every poll, all of them every FULL_PROBE_MS.
  * - A write committed through this process on this handle pokes the follower at once (onLocalCommit), and
  *   the next decision waits for it: a server always answers its own writes.
- * - A full rebuild happens only at start-up, for a `rebuild` entry (seeds), when the log was trimmed past a
- *   position this server had not settled, or after an entry could not be applied (the database went away
- *   mid-way): the state is then reloaded while the old one keeps answering.
+ * - A full rebuild happens only at start-up, for a `rebuild` entry (seeds, very large bulk writes), or when
+ *   the log was trimmed past a position this server had not settled: the state is then reloaded while the
+ *   old one keeps answering. Entries are marked seen only once applied, so a failed apply is retried.
  *
  * Consistency tokens: `awaitPosition(db, position)` resolves true once the entry at `position` has been
  * applied, waiting at most CONSISTENCY_WAIT_MS; the API answers 503 with Retry-After when it is false.
@@ -76,7 +76,6 @@ class Follower {
   private polling = false;
   private pollAgain = false;
   private stopped = false;
-  private needsRebuild = false;
   private localCommitted = 0;
   private waiters: Waiter[] = [];
   private lastFullProbe = 0;
@@ -185,7 +184,6 @@ class Follower {
     const state = await DecisionState.load(this.db, head);
     this.tracker = PositionTracker.startingAt(head, head - START_WINDOW, present, Date.now(), DEFAULT_TRACKER_OPTIONS);
     this.state = state;
-    this.needsRebuild = false;
     this.rebuildCount++;
     this.lastAppliedAt = Date.now();
     this.lastGoodPollStart = started;
@@ -230,6 +228,7 @@ class Follower {
       this.following = true;
       if (more) next = 0;
     } catch {
+      // The database is away: the state keeps answering, /readyz says it is behind; read again later.
       this.following = false;
       next = RETRY_INTERVAL_MS;
     } finally {
@@ -242,10 +241,6 @@ class Follower {
 
   /** One round: new entries, filled holes, the trim marker. Returns true when more entries are waiting. */
   private async pollOnce(now: number): Promise<boolean> {
-    if (this.needsRebuild) {
-      await this.loadWhole();
-      return false;
-    }
     const tracker = this.tracker!;
     if (now - this.lastTrimCheck >= TRIM_CHECK_MS) {
       this.lastTrimCheck = now;
@@ -261,18 +256,17 @@ class Follower {
     const probe = tracker.holesToProbe(now, all);
     const filled = probe.length ? await repo.readPositions(this.db, probe) : [];
     const rows = [...filled, ...above];
-    const fresh = new Set(tracker.observe(rows.map((r) => r.position), now));
-    tracker.expire(now);
+    // Applied first, recorded as seen after: until then covers() stays false, so nobody is answered from a
+    // state still missing them; and if applying fails, the next poll reads them again.
+    const fresh = tracker.unseen(rows.map((r) => r.position));
     const toApply = rows.filter((r) => fresh.has(r.position));
+    if (toApply.length && !(await this.state!.apply(this.db, toApply, Math.max(tracker.high, ...toApply.map((r) => r.position))))) {
+      await this.loadWhole();
+      return false;
+    }
+    tracker.observe(rows.map((r) => r.position), now);
+    tracker.expire(now);
     if (toApply.length) {
-      try {
-        const applied = await this.state!.apply(this.db, toApply, tracker.high);
-        if (!applied) await this.loadWhole();
-      } catch (err) {
-        // The positions are marked seen but their entities may not be reloaded: start again from scratch.
-        this.needsRebuild = true;
-        throw err;
-      }
       this.appliedCount += toApply.length;
       this.lastAppliedAt = Date.now();
     }

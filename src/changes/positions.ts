@@ -83,6 +83,13 @@ export class PositionTracker {
     return fresh;
   }
 
+  /** Which of these positions have not been seen (without recording them: `observe` does, once applied). */
+  unseen(positions: Iterable<number>): Set<number> {
+    const out = new Set<number>();
+    for (const p of positions) if (p > this.highest || this.holes.has(p)) out.add(p);
+    return out;
+  }
+
   /** Holes to probe now: the recent ones, or with `all`, every one. */
   holesToProbe(now: number, all: boolean): number[] {
     const out: number[] = [];

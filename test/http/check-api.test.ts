@@ -4,6 +4,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually';
 import { createTestApp, csrfFrom, type TestApp } from '../support/app';
 import { createApp, type GatehouseApp } from '../../src/app';
 import { createDb, type Conn, type Db } from '../../src/db/connect';
@@ -87,16 +88,6 @@ async function addRule(db: Conn, name: string, r: RuleSpec): Promise<number> {
   });
   rules[name] = Number(id);
   return Number(id);
-}
-
-/** Asks until `done` holds (the other server follows the log within its poll interval), for at most 5 s. */
-async function eventually<T>(ask: () => Promise<T>, done: (answer: T) => boolean): Promise<T> {
-  const until = Date.now() + 5000;
-  for (;;) {
-    const answer = await ask();
-    if (done(answer) || Date.now() > until) return answer;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 function check(body: unknown, app: TestApp['server'] = t.server) {
