@@ -8,11 +8,14 @@ import type { DomainKey, Rule, Subject } from './engine';
 // ---- what the index is built from (read once per `access_version`) -------------------------------------
 
 export async function loadWorkspaces(db: Conn): Promise<WorkspaceInput[]> {
-  return (await db('workspaces').select('id', 'name', 'parent_id')).map((r: { id: number; name: string; parent_id: number | null }) => ({
-    id: Number(r.id),
-    name: r.name,
-    parentId: r.parent_id === null ? null : Number(r.parent_id),
-  }));
+  return (await db('workspaces').select('id', 'name', 'parent_id', 'external_key')).map(
+    (r: { id: number; name: string; parent_id: number | null; external_key: string | null }) => ({
+      id: Number(r.id),
+      name: r.name,
+      parentId: r.parent_id === null ? null : Number(r.parent_id),
+      externalKey: r.external_key ?? null,
+    }),
+  );
 }
 
 export async function loadRules(db: Conn): Promise<Rule[]> {

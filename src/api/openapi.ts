@@ -52,6 +52,7 @@ export const TAGS = [
   { name: 'Roles', description: 'Roles: application permissions and a license type; who holds them; the default role.' },
   { name: 'Licenses', description: 'License types: seats and caps on the operations their users may get.' },
   { name: 'Workspaces', description: 'The workspace tree where assets live and domain permissions are granted.' },
+  { name: 'Domains', description: 'The domain catalog: the built-in domains and those a Superuser adds for other applications of the suite.' },
   { name: 'Domain permissions', description: 'Allow or deny operations (R, M, C, D) in a domain on a workspace, for a group.' },
   { name: 'Access decisions', description: 'Ask whether a user may do something, with the explanation; effective permissions.' },
   { name: 'Assets', description: 'Folders, logs, models and dashboards: register, share with groups, transfer, delete.' },

@@ -53,6 +53,7 @@ export const ErrorBody = component(
           info: Joi.any().description('More about a field error.'),
           children: count('Sub-workspaces the workspace still holds.'),
           assets: count('Assets the workspace still holds.'),
+          permissions: count('Domain permissions still granted in the domain.'),
         })
           .prefs({ presence: 'optional' })
           .allow(null)

@@ -12,6 +12,7 @@ import { operations as groupOperations } from '../groups/api';
 import { operations as roleOperations } from '../roles/api';
 import { operations as licenseOperations } from '../licenses/api';
 import { operations as workspaceOperations } from '../workspaces/api';
+import { operations as domainOperations } from '../domains/api';
 import { operations as permissionOperations } from '../domainPermissions/api';
 import { operations as accessOperations } from '../access/api';
 import { operations as assetOperations } from '../assets/api';
@@ -72,6 +73,7 @@ export const API_SURFACES: SurfaceOperations[] = [
       ...roleOperations,
       ...licenseOperations,
       ...workspaceOperations,
+      ...domainOperations,
       ...permissionOperations,
       ...accessOperations,
       ...assetOperations,

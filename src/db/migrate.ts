@@ -5,6 +5,7 @@ import * as domainPermissionVersion from '../../migrations/20261123_0005_domain_
 import * as invariantsAndIdentifiers from '../../migrations/20261130_0006_invariants_and_identifiers';
 import * as bulkJobsAndImports from '../../migrations/20261201_0007_bulk_jobs_and_imports';
 import * as signInSecurity from '../../migrations/20261201_0008_sign_in_security';
+import * as domainsAndExternalKeys from '../../migrations/20261201_0011_domains_and_external_keys';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -18,6 +19,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261130_0006_invariants_and_identifiers', invariantsAndIdentifiers],
   ['20261201_0007_bulk_jobs_and_imports', bulkJobsAndImports],
   ['20261201_0008_sign_in_security', signInSecurity],
+  ['20261201_0011_domains_and_external_keys', domainsAndExternalKeys],
 ];
 
 const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -38,6 +38,8 @@ export interface PathObjects {
   permission: number;
   asset: number;
   license: string;
+  /** The key of a domain added for the test. */
+  domain: string;
 }
 
 export async function makePathObjects(t: TestApp): Promise<PathObjects> {
@@ -50,7 +52,8 @@ export async function makePathObjects(t: TestApp): Promise<PathObjects> {
   const workspace = await t.make.makeWorkspace(`/Root/${ws}`);
   const permission = await t.make.grant(group, { domain: 'Files', workspace: `/Root/${ws}`, operations: 'R' });
   const asset = await t.make.makeAsset({ kind: 'log', name: unique('Sweep log'), owner: username, workspace: `/Root/${ws}` });
-  return { username, group, role: role.id, workspace: workspace.id, permission: permission.id, asset: asset.id, license: 'process_modeler' };
+  const domain = (await t.make.makeDomain({ key: unique('sweep').toLowerCase().replace(/[^a-z0-9_.-]/g, '-'), name: unique('Sweep Domain') })).key;
+  return { username, group, role: role.id, workspace: workspace.id, permission: permission.id, asset: asset.id, license: 'process_modeler', domain };
 }
 
 /** A documented path with its parameters filled from these objects ("{id}" by the collection it is in). */
@@ -58,7 +61,7 @@ export function concrete(path: string, o: PathObjects): string {
   const ids: Record<string, number> = { roles: o.role, workspaces: o.workspace, permissions: o.permission, assets: o.asset };
   const collection = path.split('/')[3];
   return path.replace(/\{([^}]+)\}/g, (_, name: string) => {
-    const value = name === 'id' ? ids[collection] : name === 'username' ? o.username : name === 'key' ? o.license : o.group;
+    const value = name === 'id' ? ids[collection] : name === 'username' ? o.username : name === 'key' ? (collection === 'domains' ? o.domain : o.license) : o.group;
     return encodeURIComponent(String(value));
   });
 }
