@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { hashPassword } from '../src/auth/passwords';
-import { bumpCounter } from '../src/db/settings';
+import { recordChange } from '../src/changes/service';
 import { userRow } from '../src/users/repo';
 import { ASSET_KINDS } from '../src/assets/repo';
 import { transaction } from '../src/db/transaction';
@@ -230,7 +230,8 @@ export async function seedDemo(db: Knex, options: DemoOptions): Promise<Record<s
       }
     }
     await insertChunked(trx, 'domain_permissions', rows);
-    await bumpCounter(trx, 'access_version');
+    // One entry for everything the demo data added (its earlier transactions included): servers rebuild.
+    await recordChange(trx, { kind: 'rebuild' });
     return rows.length;
   });
 

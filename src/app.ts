@@ -41,9 +41,11 @@ import { routes as explorerRoutes } from './access/explorerRoutes';
 import { routes as assetRoutes } from './assets/routes';
 import { routes as apiDocsRoutes } from './api/routes';
 import { createOps, type LogDestination, type Ops } from './ops';
+import { routes as webhookRoutes } from './webhooks/routes';
+import { createWorker, type WebhookWorker } from './webhooks/worker';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
-const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, domainRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
+const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, domainRoutes, explorerRoutes, assetRoutes, webhookRoutes, apiDocsRoutes];
 
 export interface GatehouseApp {
   app: Koa;
@@ -51,6 +53,8 @@ export interface GatehouseApp {
   routes: MountedRoute[];
   /** Logger, metrics and the lifecycle that graceful shutdown drives (src/ops). */
   ops: Ops;
+  /** Delivers webhook events; polling when `config.webhooks.worker` is on (tests start it themselves). */
+  webhooks: WebhookWorker;
   close(): Promise<void>;
 }
 
@@ -120,14 +124,18 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
   // Expired sessions, stale throttle counters and old reset links are removed on a schedule, not only when
   // someone signs in.
   const housekeeping = startHousekeeping(db, config);
+  const webhooks = createWorker(db, config, ops.logger);
+  if (config.webhooks.worker) webhooks.start();
 
   return {
     app,
     services,
     routes: registry,
     ops,
+    webhooks,
     async close() {
       housekeeping.stop();
+      await webhooks.stop();
       if (!options.db) await db.destroy();
     },
   };

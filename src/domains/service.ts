@@ -5,8 +5,9 @@
  * A domain is found by its key or its name, case-insensitively (the check API, AuthZEN resource types), so
  * no key or name may equal another domain's key or name ignoring case: a rule over two columns and many
  * rows, kept by the `domain_catalog` guard (src/db/guards.ts). A new domain gets the caps the license
- * table gives "every domain" (src/licenses/catalog.ts). Every change bumps `access_version` in its
- * transaction, so every server's decision index follows.
+ * table gives "every domain" (src/licenses/catalog.ts). Every change appends to the change log in its
+ * transaction (the domains, and the caps that come and go with a domain), so every server's decision index
+ * follows.
  */
 import Joi from 'joi';
 import type { Conn, Db } from '../db/connect';
@@ -16,7 +17,7 @@ import { HttpError, ValidationError, forbidden, notFound } from '../http/errors'
 import { transaction } from '../db/transaction';
 import { guard } from '../db/guards';
 import { isForeignKeyViolation } from '../db/errors';
-import { bumpCounter } from '../db/settings';
+import { recordChange } from '../changes/service';
 import * as audit from '../audit/service';
 import { DOMAINS } from '../access/catalog';
 import { defaultCap } from '../licenses/catalog';
@@ -80,6 +81,12 @@ function onlySuperusers(actor: Actor): void {
   if (!actor.isSuperuser) throw forbidden('Only a Superuser may change the domain catalog.');
 }
 
+/** The domains changed, and with them the caps (a domain's caps come and go with it). */
+async function recordDomainChange(trx: Conn): Promise<void> {
+  await recordChange(trx, { kind: 'domain' });
+  await recordChange(trx, { kind: 'license' });
+}
+
 const snapshot = (d: Pick<Domain, 'key' | 'name' | 'usesLevels'>) => ({ key: d.key, name: d.name, usesLevels: d.usesLevels });
 
 export async function createDomain(db: Db, actor: Actor, input: DomainInput): Promise<Domain> {
@@ -95,7 +102,7 @@ export async function createDomain(db: Db, actor: Actor, input: DomainInput): Pr
       id,
       (await repo.licenseTypes(trx)).map((l) => ({ licenseTypeId: l.id, operations: defaultCap(l.key, wanted.key).join('') })),
     );
-    await bumpCounter(trx, 'access_version');
+    await recordDomainChange(trx);
     await audit.record(trx, actor, { action: 'domain.create', objectType: 'domain', objectId: wanted.key, objectLabel: wanted.name, after: snapshot(wanted) });
     return (await repo.findById(trx, id))!;
   });
@@ -114,7 +121,7 @@ export async function updateDomain(db: Db, actor: Actor, id: number, input: Doma
     const after = { key: value.key ?? before.key, name: value.name ?? before.name, usesLevels: value.usesLevels ?? before.usesLevels };
     if (after.key === before.key && after.name === before.name && after.usesLevels === before.usesLevels) return before;
     await repo.update(trx, id, after);
-    await bumpCounter(trx, 'access_version');
+    await recordDomainChange(trx);
     await audit.record(trx, actor, { action: 'domain.update', objectType: 'domain', objectId: after.key, objectLabel: after.name, before: snapshot(before), after: snapshot(after) });
     return (await repo.findById(trx, id))!;
   });
@@ -150,7 +157,7 @@ export async function removeDomain(db: Db, actor: Actor, id: number): Promise<Do
       const info = await removalInfo(trx, id);
       if (info.blocker) throw new HttpError(409, isBuiltIn(locked) ? 'built_in' : 'in_use', info.blocker, {}, { permissions: info.permissions });
       await repo.remove(trx, id);
-      await bumpCounter(trx, 'access_version');
+      await recordDomainChange(trx);
       await audit.record(trx, actor, { action: 'domain.delete', objectType: 'domain', objectId: locked.key, objectLabel: locked.name, before: snapshot(locked) });
       return locked;
     });

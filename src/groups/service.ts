@@ -3,7 +3,7 @@ import type { Conn, Db } from '../db/connect';
 import type { Actor } from '../http/types';
 import { collect, fitsLowerCased, validate } from '../http/forms';
 import { HttpError, ValidationError, conflict, notFound } from '../http/errors';
-import { bumpCounter } from '../db/settings';
+import { recordChange } from '../changes/service';
 import * as audit from '../audit/service';
 import * as repo from './repo';
 import type { Group } from './repo';
@@ -12,7 +12,6 @@ import { isUniqueViolation } from '../db/errors';
 import { policyFor } from '../users/policy';
 
 /** The access engine rebuilds its cache when this counter moves (rules carry group names; removal drops rules). */
-const ACCESS_VERSION = 'access_version';
 /** An audit event lists at most this many usernames per direction; the counts are always complete. */
 export const AUDIT_NAME_CAP = 1000;
 /** Moves accepted in one save (the dual list's "move all" cap is 20,000). */
@@ -182,8 +181,8 @@ async function applyDetails(trx: Conn, actor: Actor, before: Group, input: Detai
     throw new ValidationError({ name: nameTakenMessage(merged.name) });
   }
   await repo.update(trx, before.id, { name: merged.name, description: merged.description });
-  // Rules in the access engine's cache carry the group's name for their explanations.
-  if (merged.name !== before.name) await bumpCounter(trx, ACCESS_VERSION);
+  // Rules in the decision state carry the group's name for their explanations.
+  if (merged.name !== before.name) await recordChange(trx, { kind: 'group', id: before.id });
   await audit.record(trx, actor, {
     action: 'group.update',
     objectType: 'group',
@@ -255,6 +254,7 @@ async function applyMembers(trx: Conn, actor: Actor, group: Group, input: Member
   if (toAdd.length || toRemove.length) {
     await repo.insertMembers(trx, group.id, toAdd.map((k) => k.id));
     await repo.deleteMembers(trx, group.id, toRemove.map((k) => k.id));
+    await recordChange(trx, { kind: 'group_members', id: group.id });
     await repo.bumpVersion(trx, group.id);
     version = group.version + 1;
     const countAfter = countBefore + toAdd.length - toRemove.length;
@@ -342,8 +342,8 @@ export async function deleteGroup(db: Db, actor: Actor, id: number): Promise<{ n
       if (blocker) throw blocker;
     }
     await repo.remove(trx, id);
-    // Its domain permissions went with it (ON DELETE CASCADE): the access engine must rebuild.
-    await bumpCounter(trx, ACCESS_VERSION);
+    // Its domain permissions and memberships went with it (ON DELETE CASCADE).
+    await recordChange(trx, { kind: 'group', id });
     await audit.record(trx, actor, {
       action: 'group.delete',
       objectType: 'group',

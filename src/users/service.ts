@@ -15,6 +15,7 @@ import * as assets from '../assets/repo';
 import * as sessions from '../sessions/repo';
 import * as repo from './repo';
 import type { User } from './repo';
+import { recordChange } from '../changes/service';
 import { transaction } from '../db/transaction';
 import { guard } from '../db/guards';
 import { SUPERUSER_ROLE_KEY } from '../permissions/catalog';
@@ -212,6 +213,7 @@ export async function createUser(db: Db, actor: Actor, raw: unknown, scryptN: nu
       licenseTypeId,
     });
     await repo.addToGroups(trx, id, groupIds);
+    await recordChange(trx, { kind: 'user', id });
     const created = (await repo.findById(trx, id))!;
     await audit.record(trx, actor, {
       action: 'user.create',
@@ -286,6 +288,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, raw: unknown,
     if (!ok) throw conflict(`${before.username} was changed by someone else while saving. Reload and try again.`);
     await repo.addToGroups(trx, id, add);
     await repo.removeFromGroups(trx, id, remove);
+    await recordChange(trx, { kind: 'user', id });
     const after = (await repo.findById(trx, id))!;
     const afterGroups = beforeGroups.filter((g) => !remove.includes(g)).concat(add);
     await audit.record(trx, actor, {
@@ -309,6 +312,7 @@ export async function setStatus(db: Db, actor: Actor, id: number, status: 'activ
     if (status === 'deactivated') await assertSuperuserRemains(trx, before, `${before.username} is the last active Superuser and cannot be deactivated.`);
     // Reactivating takes no seat: the license stayed assigned while the account was deactivated.
     await repo.update(trx, id, { status });
+    await recordChange(trx, { kind: 'user', id });
     if (status === 'deactivated') await sessions.removeForUser(trx, id);
     await audit.record(trx, actor, {
       action: status === 'active' ? 'user.reactivate' : 'user.deactivate',
@@ -327,6 +331,7 @@ export async function unlock(db: Db, actor: Actor, id: number): Promise<void> {
     const before = await requireUser(trx, id);
     await policyFor(trx, actor).assertMayChange(before);
     await repo.update(trx, id, { lockedUntil: null, failedLogins: 0 });
+    await recordChange(trx, { kind: 'user', id });
     await clearAccountThrottle(trx, id);
     await audit.record(trx, actor, {
       action: 'user.unlock',
@@ -407,6 +412,7 @@ export async function deleteUser(db: Db, actor: Actor, id: number, raw: unknown)
     const groupIds = await repo.groupIdsOf(trx, id);
     await sessions.removeForUser(trx, id);
     await repo.remove(trx, id);
+    await recordChange(trx, { kind: 'user', id });
     await audit.record(trx, actor, {
       action: 'user.delete',
       objectType: 'user',

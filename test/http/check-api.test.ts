@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, csrfFrom, type TestApp } from '../support/app';
 import { createApp, type GatehouseApp } from '../../src/app';
 import { createDb, type Conn, type Db } from '../../src/db/connect';
-import { bumpCounter } from '../../src/db/settings';
+import { recordChange } from '../../src/changes/service';
+import { transaction } from '../../src/db/transaction';
 import * as access from '../../src/access/service';
 import { OPERATIONS } from '../../src/access/catalog';
 
@@ -27,9 +28,9 @@ const rules: Record<string, number> = {};
 
 async function addWorkspace(db: Conn, name: string, parent: string): Promise<number> {
   const now = Date.now();
-  await db.transaction(async (trx) => {
+  await transaction(db, async (trx) => {
     await trx('workspaces').insert({ name, name_lower: name.toLowerCase(), parent_id: ws[parent], created_at: now, updated_at: now });
-    await bumpCounter(trx, 'access_version');
+    await recordChange(trx, { kind: 'rebuild' });
   });
   return (await db('workspaces').where({ parent_id: ws[parent], name_lower: name.toLowerCase() }).first('id')).id;
 }
@@ -42,6 +43,7 @@ async function addGroup(name: string, members: string[]): Promise<number> {
     const u = await t.db('users').where({ username_lower: m }).first('id');
     await t.db('group_members').insert({ group_id: id, user_id: u.id, added_at: now });
   }
+  await recordChange(t.db, { kind: 'group_members', id });
   return id;
 }
 
@@ -56,11 +58,11 @@ interface RuleSpec {
   priority: 'high' | 'low';
 }
 
-/** Writes a domain permission the way every writer must: in a transaction that bumps access_version. */
+/** Writes a domain permission the way every writer must: in a transaction that records it in the change log. */
 async function addRule(db: Conn, name: string, r: RuleSpec): Promise<number> {
   const now = Date.now();
   const domain = await db('domains').where({ key: r.domain }).first('id');
-  const id = await db.transaction(async (trx) => {
+  const id = await transaction(db, async (trx) => {
     await trx('domain_permissions').insert({
       group_id: groups[r.group],
       effect: r.effect,
@@ -76,8 +78,9 @@ async function addRule(db: Conn, name: string, r: RuleSpec): Promise<number> {
       created_at: now,
       updated_at: now,
     });
-    await bumpCounter(trx, 'access_version');
-    return (await trx('domain_permissions').max({ id: 'id' }).first())!.id as number;
+    const ruleId = Number((await trx('domain_permissions').max({ id: 'id' }).first())!.id);
+    await recordChange(trx, { kind: 'rule', id: ruleId });
+    return ruleId;
   });
   rules[name] = Number(id);
   return Number(id);
@@ -495,7 +498,7 @@ describe('two servers on one database', () => {
     expect(renamed.body.explanation).toContain('/Root/Sales/Europe');
   });
 
-  it('a write that does not bump the counter is not seen: the cache is really used', async () => {
+  it('a write that records no change is not seen: decisions really come from memory', async () => {
     const server2 = second.app.callback();
     const q = { user: 'bob', domain: 'Comments', operation: 'R', workspace: '/Root' };
     expect((await check(q, server2)).body.reason).toBe('default');
@@ -506,7 +509,7 @@ describe('two servers on one database', () => {
       can_read: true, can_modify: false, can_create: false, can_delete: false, level: 0, priority: 'low', created_at: now, updated_at: now,
     });
     expect((await check(q, server2)).body.reason).toBe('default');
-    await bumpCounter(t.db, 'access_version');
+    await recordChange(t.db, { kind: 'rebuild' });
     expect((await check(q, server2)).body.allowed).toBe(true);
   });
 });

@@ -20,6 +20,7 @@ import * as permissionService from '../../src/domainPermissions/service';
 import * as assetService from '../../src/assets/service';
 import * as tokenService from '../../src/tokens/service';
 import * as domainService from '../../src/domains/service';
+import * as webhookService from '../../src/webhooks/service';
 
 export const PASSWORD = 'a-long-test-password';
 
@@ -150,6 +151,11 @@ export function factories(db: Db, config: Config) {
     async makeAsset(spec: { name: string; owner: string; workspace: string; kind?: 'folder' | 'log' | 'model' | 'dashboard' }) {
       await f.makeWorkspace(spec.workspace);
       return assetService.register(db, SYSTEM_ACTOR, { kind: spec.kind ?? 'model', name: spec.name, owner: spec.owner }, { text: spec.workspace });
+    },
+
+    /** A webhook endpoint sent these event types; returns it with its signing secret. */
+    async makeWebhook(url: string, eventTypes: string[], options: { enabled?: boolean; description?: string } = {}) {
+      return webhookService.createEndpoint(db, config, SYSTEM_ACTOR, { url, eventTypes, enabled: options.enabled ?? true, description: options.description ?? '' });
     },
 
     /** A new personal API token of this user. */
