@@ -208,13 +208,15 @@ async function count(q: Knex.QueryBuilder): Promise<number> {
 }
 
 /** One page (by username) of the users allowed (or, with allowed: false, not allowed) and how many there are. */
-export async function whoMay(db: Conn, f: WhoMayFilter, limit: number, offset: number): Promise<{ ids: number[]; total: number }> {
+export async function whoMay(db: Conn, f: WhoMayFilter, limit: number, offset: number, after?: string): Promise<{ ids: number[]; total: number }> {
   const byRules = f.licensesAllowing.length ? ruleAllowed(db, f) : null;
   const cond = byRules ? allowedCondition(db, f, byRules) : null;
   const allowedCount = cond ? await count(searched(db, f.q).where(cond)) : 0;
   const total = f.allowed ? allowedCount : (await count(searched(db, f.q))) - allowedCount;
   if (!total || offset >= total) return { ids: [], total };
   const page = searched(db, f.q).select('users.id').orderBy('users.username_lower').orderBy('users.id').limit(limit).offset(offset);
+  // Keyset paging (cursors): usernames are unique ignoring case, so the lower-cased one orders completely.
+  if (after !== undefined) page.where('users.username_lower', '>', after);
   if (f.allowed) page.where(cond!);
   else if (cond) page.whereNot(cond);
   return { ids: (await page).map((r: { id: number }) => Number(r.id)), total };

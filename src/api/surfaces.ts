@@ -13,6 +13,7 @@ import { operations as roleOperations } from '../roles/api';
 import { operations as licenseOperations } from '../licenses/api';
 import { operations as workspaceOperations } from '../workspaces/api';
 import { operations as domainOperations } from '../domains/api';
+import { AUTHZEN_SURFACE, WELL_KNOWN_SURFACE, operations as authzenOperations, wellKnownOperations } from '../authzen/api';
 import { operations as permissionOperations } from '../domainPermissions/api';
 import { operations as accessOperations } from '../access/api';
 import { operations as assetOperations } from '../assets/api';
@@ -83,4 +84,6 @@ export const API_SURFACES: SurfaceOperations[] = [
       getOpenApiDocument,
     ],
   },
+  { surface: AUTHZEN_SURFACE, operations: authzenOperations },
+  { surface: WELL_KNOWN_SURFACE, operations: wellKnownOperations },
 ];
