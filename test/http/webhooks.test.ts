@@ -10,6 +10,7 @@ import * as users from '../../src/users/service';
 import * as bulk from '../../src/users/bulk';
 import * as groups from '../../src/groups/service';
 import { unseal, sealingKey } from '../../src/webhooks/secrets';
+import { patchOp, scimClient } from '../support/scim';
 import { ACTIONS_WITHOUT_EVENTS, MAPPED_ACTIONS } from '../../src/webhooks/events';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -214,6 +215,20 @@ describe('the outbox', () => {
     const membership = events.filter((e) => e.type === 'group.members_changed');
     expect(membership).toHaveLength(1);
     expect(membership[0].data).toMatchObject({ object: { type: 'group', name: 'Hook group' }, after: { added: ['bulk-1', 'bulk-2'], addedCount: 2, removedCount: 0 } });
+    await t.db('webhook_endpoints').where({ id: endpoint.id }).update({ enabled: false });
+  });
+
+  it('a directory deactivating a user through SCIM sends user.deactivated, with the client as the actor', async () => {
+    const { endpoint } = await t.make.makeWebhook(HOOK, ['user.created', 'user.deactivated']);
+    const scim = scimClient(t, await t.make.scimToken('root-hooks'));
+    const created = await scim.post('/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'scim-leaver', name: { givenName: 'Scim', familyName: 'Leaver' }, emails: [{ value: 'scim-leaver@example.com', primary: true }], active: true });
+    expect(created.status).toBe(201);
+    const off = await scim.patch(`/Users/${created.body.id}`, patchOp({ op: 'replace', value: { active: false } }));
+    expect(off.status).toBe(200);
+    const events = await queued(endpoint.id);
+    expect(events.map((e) => `${e.type} ${e.name}`)).toEqual(['user.created scim-leaver', 'user.deactivated scim-leaver']);
+    expect(events[1].data.after).toEqual({ status: 'deactivated' });
+    expect((events[1].data.actor as { username: string }).username).toContain('directory');
     await t.db('webhook_endpoints').where({ id: endpoint.id }).update({ enabled: false });
   });
 
