@@ -126,10 +126,6 @@ export async function externalIdTaken(db: Conn, externalId: string, exceptId?: n
   return !!(await q.first('id'));
 }
 
-export async function usernameTaken(db: Conn, username: string): Promise<boolean> {
-  return !!(await db('users').where('username_lower', username.toLowerCase()).first('id'));
-}
-
 export async function emailTaken(db: Conn, email: string, exceptId?: number): Promise<boolean> {
   const q = db('users').where('email_lower', email.toLowerCase());
   if (exceptId) q.whereNot('id', exceptId);

@@ -154,11 +154,12 @@ export async function checkReferences(
   if (!fields.externalId && typeof input.externalId === 'string' && (await repo.externalIdTaken(db, input.externalId, exceptId))) {
     fields.externalId = 'Another user already has this external id.';
   }
-  if (!fields.username && typeof input.username === 'string' && input.username && (await repo.usernameTaken(db, input.username))) {
-    fields.username = 'This username is taken.';
-  }
+  // The messages name the account that has it, as it is spelled there (names are compared ignoring case).
+  const sameName = !fields.username && typeof input.username === 'string' && input.username ? await repo.findByUsername(db, input.username) : undefined;
+  if (sameName) fields.username = `This username is taken: “${sameName.username}” already exists.`;
   if (!fields.email && typeof input.email === 'string' && input.email && (await repo.emailTaken(db, input.email, exceptId))) {
-    fields.email = 'Another user already has this email address.';
+    const holder = await repo.findByEmail(db, input.email);
+    fields.email = holder && holder.id !== exceptId ? `${holder.username} already has this email address.` : 'Another user already has this email address.';
   }
   if (!fields.roleId && typeof input.roleId === 'number' && !(await roles.findById(db, input.roleId))) fields.roleId = 'That role does not exist.';
   if (!fields.licenseTypeId && typeof input.licenseTypeId === 'number' && !(await licenses.findById(db, input.licenseTypeId))) {
