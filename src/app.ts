@@ -38,13 +38,15 @@ import { routes as domainPermissionRoutes } from './domainPermissions/routes';
 import { routes as explorerRoutes } from './access/explorerRoutes';
 import { routes as assetRoutes } from './assets/routes';
 import { routes as apiDocsRoutes } from './api/routes';
+import { routes as scimSettingsRoutes } from './scim/routes';
+import { scimServer } from './scim/server';
 import { routes as clientRoutes } from './clients/routes';
 import { createOps, type LogDestination, type Ops } from './ops';
 import { routes as webhookRoutes } from './webhooks/routes';
 import { createWorker, type WebhookWorker } from './webhooks/worker';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
-const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, clientRoutes, webhookRoutes, apiDocsRoutes];
+const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, webhookRoutes, clientRoutes, apiDocsRoutes, scimSettingsRoutes];
 
 export interface GatehouseApp {
   app: Koa;
@@ -115,6 +117,8 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
   app.use(securityHeaders(config));
   app.use(ops.endpoints);
   app.use(staticFiles());
+  // SCIM 2.0 (RFC 7644) for directories: its own media type, errors and authentication.
+  app.use(scimServer());
   for (const surface of surfaces) app.use(surface);
   app.use(consoleChain);
 

@@ -56,6 +56,7 @@ export const TAGS = [
   { name: 'Access decisions', description: 'Ask whether a user may do something, with the explanation; effective permissions.' },
   { name: 'Assets', description: 'Folders, logs, models and dashboards: register, share with groups, transfer, delete.' },
   { name: 'Audit log', description: 'The trail of every change.' },
+  { name: 'Webhooks', description: 'Endpoints that receive signed events about changes (Superusers): register, rotate the secret, delivery log, redeliver.' },
   { name: 'Machine clients', description: 'Services that call the API: owner, scopes, rate limit, tokens (Superusers only).' },
   { name: 'Reference', description: 'This description of the API.' },
 ] as const;

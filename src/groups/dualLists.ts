@@ -1,7 +1,7 @@
 import type { Conn } from '../db/connect';
 import { wherePrefix } from '../db/connect';
 import { sqlDualListSource, type DualListSource } from '../http/dualList';
-import { applySearch } from '../users/repo';
+import { prepareSearch, whereSearch, type PreparedSearch } from '../users/repo';
 import { groupMembersSource } from './membersSource';
 
 /** A user's groups: groups on one side, the user's memberships on the other (none yet for a new user). */
@@ -51,7 +51,9 @@ export function usersOfRoleSource(db: Conn, roleId: number): DualListSource {
       if (assigned) q.where('users.role_id', roleId);
       else q.where((b) => b.whereNot('users.role_id', roleId).orWhereNull('users.role_id'));
     },
-    search: (q, text) => applySearch(q, text),
+    // A union of prefix lookups, one index per column, like the users list (users/repo prepareSearch).
+    prepare: (text) => prepareSearch(db, text),
+    search: (q, text, prepared) => whereSearch(q, { q: text, search: (prepared as PreparedSearch | null | undefined) ?? null }),
     orderBy: ['users.username_lower'],
     select: ['users.id', 'users.username', 'users.first_name', 'users.last_name', 'users.email', 'roles.name as role_name'],
     toItem: (r) => ({

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
 import { asArray } from './forms';
+import { COUNT_CAP, countUpTo } from '../users/repo';
 
 /**
  * The dual list ("Users not in the group" ⇄ "Assigned users", `>` / `<`, Save) shared by group members,
@@ -42,7 +43,8 @@ export interface DualListState {
 }
 
 export interface DualListSource {
-  page(side: Side, q: string, pending: Pending, limit: number, offset: number): Promise<{ items: DualListItem[]; total: number }>;
+  /** `total` is exact unless `exact` is false: then it is a lower bound (more than COUNT_CAP match). */
+  page(side: Side, q: string, pending: Pending, limit: number, offset: number): Promise<{ items: DualListItem[]; total: number; exact?: boolean }>;
   ids(side: Side, q: string, pending: Pending, cap: number): Promise<number[]>;
 }
 
@@ -171,6 +173,8 @@ export interface DualListPane {
   page: number;
   pages: number;
   total: number;
+  /** False when `total` is a bound ("more than 10,000"): the pages run on while rows come. */
+  exact: boolean;
   items: Array<DualListItem & { pending: boolean }>;
 }
 
@@ -181,17 +185,21 @@ export interface DualListView {
   right: DualListPane;
   dirty: boolean;
   bulkCap: number;
+  /** Counts stop here (see DualListPane.exact). */
+  countCap: number;
   error?: string;
 }
 
 async function pane(source: DualListSource, side: Side, q: string, page: number, pending: Pending, marked: Set<number>): Promise<DualListPane> {
-  let { items, total } = await source.page(side, q, pending, DUAL_LIST_PAGE_SIZE, (page - 1) * DUAL_LIST_PAGE_SIZE);
-  const pages = Math.max(1, Math.ceil(total / DUAL_LIST_PAGE_SIZE));
-  if (page > pages) {
-    page = pages;
-    ({ items, total } = await source.page(side, q, pending, DUAL_LIST_PAGE_SIZE, (page - 1) * DUAL_LIST_PAGE_SIZE));
+  let { items, total, exact = true } = await source.page(side, q, pending, DUAL_LIST_PAGE_SIZE, (page - 1) * DUAL_LIST_PAGE_SIZE);
+  const known = Math.max(1, Math.ceil(total / DUAL_LIST_PAGE_SIZE));
+  if (exact && page > known) {
+    page = known;
+    ({ items, total, exact = true } = await source.page(side, q, pending, DUAL_LIST_PAGE_SIZE, (page - 1) * DUAL_LIST_PAGE_SIZE));
   }
-  return { q, page, pages, total, items: items.map((i) => ({ ...i, pending: marked.has(i.id) })) };
+  // Past a bounded count, a full page means there may be another.
+  const pages = exact ? known : Math.max(known, items.length === DUAL_LIST_PAGE_SIZE ? page + 1 : page);
+  return { q, page, pages, total, exact, items: items.map((i) => ({ ...i, pending: marked.has(i.id) })) };
 }
 
 /** Everything the `partials/dual-list` template needs. */
@@ -205,6 +213,7 @@ export async function buildView(state: DualListState, source: DualListSource, er
     right,
     dirty: state.pending.add.length + state.pending.remove.length > 0,
     bulkCap: DUAL_LIST_BULK_CAP,
+    countCap: COUNT_CAP,
     error,
   };
 }
@@ -225,7 +234,9 @@ export interface SqlDualListConfig {
   idColumn: string;
   /** Adds "item is assigned in the database" (or its negation) to the query. */
   assignedInDb: (q: Knex.QueryBuilder, assigned: boolean) => void;
-  search: (q: Knex.QueryBuilder, text: string) => void;
+  /** Looks a search up ahead (e.g. the users' union of prefix lookups); its result reaches `search`. */
+  prepare?: (text: string) => Promise<unknown>;
+  search: (q: Knex.QueryBuilder, text: string, prepared?: unknown) => void;
   orderBy: string[];
   select: string[];
   toItem: (row: Record<string, unknown>) => DualListItem;
@@ -236,7 +247,7 @@ function idList(list: number[]): string {
 }
 
 export function sqlDualListSource(cfg: SqlDualListConfig): DualListSource {
-  const scoped = (side: Side, q: string, pending: Pending) => {
+  const scoped = (side: Side, q: string, pending: Pending, prepared?: unknown) => {
     const query = cfg.from(cfg.db);
     const add = idList(pending.add);
     const remove = idList(pending.remove);
@@ -256,25 +267,28 @@ export function sqlDualListSource(cfg: SqlDualListConfig): DualListSource {
         if (add) w.whereRaw(`${col} NOT IN (${add})`);
       }
     });
-    cfg.search(query, q);
+    cfg.search(query, q, prepared);
     return query;
   };
   return {
     async page(side, q, pending, limit, offset) {
-      const countRow = await scoped(side, q, pending).count({ n: '*' }).first();
+      const prepared = q.trim() && cfg.prepare ? await cfg.prepare(q) : undefined;
+      // Counted up to COUNT_CAP: beyond, the pane says "more than 10,000" instead of scanning the directory.
+      const count = await countUpTo(cfg.db, scoped(side, q, pending, prepared), COUNT_CAP);
       // Deferred join: page through ids on the sort index, then read (and join) only the rows shown.
-      const idQuery = scoped(side, q, pending).select(`${cfg.idColumn} as id`).limit(limit).offset(offset);
+      const idQuery = scoped(side, q, pending, prepared).select(`${cfg.idColumn} as id`).limit(limit).offset(offset);
       for (const o of cfg.orderBy) idQuery.orderBy(o);
       const ids: number[] = (await idQuery).map((r: { id: number }) => Number(r.id));
-      if (!ids.length) return { items: [], total: Number(countRow?.n ?? 0) };
+      if (!ids.length) return { items: [], total: count.n, exact: count.exact };
       const rowQuery = cfg.from(cfg.db).select(cfg.select).whereRaw(`${cfg.idColumn} IN (${idList(ids)})`);
       cfg.join?.(rowQuery);
       const byId = new Map((await rowQuery).map((r: Record<string, unknown>) => [Number(r.id), r]));
       const items = ids.map((id) => byId.get(id)).filter((r): r is Record<string, unknown> => !!r).map(cfg.toItem);
-      return { items, total: Number(countRow?.n ?? 0) };
+      return { items, total: count.n, exact: count.exact };
     },
     async ids(side, q, pending, cap) {
-      const rows = await scoped(side, q, pending).select(`${cfg.idColumn} as id`).limit(cap);
+      const prepared = q.trim() && cfg.prepare ? await cfg.prepare(q) : undefined;
+      const rows = await scoped(side, q, pending, prepared).select(`${cfg.idColumn} as id`).limit(cap);
       return rows.map((r: { id: number }) => Number(r.id));
     },
   };

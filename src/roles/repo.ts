@@ -146,10 +146,16 @@ export async function insert(db: Conn, r: NewRole, now = Date.now()): Promise<nu
   return row.id;
 }
 
-export async function nameTaken(db: Conn, name: string, exceptId?: number): Promise<boolean> {
+/** The name of another role spelled like this one (ignoring case), as it is stored; null when free. */
+export async function takenName(db: Conn, name: string, exceptId?: number): Promise<string | null> {
   const q = db('roles').where('name_lower', name.toLowerCase());
   if (exceptId) q.whereNot('id', exceptId);
-  return !!(await q.first('id'));
+  const row = await q.first('name');
+  return row ? String(row.name) : null;
+}
+
+export async function nameTaken(db: Conn, name: string, exceptId?: number): Promise<boolean> {
+  return (await takenName(db, name, exceptId)) !== null;
 }
 
 /** Lower-cased names starting with this prefix (for "X (copy 2)"). */

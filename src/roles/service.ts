@@ -107,10 +107,12 @@ function checkPermissionKeys(keys: string[]): AppPermission[] {
   return [...new Set(keys)] as AppPermission[];
 }
 
-const NAME_TAKEN = 'Another role already has this name (names are compared ignoring case).';
+/** The message for a taken role name, naming the role that has it as it is spelled there. */
+const nameTakenMessage = (existing: string) => `A role named “${existing}” already exists (names are compared ignoring case).`;
 
 async function assertNameFree(db: Conn, name: string, exceptId?: number): Promise<void> {
-  if (await repo.nameTaken(db, name, exceptId)) throw new ValidationError({ name: NAME_TAKEN });
+  const existing = await repo.takenName(db, name, exceptId);
+  if (existing !== null) throw new ValidationError({ name: nameTakenMessage(existing) });
 }
 
 // --------------------------------------------------------------------------------------------- create / clone
@@ -125,7 +127,8 @@ export const createRoleSchema = Joi.object({
 export async function createRole(db: Db, actor: Actor, raw: unknown): Promise<Role> {
   const { value: input, fields } = collect<{ name: string; description: string; templateRoleId: number }>(createRoleSchema, raw);
   // Every problem at once: a taken name and a wrong template come back together.
-  if (!fields.name && (await repo.nameTaken(db, input.name))) fields.name = NAME_TAKEN;
+  const existing = fields.name ? null : await repo.takenName(db, input.name);
+  if (existing !== null) fields.name = nameTakenMessage(existing);
   if (!fields.templateRoleId && !(await repo.findById(db, input.templateRoleId))?.builtinKey) fields.templateRoleId = 'Choose one of the built-in roles as the template.';
   if (Object.keys(fields).length) throw new ValidationError(fields);
   return transaction(db, async (trx) => {

@@ -121,7 +121,7 @@ const createEndpoint = operation({
   body: Joi.object<EndpointFields>({ ...fields, url: fields.url.required(), eventTypes: fields.eventTypes.required() }),
   example: { url: 'https://hooks.example.com/gatehouse', description: 'Directory sync', eventTypes: ['user.deactivated', 'group.members_changed'], enabled: true },
   check: checkUrl,
-  responses: { 201: { description: 'Registered; `Location` is its address.', schema: WithSecret } },
+  responses: { 201: { description: 'Registered.', schema: WithSecret, headers: { Location: { description: 'The URL of the new endpoint.', required: true } } } },
   errors: { 409: 'GATEHOUSE_WEBHOOKS_SECRET_KEY is not set on a production server.' },
   async handler(ctx, { body }) {
     const { endpoint, secret } = await service.createEndpoint(ctx.services.db, ctx.services.config, actorOf(ctx), { ...body, description: body.description ?? '', enabled: body.enabled ?? true });

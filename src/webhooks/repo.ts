@@ -208,10 +208,9 @@ export async function releaseLease(db: Conn, endpointId: number, token: string):
   await db('webhook_endpoints').where({ id: endpointId, lease_token: token }).update({ lease_token: null, lease_until: 0 });
 }
 
-/** The oldest event still to deliver to this endpoint: events go out one after another, in order. */
-export async function headOfQueue(db: Conn, endpointId: number): Promise<Delivery | undefined> {
-  const r = await db('webhook_deliveries').where({ endpoint_id: endpointId, status: 'pending' }).orderBy('id').first();
-  return r ? toDelivery(r) : undefined;
+/** The oldest events still to deliver to this endpoint: they go out one after another, in this order. */
+export async function headOfQueue(db: Conn, endpointId: number, limit: number): Promise<Delivery[]> {
+  return (await db('webhook_deliveries').where({ endpoint_id: endpointId, status: 'pending' }).orderBy('id').limit(limit)).map(toDelivery);
 }
 
 export interface AttemptOutcome {

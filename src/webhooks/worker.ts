@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import type { Config, WebhookConfig } from '../config';
 import type { Db } from '../db/connect';
+import { transaction } from '../db/transaction';
 import type { Logger } from '../ops/logger';
 import * as repo from './repo';
 import type { Delivery, Endpoint } from './repo';
@@ -32,6 +33,8 @@ import { guardedLookup, literalRefusal } from './targets';
 
 /** Events delivered under one lease before it is released, so one busy endpoint cannot hold a server forever. */
 const BATCH = 100;
+/** Pending events read at once from an endpoint's queue. */
+const READ_AHEAD = 20;
 /** Endpoints looked at per round. */
 const ENDPOINTS_PER_ROUND = 20;
 /** Endpoints delivered at the same time by one server. */
@@ -132,7 +135,7 @@ export function createWorker(db: Db, config: Config, logger?: Logger): WebhookWo
       failingSince: result.ok ? null : (endpoint.failingSince ?? (failures >= wh.failingAfter ? at : null)),
       lastError: result.ok ? endpoint.lastError : result.error,
     };
-    await db.transaction(async (trx) => {
+    await transaction(db, async (trx) => {
       await repo.recordAttempt(trx, delivery, { status, statusCode: result.statusCode, error: result.error, at, nextAttemptAt: status === 'pending' ? at + retryDelay(wh, attempts) : at });
       await repo.recordEndpointHealth(trx, endpoint.id, health);
     });
@@ -149,14 +152,23 @@ export function createWorker(db: Db, config: Config, logger?: Logger): WebhookWo
       let endpoint = await repo.findEndpoint(db, endpointId);
       if (!endpoint?.enabled) return 0;
       const secret = unseal(await sealingKey(db, config), endpoint.secretSealed);
-      for (let i = 0; i < BATCH && !stopping; i++) {
-        const head = await repo.headOfQueue(db, endpointId);
-        if (!head || head.nextAttemptAt > Date.now()) break;
-        const result = await post(wh, endpoint, secret, head);
-        attempts++;
-        endpoint = await finish(endpoint, head, result, Date.now());
-        if (!result.ok) break;
-        if (!(await repo.renewLease(db, endpointId, token, Date.now() + wh.leaseMs))) break;
+      let leaseRenewedAt = Date.now();
+      queue: while (attempts < BATCH && !stopping) {
+        const next = await repo.headOfQueue(db, endpointId, READ_AHEAD);
+        if (!next.length) break;
+        for (const delivery of next) {
+          if (delivery.nextAttemptAt > Date.now() || stopping) break queue;
+          // Each post starts with more than a request timeout left on the lease, so no other server can take
+          // the queue while it runs. A lease lost meanwhile (expired, taken over) ends the run.
+          if (Date.now() - leaseRenewedAt > (wh.leaseMs - wh.timeoutMs) / 2) {
+            if (!(await repo.renewLease(db, endpointId, token, Date.now() + wh.leaseMs))) break queue;
+            leaseRenewedAt = Date.now();
+          }
+          const result = await post(wh, endpoint, secret, delivery);
+          attempts++;
+          endpoint = await finish(endpoint, delivery, result, Date.now());
+          if (!result.ok) break queue;
+        }
       }
     } finally {
       await repo.releaseLease(db, endpointId, token);

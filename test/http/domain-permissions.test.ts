@@ -207,7 +207,8 @@ describe('the Permissions tab', () => {
     const edit = await admin.get(`/groups/${sales}/permissions/${p.id}`).set('HX-Request', 'true').set('HX-Target', 'section#perm-editor');
     expect(edit.text).not.toContain('<html');
     const doc = $(edit.text);
-    expect(doc('h2').text()).toBe(`Edit permission #${p.id}`);
+    // Named by what it is, not by an internal id.
+    expect(doc('h2').text()).toBe('Edit the Allow on Processes at /Root/Sales');
     expect(doc('#f-domain option[selected]').text()).toBe('Processes');
     expect(doc('#f-workspace').val()).toBe('/Root/Sales');
     expect(doc('#f-level option[selected]').text()).toBe('4');
@@ -259,7 +260,8 @@ describe('the Permissions tab', () => {
     const p = (await perms(sales)).pop();
     const page = await admin.get(`/groups/${sales}/permissions/${p.id}/delete`);
     expect(page.status).toBe(200);
-    expect($(page.text)('.confirm h2').text()).toBe(`Remove permission #${p.id}?`);
+    expect($(page.text)('.confirm h2').text()).toMatch(/^Remove this (Allow|Deny) on \S.* from \S.*\?$/);
+    expect($(page.text)('.confirm h2').text()).not.toContain(`#${p.id}`);
     expect($(page.text)('.confirm form').attr('action')).toBe(`/groups/${sales}/permissions/${p.id}/delete`);
     const dialog = await admin.get(`/groups/${sales}/permissions/${p.id}/delete`).set('HX-Request', 'true').set('HX-Target', 'div#modal-content');
     expect(dialog.text).not.toContain('<html');

@@ -19,9 +19,9 @@ import * as workspaceService from '../../src/workspaces/service';
 import * as permissionService from '../../src/domainPermissions/service';
 import * as assetService from '../../src/assets/service';
 import * as tokenService from '../../src/tokens/service';
+import * as webhookService from '../../src/webhooks/service';
 import * as clientService from '../../src/clients/service';
 import type { Scope } from '../../src/clients/scopes';
-import * as webhookService from '../../src/webhooks/service';
 
 export const PASSWORD = 'a-long-test-password';
 
@@ -142,6 +142,12 @@ export function factories(db: Db, config: Config) {
     async makeAsset(spec: { name: string; owner: string; workspace: string; kind?: 'folder' | 'log' | 'model' | 'dashboard' }) {
       await f.makeWorkspace(spec.workspace);
       return assetService.register(db, SYSTEM_ACTOR, { kind: spec.kind ?? 'model', name: spec.name, owner: spec.owner }, { text: spec.workspace });
+    },
+
+    /** The token of a new machine client with the `scim` scope, owned (and acting as) this user: a directory's credentials. */
+    async scimToken(owner: string) {
+      const client = await f.makeClient({ owner, scopes: ['scim'], name: unique('directory').replace(/[^A-Za-z0-9._-]/g, '-') });
+      return f.clientToken(client.id);
     },
 
     /** A webhook endpoint sent these event types; returns it with its signing secret. */
