@@ -1,12 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { $, createTestApp, type Agent, type TestApp } from '../support/app';
+import { $, createTestApp, eachTestStartsFromSetUp, type Agent, type TestApp } from '../support/app';
 import { readCounter } from '../../src/db/settings';
 import { TREE_BUDGET, CHILD_PAGE } from '../../src/workspaces/service';
 
 /**
  * Workspaces: the tree page, create / rename / move / delete, the picker's suggestions, and the JSON API.
- * Every test starts from a database of its own holding /Root/Sales/EMEA/Germany and /Root/Engineering (the
+ * Every test starts from the file's set-up (a snapshot brought back before each test) holding /Root/Sales/EMEA/Germany and /Root/Engineering (the
  * tests rename, move and delete workspaces), and makes whatever else it uses.
  */
 let t: TestApp;
@@ -60,7 +60,7 @@ function fieldError(html: string, field: string): string {
   return $(html)(`#e-${field}`).text().trim();
 }
 
-beforeEach(async () => {
+beforeAll(async () => {
   t = await createTestApp();
   await t.makeUser({ username: 'admin', role: 'superuser' });
   await t.makeUser({ username: 'viewer', role: 'viewer' });
@@ -70,7 +70,8 @@ beforeEach(async () => {
   await t.make.makeWorkspace('/Root/Sales/EMEA/Germany');
   await t.make.makeWorkspace('/Root/Engineering');
 });
-afterEach(async () => t?.close());
+afterAll(async () => t?.close());
+eachTestStartsFromSetUp(() => t);
 
 describe('the tree page', () => {
   it('shows the single-root tree with expandable levels that work without JavaScript', async () => {

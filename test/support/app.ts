@@ -71,9 +71,12 @@ export async function createTestApp(overrides: Partial<Config> = {}): Promise<Te
     token: (username: string) => api.make.token(username),
     snapshot: () => tdb.snapshot(),
     async restore() {
+      const began = performance.now();
       await api.gate.close();
       await tdb.restore();
+      const restored = performance.now();
       await start();
+      if (process.env.GATEHOUSE_TIME_RESTORE) console.log(`[restore] ${tdb.dialect}: database ${(restored - began).toFixed(0)} ms, app ${(performance.now() - restored).toFixed(0)} ms`);
     },
     async close() {
       await api.gate.close();
