@@ -1,6 +1,7 @@
-import type { Knex } from 'knex';
-import type { Conn } from '../db/connect';
+import type { DualListItem, DualListSource, Pending, Side } from '../db/dualListSource';
 import { asArray } from './forms';
+
+export type { DualListItem, DualListSource, Pending, Side };
 
 /**
  * The dual list ("Users not in the group" ⇄ "Assigned users", `>` / `<`, Save) shared by group members,
@@ -14,19 +15,6 @@ export const DUAL_LIST_PAGE_SIZE = 25;
 /** "Move all matching" resolves a search to ids; beyond this the administrator narrows the search. */
 export const DUAL_LIST_BULK_CAP = 20_000;
 
-export type Side = 'available' | 'assigned';
-
-export interface DualListItem {
-  id: number;
-  label: string;
-  detail?: string;
-}
-
-export interface Pending {
-  add: number[];
-  remove: number[];
-}
-
 export interface DualListState {
   name: string;
   pending: Pending;
@@ -39,11 +27,6 @@ export interface DualListState {
   rightIds: number[];
   leftSelected: number[];
   rightSelected: number[];
-}
-
-export interface DualListSource {
-  page(side: Side, q: string, pending: Pending, limit: number, offset: number): Promise<{ items: DualListItem[]; total: number }>;
-  ids(side: Side, q: string, pending: Pending, cap: number): Promise<number[]>;
 }
 
 function ids(value: unknown, cap = DUAL_LIST_BULK_CAP * 2): number[] {
@@ -206,76 +189,5 @@ export async function buildView(state: DualListState, source: DualListSource, er
     dirty: state.pending.add.length + state.pending.remove.length > 0,
     bulkCap: DUAL_LIST_BULK_CAP,
     error,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------------------
-
-/**
- * A dual list over a table of items (users, groups) where "assigned" is a condition in SQL (a membership
- * row exists, a column equals a value). Pending ids are validated integers, inlined so that a list of
- * thousands stays one statement on both dialects without hitting placeholder limits.
- */
-export interface SqlDualListConfig {
-  db: Conn;
-  /** The items: e.g. `db('users')`. Filtering, counting and paging run on this alone. */
-  from: (db: Conn) => Knex.QueryBuilder;
-  /** Joins needed only to show the page's items (e.g. each user's role name). */
-  join?: (q: Knex.QueryBuilder) => void;
-  idColumn: string;
-  /** Adds "item is assigned in the database" (or its negation) to the query. */
-  assignedInDb: (q: Knex.QueryBuilder, assigned: boolean) => void;
-  search: (q: Knex.QueryBuilder, text: string) => void;
-  orderBy: string[];
-  select: string[];
-  toItem: (row: Record<string, unknown>) => DualListItem;
-}
-
-function idList(list: number[]): string {
-  return list.map((n) => String(Math.trunc(n))).join(',');
-}
-
-export function sqlDualListSource(cfg: SqlDualListConfig): DualListSource {
-  const scoped = (side: Side, q: string, pending: Pending) => {
-    const query = cfg.from(cfg.db);
-    const add = idList(pending.add);
-    const remove = idList(pending.remove);
-    const col = cfg.idColumn;
-    query.where((w) => {
-      if (side === 'assigned') {
-        w.where((inner) => {
-          cfg.assignedInDb(inner, true);
-          if (remove) inner.whereRaw(`${col} NOT IN (${remove})`);
-        });
-        if (add) w.orWhereRaw(`${col} IN (${add})`);
-      } else {
-        w.where((inner) => {
-          cfg.assignedInDb(inner, false);
-          if (remove) inner.orWhereRaw(`${col} IN (${remove})`);
-        });
-        if (add) w.whereRaw(`${col} NOT IN (${add})`);
-      }
-    });
-    cfg.search(query, q);
-    return query;
-  };
-  return {
-    async page(side, q, pending, limit, offset) {
-      const countRow = await scoped(side, q, pending).count({ n: '*' }).first();
-      // Deferred join: page through ids on the sort index, then read (and join) only the rows shown.
-      const idQuery = scoped(side, q, pending).select(`${cfg.idColumn} as id`).limit(limit).offset(offset);
-      for (const o of cfg.orderBy) idQuery.orderBy(o);
-      const ids: number[] = (await idQuery).map((r: { id: number }) => Number(r.id));
-      if (!ids.length) return { items: [], total: Number(countRow?.n ?? 0) };
-      const rowQuery = cfg.from(cfg.db).select(cfg.select).whereRaw(`${cfg.idColumn} IN (${idList(ids)})`);
-      cfg.join?.(rowQuery);
-      const byId = new Map((await rowQuery).map((r: Record<string, unknown>) => [Number(r.id), r]));
-      const items = ids.map((id) => byId.get(id)).filter((r): r is Record<string, unknown> => !!r).map(cfg.toItem);
-      return { items, total: Number(countRow?.n ?? 0) };
-    },
-    async ids(side, q, pending, cap) {
-      const rows = await scoped(side, q, pending).select(`${cfg.idColumn} as id`).limit(cap);
-      return rows.map((r: { id: number }) => Number(r.id));
-    },
   };
 }
