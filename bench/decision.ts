@@ -26,7 +26,7 @@ import { LICENSE_TYPES, defaultLicenseCaps } from '../src/licenses/catalog';
 import { parseArgs } from '../src/cli/args';
 import { loadConfig } from '../src/config';
 import { createDb, type Db } from '../src/db/connect';
-import { bumpCounter } from '../src/db/settings';
+import { recordChange } from '../src/changes/service';
 import { createApp } from '../src/app';
 import { createSuperuser, prepareDatabase } from '../src/setup/bootstrap';
 import { createToken } from '../src/tokens/service';
@@ -595,7 +595,7 @@ async function load(db: Db, config: { databaseUrl?: string }, rules: Rule[]): Pr
       })),
       1000,
     );
-    await bumpCounter(trx, 'access_version');
+    await recordChange(trx, { kind: 'rebuild' });
   });
 }
 

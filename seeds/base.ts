@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { APP_PERMISSIONS, BUILT_IN_ROLES } from '../src/permissions/catalog';
 import { LICENSE_TYPES, defaultLicenseCaps } from '../src/licenses/catalog';
 import { DOMAINS, ROOT_WORKSPACE_NAME } from '../src/access/catalog';
-import { bumpCounter } from '../src/db/settings';
+import { recordChange } from '../src/changes/service';
 import { transaction } from '../src/db/transaction';
 
 /**
@@ -98,7 +98,8 @@ export async function seedBase(db: Knex): Promise<void> {
         created_at: now,
         updated_at: now,
       });
-      await bumpCounter(trx, 'access_version');
     }
+    // Roles, domains, caps or the root may have changed: every server reloads its decision state.
+    await recordChange(trx, { kind: 'rebuild' });
   });
 }

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { hashPassword } from '../src/auth/passwords';
-import { bumpCounter } from '../src/db/settings';
+import { recordChange } from '../src/changes/service';
 import { userRow } from '../src/users/repo';
 import { ASSET_KINDS } from '../src/assets/repo';
 import { transaction } from '../src/db/transaction';
@@ -10,6 +10,32 @@ const FIRST = ['Anna', 'Ben', 'Chloé', 'David', 'Elif', 'Farah', 'Georg', 'Hana
 const LAST = ['Andersson', 'Berg', 'Costa', 'Dubois', 'Eriksen', 'Fischer', 'García', 'Hansen', 'Ito', 'Jensen', 'Kowalski', 'Larsen', 'Müller', 'Nakamura', 'Olsen', 'Petrov', 'Quinn', 'Rossi', 'Schmidt', 'Tanaka', 'Usman', 'Virtanen', 'Wagner', 'Xu', 'Yilmaz', 'Zimmermann', 'Bauer', 'Novak', 'Silva', 'Moreau', 'Weber', 'Kim', 'Singh', 'Haddad', 'Lopez', 'Nielsen', 'Ortiz', 'Park', 'Romero', 'Sato'];
 const DEPARTMENTS = ['Sales', 'Finance', 'Operations', 'Engineering', 'Quality', 'Purchasing', 'Logistics', 'HR', 'Legal', 'Marketing', 'Support', 'Research', 'Compliance', 'IT', 'Production'];
 const REGIONS = ['EMEA', 'Americas', 'APAC', 'Nordics', 'DACH', 'Iberia', 'Benelux', 'UK', 'France', 'Italy'];
+/** Teams of each department (same order as DEPARTMENTS): with a city, the demo's group names. All 90 differ. */
+const TEAMS: string[][] = [
+  ['Key Accounts', 'Inside Sales', 'Partner Sales', 'Sales Operations', 'Presales', 'Renewals'],
+  ['Accounts Payable', 'Accounts Receivable', 'Controlling', 'Treasury', 'Tax', 'Payroll'],
+  ['Facilities', 'Fleet', 'Business Continuity', 'Workplace Services', 'Operations Planning', 'Travel Desk'],
+  ['Platform Engineering', 'Mobile Apps', 'Data Engineering', 'Site Reliability', 'QA Automation', 'Architecture'],
+  ['Quality Assurance', 'Supplier Quality', 'Quality Control', 'Audit Readiness', 'Continuous Improvement', 'Calibration'],
+  ['Strategic Sourcing', 'Procurement Operations', 'Contract Management', 'Vendor Onboarding', 'Indirect Purchasing', 'Category Management'],
+  ['Warehousing', 'Transport Planning', 'Customs', 'Inbound Logistics', 'Outbound Logistics', 'Returns Handling'],
+  ['Recruiting', 'People Partners', 'Learning & Development', 'Compensation & Benefits', 'HR Operations', 'Employee Relations'],
+  ['Corporate Legal', 'Contracts Desk', 'Privacy Office', 'Litigation', 'Intellectual Property', 'Corporate Secretariat'],
+  ['Brand', 'Digital Marketing', 'Events', 'Product Marketing', 'Communications', 'Marketing Analytics'],
+  ['Customer Support', 'Technical Support', 'Service Desk', 'Field Service', 'Customer Success', 'Escalations'],
+  ['Applied Research', 'Innovation Lab', 'Data Science', 'Process Mining CoE', 'User Research', 'Prototyping'],
+  ['Risk Management', 'Internal Control', 'Anti-Fraud', 'Regulatory Affairs', 'Sanctions Screening', 'Policy Office'],
+  ['IT Service Management', 'End-User Computing', 'Identity & Access', 'Network Operations', 'Enterprise Applications', 'IT Security'],
+  ['Assembly', 'Maintenance', 'Production Planning', 'Shop Floor Control', 'Plant Engineering', 'Packaging'],
+];
+const CITIES = ['Amsterdam', 'Athens', 'Austin', 'Barcelona', 'Berlin', 'Bogotá', 'Boston', 'Brussels', 'Budapest', 'Buenos Aires', 'Cape Town', 'Chicago', 'Copenhagen', 'Dublin', 'Dubai', 'Frankfurt', 'Geneva', 'Hamburg', 'Helsinki', 'Hong Kong', 'Istanbul', 'Jakarta', 'Johannesburg', 'Kraków', 'Lagos', 'Lisbon', 'London', 'Lyon', 'Madrid', 'Manchester', 'Melbourne', 'Mexico City', 'Milan', 'Montreal', 'Mumbai', 'Munich', 'Nairobi', 'Osaka', 'Oslo', 'Paris', 'Porto', 'Prague', 'Rotterdam', 'São Paulo', 'Santiago', 'Seoul', 'Seville', 'Singapore', 'Stockholm', 'Sydney', 'Taipei', 'Tallinn', 'Tokyo', 'Toronto', 'Turin', 'Vancouver', 'Vienna', 'Vilnius', 'Warsaw', 'Zurich'];
+/** Workspace names below department and region: a process, then its variants, then phases. */
+const PROCESSES = ['Order to cash', 'Procure to pay', 'Customer onboarding', 'Claims handling', 'Month-end close', 'Returns', 'Invoice approval', 'Hiring', 'Supplier audit', 'Quality inspection', 'Change management', 'Incident handling'];
+const VARIANTS = ['As-is 2025', 'To-be 2026', 'Pilot', 'Rollout', 'Benchmark'];
+const PHASES = ['Discovery', 'Analysis', 'Redesign', 'Monitoring'];
+/** A believable name, made distinct if an administrator (or an earlier run) already uses it. */
+const demoVariants = (name: string, tag: string) => [name, `${name} (demo)`, `${name} (demo ${tag})`];
+
 const ASSET_WORDS = ['Order to cash', 'Procure to pay', 'Incident handling', 'Onboarding', 'Month-end close', 'Claims', 'Returns', 'Invoice approval', 'Hiring', 'Audit trail', 'Change request', 'Quality check'];
 
 /** Deterministic pseudo-random numbers so two runs make the same organisation. */
@@ -115,11 +141,21 @@ export async function seedDemo(db: Knex, options: DemoOptions): Promise<Record<s
   const groupIds = await phase(db, `Creating ${groupCount.toLocaleString('en-US')} groups…`, log, async (trx) => {
     const candidates = [];
     for (let i = 0; i < groupCount; i++) {
-      const name = `${DEPARTMENTS[i % DEPARTMENTS.length]} ${REGIONS[Math.floor(i / DEPARTMENTS.length) % REGIONS.length]} ${tag}-${i + 1}`;
-      candidates.push({ name, name_lower: name.toLowerCase(), description: `Demo team ${i + 1}`, version: 1, created_at: now, updated_at: now });
+      // "Key Accounts Lisbon": a department's team in a city; 90 teams × 60 cities give 5,400 distinct names.
+      const dept = i % DEPARTMENTS.length;
+      const team = TEAMS[dept][Math.floor(i / DEPARTMENTS.length) % TEAMS[dept].length];
+      const city = CITIES[Math.floor(i / (DEPARTMENTS.length * 6)) % CITIES.length];
+      candidates.push({ plain: `${team} ${city}`, description: `${team} team of ${DEPARTMENTS[dept]} in ${city}` });
     }
-    const taken = await alreadyTaken(trx, 'groups', 'name_lower', candidates.map((g) => g.name_lower));
-    const rows = candidates.filter((g) => !taken.has(g.name_lower));
+    // Each name as it is, or with "(demo)" where it is taken, or with this run's tag too.
+    const ladder = candidates.map((c) => demoVariants(c.plain, tag).map((n) => n.toLowerCase()));
+    const taken = await alreadyTaken(trx, 'groups', 'name_lower', ladder.flat());
+    const rows = candidates.flatMap((c, i) => {
+      const k = ladder[i].findIndex((n) => !taken.has(n));
+      if (k < 0) return [];
+      const name = demoVariants(c.plain, tag)[k];
+      return [{ name, name_lower: name.toLowerCase(), description: c.description, version: 1, created_at: now, updated_at: now }];
+    });
     await insertChunked(trx, 'groups', rows);
     const ids: number[] = [];
     for (let i = 0; i < rows.length; i += 1000) ids.push(...(await trx('groups').whereIn('name_lower', rows.slice(i, i + 1000).map((g) => g.name_lower)).pluck('id')).map(Number));
@@ -163,16 +199,24 @@ export async function seedDemo(db: Knex, options: DemoOptions): Promise<Record<s
       // A realistic shape: departments, then regions, then projects three to a parent, six levels deep at 10,000.
       const fanout = depth === 0 ? DEPARTMENTS.length : depth === 1 ? 6 : 3;
       const rows = [];
-      for (const parent of level) {
+      for (const [p, parent] of level.entries()) {
         for (let j = 0; j < fanout && made.length + rows.length < workspaceCount; j++) {
-          const name = depth === 0 ? `${DEPARTMENTS[j]} ${tag}` : depth === 1 ? REGIONS[j] : `Project ${j + 1}`;
+          // Siblings take consecutive names from the level's list, starting where the parent's position puts them.
+          const pick = (list: string[]) => list[(p * fanout + j) % list.length];
+          const name = depth === 0 ? DEPARTMENTS[j] : depth === 1 ? REGIONS[j] : depth === 2 ? pick(PROCESSES) : depth === 3 ? pick(VARIANTS) : depth === 4 ? pick(PHASES) : `Iteration ${j + 1}`;
           rows.push({ name, name_lower: name.toLowerCase(), parent_id: parent, version: 1, created_at: now, updated_at: now });
         }
       }
-      // Top-level names carry the run tag; should an administrator have used one, that department is left
-      // out. Deeper levels sit under workspaces made here, so their names are free.
-      const taken = new Set<string>(depth === 0 ? await trx('workspaces').where({ parent_id: root.id }).whereIn('name_lower', rows.map((r) => r.name_lower)).pluck('name_lower') : []);
-      const insert = rows.filter((r) => !taken.has(r.name_lower));
+      // Top-level names an administrator (or an earlier run) already uses get "(demo)", then this run's tag.
+      // Deeper levels sit under workspaces made here, so their names are free.
+      let insert = rows;
+      if (depth === 0) {
+        const taken = new Set<string>(await trx('workspaces').where({ parent_id: root.id }).whereIn('name_lower', rows.flatMap((r) => demoVariants(r.name, tag).map((n) => n.toLowerCase()))).pluck('name_lower'));
+        insert = rows.flatMap((r) => {
+          const name = demoVariants(r.name, tag).find((n) => !taken.has(n.toLowerCase()));
+          return name ? [{ ...r, name, name_lower: name.toLowerCase() }] : [];
+        });
+      }
       if (!insert.length) break;
       await insertChunked(trx, 'workspaces', insert);
       const wanted = new Set(insert.map((r) => `${r.parent_id}:${r.name_lower}`));
@@ -230,7 +274,8 @@ export async function seedDemo(db: Knex, options: DemoOptions): Promise<Record<s
       }
     }
     await insertChunked(trx, 'domain_permissions', rows);
-    await bumpCounter(trx, 'access_version');
+    // One entry for everything the demo data added (its earlier transactions included): servers rebuild.
+    await recordChange(trx, { kind: 'rebuild' });
     return rows.length;
   });
 

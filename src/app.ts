@@ -38,10 +38,15 @@ import { routes as domainPermissionRoutes } from './domainPermissions/routes';
 import { routes as explorerRoutes } from './access/explorerRoutes';
 import { routes as assetRoutes } from './assets/routes';
 import { routes as apiDocsRoutes } from './api/routes';
+import { routes as scimSettingsRoutes } from './scim/routes';
+import { scimServer } from './scim/server';
+import { routes as clientRoutes } from './clients/routes';
 import { createOps, type LogDestination, type Ops } from './ops';
+import { routes as webhookRoutes } from './webhooks/routes';
+import { createWorker, type WebhookWorker } from './webhooks/worker';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
-const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, apiDocsRoutes];
+const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, webhookRoutes, clientRoutes, apiDocsRoutes, scimSettingsRoutes];
 
 export interface GatehouseApp {
   app: Koa;
@@ -49,6 +54,8 @@ export interface GatehouseApp {
   routes: MountedRoute[];
   /** Logger, metrics and the lifecycle that graceful shutdown drives (src/ops). */
   ops: Ops;
+  /** Delivers webhook events; polling when `config.webhooks.worker` is on (tests start it themselves). */
+  webhooks: WebhookWorker;
   close(): Promise<void>;
 }
 
@@ -110,20 +117,26 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
   app.use(securityHeaders(config));
   app.use(ops.endpoints);
   app.use(staticFiles());
+  // SCIM 2.0 (RFC 7644) for directories: its own media type, errors and authentication.
+  app.use(scimServer());
   for (const surface of surfaces) app.use(surface);
   app.use(consoleChain);
 
   // Expired sessions, stale throttle counters and old reset links are removed on a schedule, not only when
   // someone signs in.
   const housekeeping = startHousekeeping(db, config);
+  const webhooks = createWorker(db, config, ops.logger);
+  if (config.webhooks.worker) webhooks.start();
 
   return {
     app,
     services,
     routes: registry,
     ops,
+    webhooks,
     async close() {
       housekeeping.stop();
+      await webhooks.stop();
       if (!options.db) await db.destroy();
     },
   };

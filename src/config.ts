@@ -49,6 +49,37 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Idle keep-alive connections are kept this long (longer than a load balancer's reuse of them). */
   keepAliveTimeoutMs: number;
+  /** Webhook delivery (src/webhooks). */
+  webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /** Run the delivery worker in this process (off in tests unless a test starts one). */
+  worker: boolean;
+  /**
+   * 32-byte key (base64 or hex) that encrypts the endpoints' signing secrets at rest (AES-256-GCM). Required in
+   * production; elsewhere a key is generated and kept in the database when unset.
+   */
+  secretKey?: Buffer;
+  /** Endpoints may resolve to private, link-local, unique-local or other non-public addresses. */
+  allowPrivateNetworks: boolean;
+  /** Endpoints may resolve to loopback (localhost), over plain http too. Default: on outside production. */
+  allowLoopback: boolean;
+  /** Plain http to any allowed host (otherwise only https, and http to loopback). */
+  allowHttp: boolean;
+  /** How often the worker looks for events to deliver when idle. */
+  pollMs: number;
+  /** A receiver must answer within this time. */
+  timeoutMs: number;
+  /** How long a server owns an endpoint's queue before another may take it over (longer than `timeoutMs`). */
+  leaseMs: number;
+  /** The first retry waits about this long, doubling with each failure (with jitter) up to `retryMaxMs`. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Attempts per event before it is marked failed (it can still be redelivered by hand). */
+  maxAttempts: number;
+  /** Consecutive failed attempts after which the endpoint shows as failing. */
+  failingAfter: number;
 }
 
 export interface ThrottleConfig {
@@ -71,6 +102,13 @@ function int(value: string | undefined, fallback: number): number {
   const n = Number(value);
   if (!Number.isFinite(n)) throw new Error(`Expected a number, got "${value}"`);
   return n;
+}
+
+function key32(value: string | undefined): Buffer | undefined {
+  if (!value) return undefined;
+  const key = /^[0-9a-f]{64}$/i.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
+  if (key.length !== 32) throw new Error('GATEHOUSE_WEBHOOKS_SECRET_KEY must be 32 bytes, in base64 or hex (e.g. `openssl rand -base64 32`)');
+  return key;
 }
 
 function bool(value: string | undefined, fallback: boolean): boolean {
@@ -118,12 +156,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     shutdownDrainMs: int(env.GATEHOUSE_SHUTDOWN_DRAIN_SECONDS, 0) * 1000,
     shutdownTimeoutMs: int(env.GATEHOUSE_SHUTDOWN_TIMEOUT_SECONDS, 20) * 1000,
     keepAliveTimeoutMs: int(env.GATEHOUSE_KEEP_ALIVE_SECONDS, 65) * 1000,
+    webhooks: {
+      worker: bool(env.GATEHOUSE_WEBHOOKS_WORKER, mode !== 'test'),
+      secretKey: key32(env.GATEHOUSE_WEBHOOKS_SECRET_KEY),
+      allowPrivateNetworks: bool(env.GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE_NETWORKS, false),
+      allowLoopback: bool(env.GATEHOUSE_WEBHOOKS_ALLOW_LOOPBACK, mode !== 'production'),
+      allowHttp: bool(env.GATEHOUSE_WEBHOOKS_ALLOW_HTTP, false),
+      pollMs: int(env.GATEHOUSE_WEBHOOKS_POLL_SECONDS, 1) * 1000,
+      timeoutMs: int(env.GATEHOUSE_WEBHOOKS_TIMEOUT_SECONDS, 10) * 1000,
+      leaseMs: int(env.GATEHOUSE_WEBHOOKS_LEASE_SECONDS, 60) * 1000,
+      retryBaseMs: int(env.GATEHOUSE_WEBHOOKS_RETRY_BASE_SECONDS, 5) * 1000,
+      retryMaxMs: int(env.GATEHOUSE_WEBHOOKS_RETRY_MAX_SECONDS, 3600) * 1000,
+      maxAttempts: int(env.GATEHOUSE_WEBHOOKS_MAX_ATTEMPTS, 12),
+      failingAfter: int(env.GATEHOUSE_WEBHOOKS_FAILING_AFTER, 5),
+    },
     ...overrides,
   };
   if (!Number.isInteger(Math.log2(config.scryptN))) throw new Error('GATEHOUSE_SCRYPT_N must be a power of two');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) throw new Error('GATEHOUSE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent');
   if (config.opsAccess.token !== undefined && config.opsAccess.token.length < 16) throw new Error('GATEHOUSE_OPS_TOKEN must be at least 16 characters');
   if (config.dbPoolMax < 1) throw new Error('GATEHOUSE_DB_POOL_MAX must be at least 1');
+  if (config.webhooks.leaseMs <= config.webhooks.timeoutMs) throw new Error('GATEHOUSE_WEBHOOKS_LEASE_SECONDS must be longer than GATEHOUSE_WEBHOOKS_TIMEOUT_SECONDS');
+  if (config.webhooks.maxAttempts < 1 || config.webhooks.failingAfter < 1) throw new Error('GATEHOUSE_WEBHOOKS_MAX_ATTEMPTS and GATEHOUSE_WEBHOOKS_FAILING_AFTER must be at least 1');
   if (!('sso' in overrides)) config.sso = parseSsoConfig(env, config.baseUrl);
   return config;
 }

@@ -31,7 +31,7 @@ async function main() {
   const applied = await withStartupRetries('Migrations and reference data', () => prepareDatabase(db));
   if (applied.length) console.log(`Applied migrations: ${applied.join(', ')}`);
   const first = await withStartupRetries('The first superuser', () => ensureFirstSuperuser(db, config));
-  const { app, ops } = await withStartupRetries('Start-up', () => createApp(config, { db }));
+  const { app, ops, webhooks } = await withStartupRetries('Start-up', () => createApp(config, { db }));
   const server = app.listen(config.port, config.host, () => {
     const where = config.databaseUrl ? config.databaseUrl.replace(/\/\/[^@]*@/, '//***@') : config.sqliteFile;
     console.log(`Gatehouse is running at ${config.baseUrl}  (database: ${where})`);
@@ -54,7 +54,7 @@ async function main() {
     if (stopping) return;
     stopping = true;
     ops.logger.info({ signal }, 'signal received');
-    gracefulShutdown(server, db, ops.lifecycle, ops.logger, { drainMs: config.shutdownDrainMs, timeoutMs: config.shutdownTimeoutMs }).then(
+    gracefulShutdown(server, db, ops.lifecycle, ops.logger, { drainMs: config.shutdownDrainMs, timeoutMs: config.shutdownTimeoutMs, beforeDatabaseClose: () => webhooks.stop() }).then(
       () => process.exit(0),
       (err) => {
         ops.logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'shutdown failed');

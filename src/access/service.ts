@@ -5,7 +5,7 @@
  * next request. Subjects (status, lock, license, group memberships) are read per check and never cached.
  */
 import type { Conn, Db } from '../db/connect';
-import { readCounter } from '../db/settings';
+import { headPosition } from '../changes/service';
 import { HttpError, notFound } from '../http/errors';
 import { OPERATIONS, type Operation } from './catalog';
 import { AccessIndex, type DomainInput } from './accessIndex';
@@ -13,8 +13,6 @@ import { decide, type Decision, type DomainKey, type Subject } from './engine';
 import * as repo from './repo';
 import type { SubjectWithName } from './repo';
 import { recordDecision } from '../ops/decisions';
-
-export const ACCESS_VERSION_KEY = 'access_version';
 
 interface Cache {
   index?: AccessIndex;
@@ -42,7 +40,7 @@ export async function buildIndex(db: Conn, version: number): Promise<AccessIndex
 export async function getIndex(db: Db): Promise<AccessIndex> {
   let cache = caches.get(db);
   if (!cache) caches.set(db, (cache = {}));
-  const version = await readCounter(db, ACCESS_VERSION_KEY);
+  const version = await headPosition(db);
   if (cache.index && cache.index.version === version) return cache.index;
   if (cache.building && cache.building.version === version) return cache.building.promise;
   const c = cache;

@@ -19,24 +19,25 @@ interface Sealed {
   at: number;
 }
 
-export function stash(ctx: Koa.Context, kind: string, payload: unknown): void {
+/** `path`: the pages that may read the key cookie (the page that shows the secret is below it). */
+export function stash(ctx: Koa.Context, kind: string, payload: unknown, path = '/account'): void {
   const key = randomBytes(32);
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   const data = Buffer.concat([cipher.update(JSON.stringify(payload), 'utf8'), cipher.final()]);
   const sealed: Sealed = { kind, iv: iv.toString('base64url'), data: data.toString('base64url'), tag: cipher.getAuthTag().toString('base64url'), at: Date.now() };
   sessionData(ctx).reveal = sealed;
-  ctx.cookies.set(KEY_COOKIE, key.toString('base64url'), { ...anonymousCookie(ctx, TTL_MS), path: '/account' });
+  ctx.cookies.set(KEY_COOKIE, key.toString('base64url'), { ...anonymousCookie(ctx, TTL_MS), path });
 }
 
 /** The stashed payload of this kind, once; null when there is none (a reload, another browser, too late). */
-export function take<T>(ctx: Koa.Context, kind: string): T | null {
+export function take<T>(ctx: Koa.Context, kind: string, path = '/account'): T | null {
   const s = sessionData(ctx);
   const sealed = s.reveal as Sealed | undefined;
   const key = ctx.cookies.get(KEY_COOKIE, { signed: true });
   if (!sealed || sealed.kind !== kind) return null;
   delete s.reveal;
-  ctx.cookies.set(KEY_COOKIE, '', { ...anonymousCookie(ctx), path: '/account', maxAge: 0 });
+  ctx.cookies.set(KEY_COOKIE, '', { ...anonymousCookie(ctx), path, maxAge: 0 });
   if (!key || Date.now() - sealed.at > TTL_MS) return null;
   try {
     const decipher = createDecipheriv('aes-256-gcm', Buffer.from(key, 'base64url'), Buffer.from(sealed.iv, 'base64url'));

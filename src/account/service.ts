@@ -9,6 +9,7 @@ import * as audit from '../audit/service';
 import * as users from '../users/repo';
 import * as sessions from '../sessions/repo';
 import { emailSchema } from '../users/service';
+import { recordChange } from '../changes/service';
 import { transaction } from '../db/transaction';
 
 const profileSchema = Joi.object({
@@ -27,6 +28,7 @@ export async function updateProfile(db: Db, actor: Actor, userId: number, raw: u
     }
     if (await users.emailTaken(trx, input.email, userId)) throw new ValidationError({ email: 'Another user already has this email address.' });
     if (!(await users.update(trx, userId, input, before.version))) throw conflict('Your account was changed meanwhile. Reload and try again.');
+    await recordChange(trx, { kind: 'user', id: userId });
     await audit.record(trx, actor, {
       action: 'account.update_profile',
       objectType: 'user',

@@ -56,6 +56,8 @@ export const TAGS = [
   { name: 'Access decisions', description: 'Ask whether a user may do something, with the explanation; effective permissions.' },
   { name: 'Assets', description: 'Folders, logs, models and dashboards: register, share with groups, transfer, delete.' },
   { name: 'Audit log', description: 'The trail of every change.' },
+  { name: 'Webhooks', description: 'Endpoints that receive signed events about changes (Superusers): register, rotate the secret, delivery log, redeliver.' },
+  { name: 'Machine clients', description: 'Services that call the API: owner, scopes, rate limit, tokens (Superusers only).' },
   { name: 'Reference', description: 'This description of the API.' },
 ] as const;
 
@@ -83,7 +85,7 @@ export function requirementText(r: Requirement): string {
 const ERROR_DESCRIPTIONS: Record<ErrorStatus, string> = {
   400: 'The request cannot be read: malformed JSON, a body that is not a JSON object, an unknown field or query parameter (`details.fields` names each; nothing is silently dropped), or a malformed header. Nothing was written.',
   401: 'No token, or the token is unknown, revoked or expired, or its account cannot sign in. `WWW-Authenticate` carries the challenge.',
-  403: 'The token’s role lacks “Access API” or the permission this operation needs.',
+  403: 'The token’s role lacks “Access API” or the permission this operation needs; or a machine client’s scopes do not cover this call (code `insufficient_scope`, `details.scope` names the missing scope).',
   404: 'Not found.',
   405: 'The path exists, but not with this method: `Allow` lists the methods it answers.',
   409: 'Conflict with the current state. Nothing was written.',
@@ -92,7 +94,7 @@ const ERROR_DESCRIPTIONS: Record<ErrorStatus, string> = {
   415: 'The request has a body that is not JSON: send `Content-Type: application/json`.',
   422: 'A known field or query parameter has a value this operation refuses — wrong type, `null` where not allowed, out of range, breaking a rule, or naming an object that does not exist — with a message for every such field in `details.fields`. Nothing was written.',
   428: 'Precondition required.',
-  429: 'Too many requests for this token; retry after the number of seconds in `Retry-After`.',
+  429: 'Too many requests for this token or client; retry after the number of seconds in `Retry-After`.',
 };
 
 const PUBLIC_TOKEN_ERRORS: Partial<Record<ErrorStatus, string>> = {
@@ -105,6 +107,8 @@ const DESCRIPTION = `The JSON API of Gatehouse: everything the console manages �
 
 **Authentication.** Send a personal API token as \`Authorization: Bearer <token>\`. Create one under *My account → API tokens* in the console, or with \`npm run token -- --username <username> --name <what uses it>\` on the server. A token acts as its owner, with the owner's current permissions: the role must include “Access API”, and every operation also needs the permission its console page needs. Without a valid token the API answers 401 with \`WWW-Authenticate: Bearer\`; the token is checked before the request body is read.
 
+**Machine clients.** Services call with a client token (\`ghc_…\`), issued by a Superuser under *Machine clients*. A client acts with its owner's permissions, narrowed by its scopes: \`decisions\` may call only the decision endpoints (\`/check\`, \`/check/batch\`, AuthZEN under \`/access/v1\`), \`read\` the other GET operations, \`write\` the other changes (judged as changes by the owner), \`scim\` only \`/scim/v2\`. A call outside the scopes answers 403 \`insufficient_scope\` with \`details.scope\`; a token of a disabled client 401. The audit log names the client as \`client:<name>\`.
+
 **Requests.** A request body is a JSON object sent with \`Content-Type: application/json\` (anything else: 415). Fields are never silently dropped: an unknown field or query parameter is refused (400, naming it); \`null\` is accepted only where a field says so. A PATCH changes only the fields it sends.
 
 **Errors.** Every error answers \`{"error": {"code", "message", "details"}}\`. \`400\`: the request cannot be read (malformed JSON, not an object, unknown field or parameter). \`422\`: a known field has a value the operation refuses; \`details.fields\` has a message for every such field at once. \`404\` with code \`not_found\` and \`details.type\` (\`user\`, \`group\`, …): the object the **path** names does not exist; an object named in a **body field or query parameter** that does not exist is a \`422\` on that field. \`405\`: the path exists with other methods, listed in \`Allow\`. \`409\`: conflict with the current state (e.g. a stale \`version\`). A refused request writes nothing.
@@ -113,7 +117,7 @@ const DESCRIPTION = `The JSON API of Gatehouse: everything the console manages �
 
 **Concurrency.** Objects carry a \`version\`; send it back with a change to have it refused (409) if someone changed the object meanwhile. Domain permissions use \`ETag\` / \`If-Match\`.
 
-**Rate limits.** Each token may make a limited number of requests per minute; past it the API answers 429 with \`Retry-After\` (seconds).`;
+**Rate limits.** Each personal token may make a limited number of requests per minute; a machine client has its own limit, none unless a Superuser sets one. Past it the API answers 429 with \`Retry-After\` (seconds).`;
 
 export interface OpenApiDocument {
   openapi: '3.1.0';

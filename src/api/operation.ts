@@ -94,6 +94,13 @@ export interface Operation<P = any, Q = any, B = any, T = any> {
   bodyRequired?: boolean;
   responses: Partial<Record<SuccessStatus, ResponseSpec>>;
   errors?: Partial<Record<ErrorStatus, string>>;
+  /**
+   * Optional, for hot operations: a cheap, precompiled test that a body is already exactly what `body`'s
+   * schema would make of it (right types, trimmed, in range, no unknown field). When it says yes, the
+   * schema's own pass is skipped; anything else still goes through the schema, for its messages. It must
+   * never accept what the schema refuses (test/http/check-api.test.ts holds the decision operations to it).
+   */
+  canonicalBody?: (body: unknown) => body is B;
   load?: (ctx: Koa.Context, params: P) => Promise<T>;
   check?: (ctx: Koa.Context, input: { params: P; target: T; body: Record<string, unknown> }) => Promise<FieldErrors>;
   handler: (ctx: Koa.Context, input: OperationInput<P, Q, B, T>) => unknown;
@@ -115,6 +122,8 @@ export function created<R>(ctx: Koa.Context, location: string, body: R): R {
 export const BODY_METHODS: ReadonlySet<Method> = new Set(['POST', 'PUT', 'PATCH']);
 
 const NO_FIELDS = Joi.object({});
+const NOTHING = Object.freeze({ value: undefined, unknown: Object.freeze({}), problems: Object.freeze({}) });
+const NO_QUERY = Object.freeze({ value: Object.freeze({}), unknown: Object.freeze({}), problems: Object.freeze({}) });
 const EMPTY = Joi.object({});
 
 const readJson = bodyParser({ enableTypes: ['json'], jsonLimit: '2mb', onError: bodyParseError });
@@ -163,8 +172,9 @@ function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware
     }
     const target = op.load ? await op.load(ctx, params) : undefined;
 
-    const query = checkStrict(op.query ?? EMPTY, ctx.query);
-    const body = takesBody ? checkStrict(op.body ?? NO_FIELDS, raw ?? {}, { noDefaults: true }) : { value: undefined, unknown: {}, problems: {} };
+    // No query string and no query schema: nothing to judge (the common case of a POST).
+    const query = !op.query && !ctx.querystring ? NO_QUERY : checkStrict(op.query ?? EMPTY, ctx.query);
+    const body = !takesBody ? NOTHING : raw !== undefined && op.canonicalBody?.(raw) ? { value: raw, unknown: {}, problems: {} } : checkStrict(op.body ?? NO_FIELDS, raw ?? {}, { noDefaults: true });
     const unknown = { ...query.unknown, ...body.unknown };
     const problems = { ...query.problems, ...body.problems };
     if (op.body && op.bodyRequired !== false && raw === undefined) problems._ = 'Send a JSON object as the request body.';

@@ -17,6 +17,8 @@ import { operations as accessOperations } from '../access/api';
 import { operations as assetOperations } from '../assets/api';
 import { operations as auditOperations } from '../audit/api';
 import { operations as signInOperations } from '../auth/api';
+import { operations as webhookOperations } from '../webhooks/api';
+import { operations as clientOperations } from '../clients/api';
 
 /** /api/v1: everything the console manages, for personal API tokens. */
 export const API_V1: ApiSurface = {
@@ -76,6 +78,8 @@ export const API_SURFACES: SurfaceOperations[] = [
       ...accessOperations,
       ...assetOperations,
       ...auditOperations,
+      ...webhookOperations,
+      ...clientOperations,
       getOpenApiDocument,
     ],
   },

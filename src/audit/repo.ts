@@ -1,5 +1,6 @@
 import type { Conn } from '../db/connect';
 import { likePrefix, whereLike } from '../db/connect';
+import type { NameKind, NameLookup } from './describe';
 
 export interface AuditRow {
   id: number;
@@ -78,4 +79,25 @@ export async function distinctActions(db: Conn): Promise<string[]> {
 
 export async function distinctObjectTypes(db: Conn): Promise<string[]> {
   return (await db('audit_events').distinct('object_type').orderBy('object_type')).map((r: { object_type: string }) => r.object_type);
+}
+
+const NAME_SOURCES: Record<NameKind, { table: string; column: string }> = {
+  group: { table: 'groups', column: 'name' },
+  workspace: { table: 'workspaces', column: 'name' },
+  role: { table: 'roles', column: 'name' },
+  license: { table: 'license_types', column: 'name' },
+  user: { table: 'users', column: 'username' },
+};
+
+/** The current names of the ids a page of events holds (one query per kind that occurs). */
+export async function namesOf(db: Conn, ids: Record<NameKind, Set<number>>): Promise<NameLookup> {
+  const out = {} as NameLookup;
+  for (const kind of Object.keys(NAME_SOURCES) as NameKind[]) {
+    out[kind] = new Map();
+    const wanted = [...ids[kind]].slice(0, 5000);
+    if (!wanted.length) continue;
+    const { table, column } = NAME_SOURCES[kind];
+    for (const r of await db(table).whereIn('id', wanted).select('id', `${column} as name`)) out[kind].set(Number(r.id), String(r.name));
+  }
+  return out;
 }

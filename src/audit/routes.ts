@@ -7,6 +7,7 @@ import { validate } from '../http/forms';
 import { ValidationError } from '../http/errors';
 import * as repo from './repo';
 import { eventJson } from './service';
+import { actionLabel, collectIds, describeChange, objectTypeLabel, type NameKind } from './describe';
 import { csvDate, sendCsv } from '../http/csv';
 
 const PAGE_SIZE = 50;
@@ -46,6 +47,15 @@ function toFilter(q: AuditQuery): repo.AuditFilter {
   };
 }
 
+function parseJson(text: string | null): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
 function readQuery(ctx: Koa.Context): { q: AuditQuery; errors: Record<string, string> } {
   try {
     return { q: validate<AuditQuery>(filterSchema, ctx.query), errors: {} };
@@ -61,15 +71,24 @@ async function list(ctx: Koa.Context) {
   const rows = await repo.list(db, toFilter(q), PAGE_SIZE + 1, repo.parsePosition(q.before));
   const hasMore = rows.length > PAGE_SIZE;
   const events = rows.slice(0, PAGE_SIZE);
+  const parsed = events.map((ev) => ({ before: parseJson(ev.before_json), after: parseJson(ev.after_json) }));
+  const ids: Record<NameKind, Set<number>> = { group: new Set(), workspace: new Set(), role: new Set(), license: new Set(), user: new Set() };
+  collectIds(parsed.flatMap((p) => [p.before, p.after]), ids);
+  const names = await repo.namesOf(db, ids);
   const data = {
     title: 'Audit log',
-    events,
+    events: events.map((ev, i) => ({
+      ...ev,
+      actionLabel: actionLabel(ev.action),
+      typeLabel: objectTypeLabel(ev.object_type),
+      changes: describeChange(parsed[i].before, parsed[i].after, names),
+    })),
     hasMore,
     nextBefore: hasMore ? repo.positionToken(events[events.length - 1]) : undefined,
     q: { ...ctx.query, before: undefined },
     errors,
-    actions: await repo.distinctActions(db),
-    types: await repo.distinctObjectTypes(db),
+    actions: (await repo.distinctActions(db)).map((a) => ({ value: a, label: actionLabel(a) })).sort((a, b) => a.label.localeCompare(b.label)),
+    types: (await repo.distinctObjectTypes(db)).map((t) => ({ value: t, label: objectTypeLabel(t) })),
   };
   if (wantsFragment(ctx, 'audit-results')) return fragment(ctx, 'audit/_results', data);
   page(ctx, 'audit/list', data);

@@ -1,6 +1,7 @@
 import type { Conn } from '../db/connect';
 import type { Actor } from '../http/types';
 import * as repo from './repo';
+import { enqueueFromAudit } from '../webhooks/outbox';
 import type { AuditRow } from './repo';
 
 export interface AuditEvent {
@@ -12,7 +13,10 @@ export interface AuditEvent {
   after?: unknown;
 }
 
-/** Writes one audit event, inside the caller's transaction so the trail and the change commit together. */
+/**
+ * Writes one audit event, inside the caller's transaction so the trail and the change commit together, and
+ * the webhook events it produces into the outbox of the same transaction (src/webhooks/outbox.ts).
+ */
 export async function record(db: Conn, actor: Actor, event: AuditEvent): Promise<void> {
   await repo.insert(db, {
     at: Date.now(),
@@ -26,6 +30,7 @@ export async function record(db: Conn, actor: Actor, event: AuditEvent): Promise
     after_json: event.after === undefined ? null : JSON.stringify(event.after),
     ip: actor.ip.slice(0, 64),
   });
+  await enqueueFromAudit(db, actor, event);
 }
 
 /** The actor for changes made from the shell (create-superuser, seeds). */

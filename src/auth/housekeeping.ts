@@ -3,15 +3,17 @@ import type { Db } from '../db/connect';
 import * as sessions from '../sessions/repo';
 import * as throttle from './throttle';
 import * as resets from './passwordReset';
+import { trimChangeLog } from '../changes/service';
 
 export const HOUSEKEEPING_INTERVAL_MS = 5 * 60_000;
 
-/** Removes what has expired: sessions (idle or past their absolute lifetime), throttle counters, reset links. */
-export async function sweep(db: Db, config: Config, now = Date.now()): Promise<{ sessions: number; throttles: number; resets: number }> {
+/** Removes what has expired: sessions (idle or past their absolute lifetime), throttle counters, reset links, old change-log entries. */
+export async function sweep(db: Db, config: Config, now = Date.now()): Promise<{ sessions: number; throttles: number; resets: number; changes: number }> {
   return {
     sessions: await sessions.removeExpired(db, now),
     throttles: await throttle.removeStale(db, config.throttle, now),
     resets: await resets.removeExpired(db, now),
+    changes: await trimChangeLog(db, now),
   };
 }
 

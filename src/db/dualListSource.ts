@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Conn } from './connect';
+import { COUNT_CAP, countUpTo } from '../users/repo';
 
 /**
  * What a dual list ("Users not in the group" ⇄ "Assigned users", src/http/dualList.ts) reads: each side
@@ -21,7 +22,8 @@ export interface Pending {
 }
 
 export interface DualListSource {
-  page(side: Side, q: string, pending: Pending, limit: number, offset: number): Promise<{ items: DualListItem[]; total: number }>;
+  /** `total` is exact unless `exact` is false: then it is a lower bound (more than COUNT_CAP match). */
+  page(side: Side, q: string, pending: Pending, limit: number, offset: number): Promise<{ items: DualListItem[]; total: number; exact?: boolean }>;
   ids(side: Side, q: string, pending: Pending, cap: number): Promise<number[]>;
 }
 
@@ -70,35 +72,40 @@ export interface SqlDualListConfig {
   idColumn: string;
   /** Adds "item is assigned in the database" (or its negation) to the query. */
   assignedInDb: (q: Knex.QueryBuilder, assigned: boolean) => void;
-  search: (q: Knex.QueryBuilder, text: string) => void;
+  /** Looks a search up ahead (e.g. the users' union of prefix lookups); its result reaches `search`. */
+  prepare?: (text: string) => Promise<unknown>;
+  search: (q: Knex.QueryBuilder, text: string, prepared?: unknown) => void;
   orderBy: string[];
   select: string[];
   toItem: (row: Record<string, unknown>) => DualListItem;
 }
 
 export function sqlDualListSource(cfg: SqlDualListConfig): DualListSource {
-  const scoped = (side: Side, q: string, pending: Pending) => {
+  const scoped = (side: Side, q: string, pending: Pending, prepared?: unknown) => {
     const query = cfg.from(cfg.db);
     whereOnSide(query, cfg.idColumn, side, pending, cfg.assignedInDb);
-    cfg.search(query, q);
+    cfg.search(query, q, prepared);
     return query;
   };
+  const prepare = async (q: string) => (q.trim() && cfg.prepare ? cfg.prepare(q) : undefined);
   return {
     async page(side, q, pending, limit, offset) {
-      const countRow = await scoped(side, q, pending).count({ n: '*' }).first();
+      const prepared = await prepare(q);
+      // Counted up to COUNT_CAP: beyond, the pane says "more than 10,000" instead of scanning the directory.
+      const count = await countUpTo(cfg.db, scoped(side, q, pending, prepared), COUNT_CAP);
       // Deferred join: page through ids on the sort index, then read (and join) only the rows shown.
-      const idQuery = scoped(side, q, pending).select(`${cfg.idColumn} as id`).limit(limit).offset(offset);
+      const idQuery = scoped(side, q, pending, prepared).select(`${cfg.idColumn} as id`).limit(limit).offset(offset);
       for (const o of cfg.orderBy) idQuery.orderBy(o);
       const ids: number[] = (await idQuery).map((r: { id: number }) => Number(r.id));
-      if (!ids.length) return { items: [], total: Number(countRow?.n ?? 0) };
+      if (!ids.length) return { items: [], total: count.n, exact: count.exact };
       const rowQuery = cfg.from(cfg.db).select(cfg.select).whereRaw(`${cfg.idColumn} IN (${idList(ids)})`);
       cfg.join?.(rowQuery);
       const byId = new Map((await rowQuery).map((r: Record<string, unknown>) => [Number(r.id), r]));
       const items = ids.map((id) => byId.get(id)).filter((r): r is Record<string, unknown> => !!r).map(cfg.toItem);
-      return { items, total: Number(countRow?.n ?? 0) };
+      return { items, total: count.n, exact: count.exact };
     },
     async ids(side, q, pending, cap) {
-      const rows = await scoped(side, q, pending).select(`${cfg.idColumn} as id`).limit(cap);
+      const rows = await scoped(side, q, pending, await prepare(q)).select(`${cfg.idColumn} as id`).limit(cap);
       return rows.map((r: { id: number }) => Number(r.id));
     },
   };

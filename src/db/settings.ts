@@ -16,18 +16,3 @@ export async function getOrCreateSetting(db: Conn, key: string, make: () => stri
   }
   return (await getSetting(db, key))!;
 }
-
-/**
- * Bumps a counter stored in the database. Caches on every server compare it on each request, so a change
- * made through one server is seen by the others on their next request.
- */
-export async function bumpCounter(db: Conn, key: string): Promise<void> {
-  const updated = await db('settings')
-    .where({ key })
-    .update({ value: db.raw(`CAST(CAST(value AS ${db.client.config.client === 'mysql2' ? 'UNSIGNED' : 'INTEGER'}) + 1 AS CHAR)`) });
-  if (!updated) await db('settings').insert({ key, value: '1' });
-}
-
-export async function readCounter(db: Conn, key: string): Promise<number> {
-  return Number((await getSetting(db, key)) ?? 0);
-}

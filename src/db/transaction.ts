@@ -35,8 +35,30 @@ const RECONNECT_DELAY_MS = 300;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function isTransaction(db: Conn): db is Tx {
+export function isTransaction(db: Conn): db is Tx {
   return (db as { isTransaction?: boolean }).isTransaction === true;
+}
+
+/** Work to do once a transaction has committed, given the database handle it ran on. */
+export type CommitHook = (db: Knex) => void;
+
+const commitHooks = new WeakMap<Tx, CommitHook[]>();
+const rootOf = new WeakMap<Tx, Knex>();
+
+/**
+ * Runs `hook` after the transaction `conn` belongs to commits (never when it rolls back; a retried attempt
+ * only runs the hooks of the attempt that committed). Outside a transaction — or in a transaction not
+ * opened by `transaction()` whose handle is unknown — the hook runs at once when the handle is known,
+ * else never.
+ */
+export function afterCommit(conn: Conn, hook: CommitHook): void {
+  if (!isTransaction(conn)) {
+    hook(conn as Knex);
+    return;
+  }
+  const hooks = commitHooks.get(conn);
+  if (hooks) hooks.push(hook);
+  else if (rootOf.has(conn)) commitHooks.set(conn, [hook]);
 }
 
 export async function transaction<T>(db: Conn, work: (trx: Tx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
@@ -47,11 +69,16 @@ export async function transaction<T>(db: Conn, work: (trx: Tx) => Promise<T>, op
   for (let attempt = 1; ; attempt++) {
     let committing = false;
     try {
-      return await (db as Knex).transaction(async (trx) => {
+      let attemptTrx: Tx | undefined;
+      const result = await (db as Knex).transaction(async (trx) => {
+        attemptTrx = trx;
+        rootOf.set(trx, db as Knex);
         const result = await work(trx);
         committing = true;
         return result;
       });
+      for (const hook of commitHooks.get(attemptTrx!) ?? []) hook(db as Knex);
+      return result;
     } catch (e) {
       if (!committing && !isRetryable(e) && isUnavailable(e) && reconnects < RECONNECT_ATTEMPTS) {
         reconnects++;

@@ -1,7 +1,7 @@
 import type { Db, Conn } from '../db/connect';
 import type { Actor } from '../http/types';
 import { ValidationError, conflict, notFound } from '../http/errors';
-import { bumpCounter } from '../db/settings';
+import { recordChange } from '../changes/service';
 import * as audit from '../audit/service';
 import { MAX_LEVEL, OPERATIONS, type Operation } from '../access/catalog';
 import * as workspaces from '../workspaces/service';
@@ -168,7 +168,7 @@ export async function createPermission(db: Db, actor: Actor, groupId: number, in
     await assertNotDuplicate(trx, row);
     const id = await repo.insert(trx, row);
     const created = (await repo.findById(trx, id))!;
-    await bumpCounter(trx, 'access_version');
+    await recordChange(trx, { kind: 'rule', id });
     await audit.record(trx, actor, {
       action: 'permission.create',
       objectType: 'domain_permission',
@@ -195,7 +195,7 @@ export async function updatePermission(db: Db, actor: Actor, id: number, input: 
     const ok = await repo.update(trx, id, row, before.version);
     if (!ok) throw conflict(`Permission #${id} was changed by someone else while saving. Reload and try again.`);
     const after = (await repo.findById(trx, id))!;
-    await bumpCounter(trx, 'access_version');
+    await recordChange(trx, { kind: 'rule', id });
     await audit.record(trx, actor, {
       action: 'permission.update',
       objectType: 'domain_permission',
@@ -215,7 +215,7 @@ export async function deletePermission(db: Db, actor: Actor, id: number): Promis
     await assertNotOwnGroup(trx, actor, { id: before.groupId, name: before.groupName });
     const path = (await workspaceRepo.pathOf(trx, before.workspaceId)) ?? `#${before.workspaceId}`;
     await repo.remove(trx, id);
-    await bumpCounter(trx, 'access_version');
+    await recordChange(trx, { kind: 'rule', id });
     await audit.record(trx, actor, {
       action: 'permission.delete',
       objectType: 'domain_permission',

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
 import { isMysql } from '../db/connect';
 import { idList, whereOnSide, type DualListItem, type DualListSource, type Pending, type Side } from '../db/dualListSource';
-import { prepareSearch, whereSearch, type PreparedSearch } from '../users/repo';
+import { COUNT_CAP, countUpTo, prepareSearch, whereSearch, type PreparedSearch } from '../users/repo';
 
 /**
  * The Members dual list of one group, tuned for a group of 20,000 members in a directory of 100,000 users
@@ -73,9 +73,10 @@ export function membersOfGroupSource(db: Conn, groupId: number): DualListSource 
       if (text) {
         // The search's users are looked up once by their prefix indexes; both queries read them by id.
         const search = await prepareSearch(db, text);
-        const total = await count(scoped(side, text, pending, false, search));
+        // Bounded: a broad search ("a" among a million users) says "more than 10,000" rather than counting them all.
+        const counted = await countUpTo(db, scoped(side, text, pending, false, search), COUNT_CAP);
         const rows = await scoped(side, text, pending, false, search).select(COLUMNS).orderByRaw('LOWER(users.username_lower)').limit(limit).offset(offset);
-        return { items: rows.map(toItem), total };
+        return { items: rows.map(toItem), total: counted.n, exact: counted.exact };
       }
       const t = await totals(pending);
       const total = side === 'assigned' ? t.assigned : t.available;

@@ -8,6 +8,8 @@ export interface Group {
   id: number;
   name: string;
   description: string;
+  /** The provisioning directory's id for this group (SCIM `externalId`), exact and unique. */
+  externalId: string | null;
   version: number;
   createdAt: number;
   updatedAt: number;
@@ -21,6 +23,7 @@ interface GroupRow {
   id: number;
   name: string;
   description: string;
+  external_id?: string | null;
   version: number;
   created_at: number | string;
   updated_at: number | string;
@@ -32,6 +35,7 @@ function toGroup(r: GroupRow): Group {
     id: Number(r.id),
     name: r.name,
     description: r.description ?? '',
+    externalId: r.external_id ?? null,
     version: Number(r.version),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
@@ -110,13 +114,28 @@ export async function lockById(db: Conn, id: number): Promise<Group | undefined>
   return r ? toGroup(r) : undefined;
 }
 
+export async function externalIdTaken(db: Conn, externalId: string, exceptId?: number): Promise<boolean> {
+  const q = db('groups').where('external_id', externalId);
+  if (exceptId) q.whereNot('id', exceptId);
+  return !!(await q.first('id'));
+}
+
 export async function nameTaken(db: Conn, name: string, exceptId?: number): Promise<boolean> {
   const q = db('groups').where({ name_lower: name.toLowerCase() });
   if (exceptId) q.whereNot({ id: exceptId });
   return !!(await q.first('id'));
 }
 
-export async function list(db: Conn, q: string, limit: number, offset: number): Promise<{ rows: GroupWithCount[]; total: number }> {
+export const GROUP_SORTS = ['name', 'members'] as const;
+export type GroupSort = (typeof GROUP_SORTS)[number];
+
+export async function list(
+  db: Conn,
+  q: string,
+  limit: number,
+  offset: number,
+  order: { sort: GroupSort; dir: 'asc' | 'desc' } = { sort: 'name', dir: 'asc' },
+): Promise<{ rows: GroupWithCount[]; total: number }> {
   const filtered = () => {
     const b = db('groups');
     const t = q.trim().toLowerCase();
@@ -124,7 +143,11 @@ export async function list(db: Conn, q: string, limit: number, offset: number): 
     return b;
   };
   const totalRow = await filtered().count({ n: '*' }).first();
-  const rows = await filtered().select('groups.*', memberCountColumn(db)).orderBy('groups.name_lower').limit(limit).offset(offset);
+  const query = filtered().select('groups.*', memberCountColumn(db)).limit(limit).offset(offset);
+  // By members: each group's count is an index range on the membership key; a few thousand groups stay quick.
+  if (order.sort === 'members') query.orderBy([{ column: 'member_count', order: order.dir }, { column: 'groups.name_lower', order: 'asc' }]);
+  else query.orderBy('groups.name_lower', order.dir);
+  const rows = await query;
   return { rows: rows.map(toGroupWithCount), total: Number(totalRow?.n ?? 0) };
 }
 
@@ -138,17 +161,18 @@ export async function suggest(db: Conn, text: string, limit: number): Promise<Ar
   return rows.map((r: { id: number; name: string; description: string }) => ({ id: Number(r.id), name: r.name, description: r.description ?? '' }));
 }
 
-export async function insert(db: Conn, g: { name: string; description: string }, now = Date.now()): Promise<number> {
-  await db('groups').insert({ name: g.name, name_lower: g.name.toLowerCase(), description: g.description, version: 1, created_at: now, updated_at: now });
+export async function insert(db: Conn, g: { name: string; description: string; externalId?: string | null }, now = Date.now()): Promise<number> {
+  await db('groups').insert({ name: g.name, name_lower: g.name.toLowerCase(), description: g.description, external_id: g.externalId ?? null, version: 1, created_at: now, updated_at: now });
   const row = await db('groups').where({ name_lower: g.name.toLowerCase() }).first('id');
   return Number(row.id);
 }
 
 /** Updates name/description and bumps the version; with `expectedVersion`, only if nobody saved meanwhile. */
-export async function update(db: Conn, id: number, patch: { name?: string; description?: string }, expectedVersion?: number): Promise<boolean> {
+export async function update(db: Conn, id: number, patch: { name?: string; description?: string; externalId?: string | null }, expectedVersion?: number): Promise<boolean> {
   const row: Record<string, unknown> = { updated_at: Date.now(), version: db.raw('version + 1') };
   if (patch.name !== undefined) Object.assign(row, { name: patch.name, name_lower: patch.name.toLowerCase() });
   if (patch.description !== undefined) row.description = patch.description;
+  if (patch.externalId !== undefined) row.external_id = patch.externalId;
   const q = db('groups').where({ id });
   if (expectedVersion !== undefined) q.andWhere({ version: expectedVersion });
   return (await q.update(row)) === 1;

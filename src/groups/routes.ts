@@ -30,15 +30,24 @@ const str = (v: unknown): string => (typeof v === 'string' ? v : Array.isArray(v
 const listQuery = Joi.object({
   q: Joi.string().trim().max(100).allow('').default(''),
   page: Joi.number().integer().min(1).max(100000).default(1),
+  sort: Joi.string().valid(...repo.GROUP_SORTS).default('name'),
+  dir: Joi.string().valid('asc', 'desc').default('asc'),
 });
 
+interface ListParams {
+  q: string;
+  page: number;
+  sort: repo.GroupSort;
+  dir: 'asc' | 'desc';
+}
+
 /** Query parameters of a list page; anything not understood falls back to the first page of everything. */
-function listParams(ctx: Koa.Context): { q: string; page: number } {
+function listParams(ctx: Koa.Context): ListParams {
   try {
-    return validate<{ q: string; page: number }>(listQuery, ctx.query);
+    return validate<ListParams>(listQuery, ctx.query);
   } catch (e) {
     if (!(e instanceof ValidationError)) throw e;
-    return { q: '', page: 1 };
+    return { q: '', page: 1, sort: 'name', dir: 'asc' };
   }
 }
 
@@ -54,17 +63,19 @@ async function renderList(
   ctx: Koa.Context,
   opts: { values?: { name: string; description: string }; errors?: Record<string, string>; message?: string; status?: number } = {},
 ) {
-  const { q, page: pageNo } = listParams(ctx);
-  let { rows, total } = await repo.list(ctx.services.db, q, PAGE_SIZE, (pageNo - 1) * PAGE_SIZE);
+  const { q, page: pageNo, sort, dir } = listParams(ctx);
+  let { rows, total } = await repo.list(ctx.services.db, q, PAGE_SIZE, (pageNo - 1) * PAGE_SIZE, { sort, dir });
   const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
   let current = pageNo;
   if (pageNo > pages) {
     current = pages;
-    ({ rows, total } = await repo.list(ctx.services.db, q, PAGE_SIZE, (pages - 1) * PAGE_SIZE));
+    ({ rows, total } = await repo.list(ctx.services.db, q, PAGE_SIZE, (pages - 1) * PAGE_SIZE, { sort, dir }));
   }
   const data = {
     title: 'Groups',
     q,
+    sort,
+    dir,
     page: current,
     pages,
     rows,

@@ -1,5 +1,6 @@
 import type { DualListItem, DualListSource, Pending, Side } from '../db/dualListSource';
 import { asArray } from './forms';
+import { COUNT_CAP } from '../users/repo';
 
 export type { DualListItem, DualListSource, Pending, Side };
 
@@ -154,6 +155,8 @@ export interface DualListPane {
   page: number;
   pages: number;
   total: number;
+  /** False when `total` is a bound ("more than 10,000"): the pages run on while rows come. */
+  exact: boolean;
   items: Array<DualListItem & { pending: boolean }>;
 }
 
@@ -164,17 +167,21 @@ export interface DualListView {
   right: DualListPane;
   dirty: boolean;
   bulkCap: number;
+  /** Counts stop here (see DualListPane.exact). */
+  countCap: number;
   error?: string;
 }
 
 async function pane(source: DualListSource, side: Side, q: string, page: number, pending: Pending, marked: Set<number>): Promise<DualListPane> {
-  let { items, total } = await source.page(side, q, pending, DUAL_LIST_PAGE_SIZE, (page - 1) * DUAL_LIST_PAGE_SIZE);
-  const pages = Math.max(1, Math.ceil(total / DUAL_LIST_PAGE_SIZE));
-  if (page > pages) {
-    page = pages;
-    ({ items, total } = await source.page(side, q, pending, DUAL_LIST_PAGE_SIZE, (page - 1) * DUAL_LIST_PAGE_SIZE));
+  let { items, total, exact = true } = await source.page(side, q, pending, DUAL_LIST_PAGE_SIZE, (page - 1) * DUAL_LIST_PAGE_SIZE);
+  const known = Math.max(1, Math.ceil(total / DUAL_LIST_PAGE_SIZE));
+  if (exact && page > known) {
+    page = known;
+    ({ items, total, exact = true } = await source.page(side, q, pending, DUAL_LIST_PAGE_SIZE, (page - 1) * DUAL_LIST_PAGE_SIZE));
   }
-  return { q, page, pages, total, items: items.map((i) => ({ ...i, pending: marked.has(i.id) })) };
+  // Past a bounded count, a full page means there may be another.
+  const pages = exact ? known : Math.max(known, items.length === DUAL_LIST_PAGE_SIZE ? page + 1 : page);
+  return { q, page, pages, total, exact, items: items.map((i) => ({ ...i, pending: marked.has(i.id) })) };
 }
 
 /** Everything the `partials/dual-list` template needs. */
@@ -188,6 +195,7 @@ export async function buildView(state: DualListState, source: DualListSource, er
     right,
     dirty: state.pending.add.length + state.pending.remove.length > 0,
     bulkCap: DUAL_LIST_BULK_CAP,
+    countCap: COUNT_CAP,
     error,
   };
 }

@@ -21,6 +21,9 @@ const SECTIONS: NavItem[] = [
   { label: 'Access explorer', href: '/access', anyOf: [P.accessManage] },
   { label: 'Audit log', href: '/audit', anyOf: [P.usersManage, P.accessManage] },
   { label: 'Sign-in security', href: '/settings/sign-in', anyOf: [P.usersManage, P.accessManage], superuser: true },
+  { label: 'Webhooks', href: '/settings/webhooks', anyOf: [P.usersManage, P.accessManage], superuser: true },
+  { label: 'Machine clients', href: '/settings/clients', anyOf: [P.usersManage, P.accessManage], superuser: true },
+  { label: 'SCIM provisioning', href: '/settings/scim', anyOf: [P.usersManage, P.accessManage], superuser: true },
 ];
 
 export function navigationFor(ctx: Koa.Context): Array<NavItem & { current: boolean }> {

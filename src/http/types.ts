@@ -41,6 +41,8 @@ declare module 'koa' {
     csrfToken?: string;
     /** Set on /api requests authenticated by a token. */
     apiTokenId?: number;
+    /** Set when the token is a machine client's (src/api/auth.ts); ctx.state.user is then its owner. */
+    client?: import('../api/auth').ClientCaller;
     isApi?: boolean;
     /** The API surface (src/api/operation.ts) answering this request. */
     apiSurface?: unknown;

@@ -1,7 +1,7 @@
 import Joi from 'joi';
 import type { Db, Tx } from '../db/connect';
 import { isMysql } from '../db/connect';
-import { bumpCounter } from '../db/settings';
+import { recordChange } from '../changes/service';
 import type { Actor } from '../http/types';
 import { validate } from '../http/forms';
 import { ValidationError, conflict, forbidden, notFound } from '../http/errors';
@@ -102,8 +102,8 @@ export interface CapChange {
 }
 
 /**
- * Changes license caps in one transaction. The access engine caches caps: the `access_version` counter is
- * bumped in the same transaction so every server rebuilds on its next request.
+ * Changes license caps in one transaction. Decisions are answered from memory: the change is recorded in the
+ * change log in the same transaction, and every server reloads the caps from it.
  */
 export async function changeCaps(db: Db, actor: Actor, changes: CapChange[]): Promise<number> {
   if (!actor.isSuperuser) throw forbidden('Only a Superuser may change license caps.');
@@ -130,7 +130,7 @@ export async function changeCaps(db: Db, actor: Actor, changes: CapChange[]): Pr
       changed.push({ license: license.name, domain: domain.name, before, after });
     }
     if (changed.length) {
-      await bumpCounter(trx, 'access_version');
+      await recordChange(trx, { kind: 'license' });
       await audit.record(trx, actor, {
         action: 'license.caps',
         objectType: 'license',

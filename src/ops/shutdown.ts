@@ -1,7 +1,8 @@
 /**
  * Graceful shutdown (SIGTERM, SIGINT): stop being ready (/readyz 503, so a load balancer takes the server out
  * during the drain period), stop accepting connections, let the requests in flight finish (responses close
- * their keep-alive connections), then close the database pool. Requests still running after the timeout
+ * their keep-alive connections), let background work finish (webhook deliveries in flight), then close the
+ * database pool. Requests still running after the timeout
  * are cut off.
  */
 import type { Server } from 'node:http';
@@ -12,6 +13,8 @@ import type { Logger } from './logger';
 export interface ShutdownOptions {
   drainMs: number;
   timeoutMs: number;
+  /** Work to end before the database pool closes (the webhook worker finishing its delivery in flight). */
+  beforeDatabaseClose?: () => Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -32,6 +35,7 @@ export async function gracefulShutdown(server: Server, db: Db, lifecycle: Lifecy
     logger.warn({ inFlight: lifecycle.inFlight }, 'shutting down: requests still running after the timeout are cut off');
     server.closeAllConnections();
   }
+  await options.beforeDatabaseClose?.();
   await db.destroy();
   logger.info('shut down');
   return { completed };

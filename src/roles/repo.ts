@@ -1,7 +1,7 @@
 import type { Conn } from '../db/connect';
 import { bool, isMysql, likeContains, likePrefix, whereLike } from '../db/connect';
 import type { AppPermission } from '../permissions/catalog';
-import { applySearch as applyUserSearch } from '../users/repo';
+import { applySearch as applyUserSearch, prepareSearch, whereSearch, type PreparedSearch } from '../users/repo';
 import { sqlDualListSource, type DualListSource } from '../db/dualListSource';
 
 export interface Role {
@@ -147,10 +147,16 @@ export async function insert(db: Conn, r: NewRole, now = Date.now()): Promise<nu
   return row.id;
 }
 
-export async function nameTaken(db: Conn, name: string, exceptId?: number): Promise<boolean> {
+/** The name of another role spelled like this one (ignoring case), as it is stored; null when free. */
+export async function takenName(db: Conn, name: string, exceptId?: number): Promise<string | null> {
   const q = db('roles').where('name_lower', name.toLowerCase());
   if (exceptId) q.whereNot('id', exceptId);
-  return !!(await q.first('id'));
+  const row = await q.first('name');
+  return row ? String(row.name) : null;
+}
+
+export async function nameTaken(db: Conn, name: string, exceptId?: number): Promise<boolean> {
+  return (await takenName(db, name, exceptId)) !== null;
 }
 
 /** Lower-cased names starting with this prefix (for "X (copy 2)"). */
@@ -326,7 +332,9 @@ export function usersOfRoleSource(db: Conn, roleId: number): DualListSource {
       if (assigned) q.where('users.role_id', roleId);
       else q.where((b) => b.whereNot('users.role_id', roleId).orWhereNull('users.role_id'));
     },
-    search: (q, text) => applyUserSearch(q, text),
+    // A union of prefix lookups, one index per column, like the users list (users/repo prepareSearch).
+    prepare: (text) => prepareSearch(db, text),
+    search: (q, text, prepared) => whereSearch(q, { q: text, search: (prepared as PreparedSearch | null | undefined) ?? null }),
     orderBy: ['users.username_lower'],
     select: ['users.id', 'users.username', 'users.first_name', 'users.last_name', 'users.email', 'roles.name as role_name'],
     toItem: (r) => ({

@@ -287,8 +287,9 @@ async function renderAssignment(ctx: Koa.Context, role: Role, state: DualListSta
   const defaultRole = await repo.findDefault(db);
   const view = await buildView(state, usersOfRoleSource(db, role.id), opts.error);
   const note = role.isDefault
-    ? `Every user has exactly one role: assigning users here moves them out of their current role. ${role.name} is the default role for new users, so users cannot be removed from it here — assign them to another role instead.`
+    ? `Every user has exactly one role: assigning users here moves them out of their current role. ${role.name} is the default role for new users.`
     : `Every user has exactly one role: assigning users here moves them out of their current role. Users you remove from ${role.name} move to the default role${defaultRole ? `, ${defaultRole.name}` : ''}.`;
+  const me = ctx.state.user!.id;
   const dl = {
     view,
     postUrl: `/roles/${role.id}/users`,
@@ -297,6 +298,9 @@ async function renderAssignment(ctx: Koa.Context, role: Role, state: DualListSta
     rightTitle: 'Assigned users',
     itemNoun: 'user',
     note,
+    // Controls the service would refuse are not offered: nobody moves themselves, nobody leaves the default role here.
+    locked: { ids: [me], reason: 'You cannot change your own role.' },
+    noRemove: role.isDefault ? `Users leave ${role.name}, the default role, by being assigned another role.` : undefined,
   };
   if (wantsFragment(ctx, `dl-${USERS}`)) return fragment(ctx, 'partials/dual-list', { dl }, opts.status ?? 200);
   page(
@@ -325,7 +329,11 @@ async function saveAssignment(ctx: Koa.Context) {
   const op = operationFor(USERS, b);
   if (op) {
     try {
-      await renderAssignment(ctx, role, await applyOperation(state, op, usersOfRoleSource(ctx.services.db, role.id)));
+      const next = await applyOperation(state, op, usersOfRoleSource(ctx.services.db, role.id));
+      // "Move this page" and "move all" pass over what may not move: the administrator and, out of the default role, everyone.
+      const me = ctx.state.user!.id;
+      next.pending = { add: next.pending.add.filter((id) => id !== me), remove: role.isDefault ? [] : next.pending.remove.filter((id) => id !== me) };
+      await renderAssignment(ctx, role, next);
     } catch (e) {
       if (!(e instanceof DualListLimitError)) throw e;
       await renderAssignment(ctx, role, state, { error: e.message });

@@ -8,6 +8,7 @@ import * as users from '../users/repo';
 import { SUPERUSER_ROLE_KEY, isAppPermission, type AppPermission } from '../permissions/catalog';
 import { permissionLabel, policyFor, quotedList } from '../users/policy';
 import * as repo from './repo';
+import { recordChange, recordChanges } from '../changes/service';
 import { transaction } from '../db/transaction';
 import { guard } from '../db/guards';
 import type { Role } from './repo';
@@ -106,10 +107,12 @@ function checkPermissionKeys(keys: string[]): AppPermission[] {
   return [...new Set(keys)] as AppPermission[];
 }
 
-const NAME_TAKEN = 'Another role already has this name (names are compared ignoring case).';
+/** The message for a taken role name, naming the role that has it as it is spelled there. */
+const nameTakenMessage = (existing: string) => `A role named “${existing}” already exists (names are compared ignoring case).`;
 
 async function assertNameFree(db: Conn, name: string, exceptId?: number): Promise<void> {
-  if (await repo.nameTaken(db, name, exceptId)) throw new ValidationError({ name: NAME_TAKEN });
+  const existing = await repo.takenName(db, name, exceptId);
+  if (existing !== null) throw new ValidationError({ name: nameTakenMessage(existing) });
 }
 
 // --------------------------------------------------------------------------------------------- create / clone
@@ -124,7 +127,8 @@ export const createRoleSchema = Joi.object({
 export async function createRole(db: Db, actor: Actor, raw: unknown): Promise<Role> {
   const { value: input, fields } = collect<{ name: string; description: string; templateRoleId: number }>(createRoleSchema, raw);
   // Every problem at once: a taken name and a wrong template come back together.
-  if (!fields.name && (await repo.nameTaken(db, input.name))) fields.name = NAME_TAKEN;
+  const existing = fields.name ? null : await repo.takenName(db, input.name);
+  if (existing !== null) fields.name = nameTakenMessage(existing);
   if (!fields.templateRoleId && !(await repo.findById(db, input.templateRoleId))?.builtinKey) fields.templateRoleId = 'Choose one of the built-in roles as the template.';
   if (Object.keys(fields).length) throw new ValidationError(fields);
   return transaction(db, async (trx) => {
@@ -136,6 +140,7 @@ export async function createRole(db: Db, actor: Actor, raw: unknown): Promise<Ro
     const permissions = await repo.permissionsOf(trx, template.id);
     const id = await repo.insert(trx, { name: input.name, description: input.description, templateRoleId: template.id, licenseTypeId: template.licenseTypeId });
     await repo.grant(trx, id, permissions);
+    await recordChange(trx, { kind: 'role', id });
     const created = (await repo.findById(trx, id))!;
     await audit.record(trx, actor, {
       action: 'role.create',
@@ -236,6 +241,7 @@ export async function updateRole(db: Db, actor: Actor, id: number, raw: unknown)
     if (!ok) throw conflict(`${before.name} was changed by someone else while saving. Reload and try again.`);
     await repo.grant(trx, id, add);
     await repo.revoke(trx, id, remove);
+    await recordChange(trx, { kind: 'role', id });
     const after = (await repo.findById(trx, id))!;
     const now = had.filter((k) => !remove.includes(k)).concat(add);
     await audit.record(trx, actor, {
@@ -260,6 +266,7 @@ async function applyPermissionChanges(trx: Conn, actor: Actor, role: Role, add: 
   const permissions = had.filter((k) => !removed.includes(k)).concat(added);
   if (added.length || removed.length) {
     await repo.bumpVersion(trx, role.id);
+    await recordChange(trx, { kind: 'role', id: role.id });
     await audit.record(trx, actor, {
       action: 'role.permissions',
       objectType: 'role',
@@ -373,6 +380,8 @@ export async function deleteRole(db: Db, actor: Actor, id: number, moveToId?: nu
     }
     const permissions = await repo.permissionsOf(trx, id);
     await repo.remove(trx, id);
+    // Its holders (moved to the target) are reloaded with it.
+    await recordChange(trx, { kind: 'role', id });
     await audit.record(trx, actor, {
       action: 'role.delete',
       objectType: 'role',
@@ -454,6 +463,7 @@ export async function assignUsers(db: Db, actor: Actor, roleId: number, pending:
 
     const added = await repo.setRoleOfUsers(trx, adding.map((h) => h.id), role.id);
     const removed = defaultRole ? await repo.setRoleOfUsers(trx, removing.map((h) => h.id), defaultRole.id, role.id) : 0;
+    await recordChanges(trx, 'user', [...adding, ...removing].map((h) => h.id));
     if (superusersLeaving.length && (await users.countActiveSuperusers(trx)) === 0) {
       const m = 'This would leave no active Superuser. Keep at least one active user in the Superuser role.';
       throw new ValidationError({ users: m }, m, 409);

@@ -5,6 +5,7 @@ import { seedBase } from '../../seeds/base';
 import { generatePassword, hashPassword } from '../auth/passwords';
 import * as users from '../users/repo';
 import * as roles from '../roles/repo';
+import { recordChange } from '../changes/service';
 import * as audit from '../audit/service';
 import { transaction } from '../db/transaction';
 import { clearAccount as clearAccountThrottle } from '../auth/throttle';
@@ -34,6 +35,7 @@ export async function createSuperuser(db: Db, config: Pick<Config, 'scryptN'>, s
     if (existing) {
       await users.update(trx, existing.id, { passwordHash: hash, roleId: role.id, status: 'active', lockedUntil: null, failedLogins: 0 });
       await clearAccountThrottle(trx, existing.id);
+      await recordChange(trx, { kind: 'user', id: existing.id });
       await audit.record(trx, audit.SYSTEM_ACTOR, { action: 'user.reset_superuser', objectType: 'user', objectId: existing.id, objectLabel: existing.username });
       return { id: existing.id, created: false };
     }
@@ -46,6 +48,7 @@ export async function createSuperuser(db: Db, config: Pick<Config, 'scryptN'>, s
       roleId: role.id,
       licenseTypeId: role.licenseTypeId,
     });
+    await recordChange(trx, { kind: 'user', id });
     await audit.record(trx, audit.SYSTEM_ACTOR, { action: 'user.create', objectType: 'user', objectId: id, objectLabel: spec.username, after: { username: spec.username, role: role.name } });
     return { id, created: true };
   });

@@ -1,6 +1,7 @@
 import type { Db, Conn, Tx } from '../db/connect';
 import type { Actor } from '../http/types';
 import { HttpError } from '../http/errors';
+import { recordChange } from '../changes/service';
 import * as audit from '../audit/service';
 import * as users from '../users/repo';
 import type { User } from '../users/repo';
@@ -241,6 +242,7 @@ async function create(trx: Tx, key: string, profile: SsoProfile & { username: st
     source: 'sso',
     ssoSubject: key,
   });
+  await recordChange(trx, { kind: 'user', id });
   const user = (await users.findById(trx, id))!;
   await audit.record(trx, actorFor(user, ip), {
     action: 'user.create',
@@ -265,6 +267,7 @@ async function refreshProfile(trx: Conn, user: User, profile: SsoProfile, ip: st
   }
   if (!Object.keys(patch).length) return user;
   await users.update(trx, user.id, patch);
+  await recordChange(trx, { kind: 'user', id: user.id });
   const after = (await users.findById(trx, user.id))!;
   await audit.record(trx, actorFor(user, ip), {
     action: 'user.update',

@@ -13,10 +13,10 @@ export interface ApiToken {
 
 const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
-function toToken(r: Record<string, unknown>): ApiToken {
+/** The columns every kind of token row has (personal tokens here, machine clients' in src/clients). */
+export function tokenColumns(r: Record<string, unknown>) {
   return {
     id: Number(r.id),
-    userId: Number(r.user_id),
     name: String(r.name),
     prefix: String(r.prefix),
     createdAt: Number(r.created_at),
@@ -25,6 +25,8 @@ function toToken(r: Record<string, unknown>): ApiToken {
     revokedAt: n(r.revoked_at),
   };
 }
+
+const toToken = (r: Record<string, unknown>): ApiToken => ({ ...tokenColumns(r), userId: Number(r.user_id) });
 
 export async function insert(db: Conn, row: { userId: number; name: string; hash: string; prefix: string; expiresAt: number | null }): Promise<number> {
   await db('api_tokens').insert({

@@ -6,6 +6,7 @@ import { validate } from '../http/forms';
 import { HttpError, notFound } from '../http/errors';
 import * as audit from '../audit/service';
 import * as repo from './repo';
+import { recordChange } from '../changes/service';
 import { transaction } from '../db/transaction';
 
 export const TOKEN_PREFIX = 'gh_';
@@ -29,6 +30,7 @@ export async function createToken(db: Db, actor: Actor, userId: number, raw: unk
   const expiresAt = input.expiresInDays ? Date.now() + input.expiresInDays * 86400_000 : null;
   return transaction(db, async (trx) => {
     const id = await repo.insert(trx, { userId, name: input.name, hash: hashToken(token), prefix: token.slice(0, 10), expiresAt });
+    await recordChange(trx, { kind: 'token', id });
     await audit.record(trx, actor, { action: 'token.create', objectType: 'api_token', objectId: id, objectLabel: input.name, after: { userId, name: input.name, expiresAt } });
     return { token, id, name: input.name };
   });
@@ -40,6 +42,7 @@ export async function revokeToken(db: Db, actor: Actor, userId: number, tokenId:
     if (!t || t.userId !== userId) throw notFound('Token');
     if (t.revokedAt) throw new HttpError(409, 'already_revoked', 'This token is already revoked.');
     await repo.revoke(trx, tokenId, Date.now());
+    await recordChange(trx, { kind: 'token', id: tokenId });
     await audit.record(trx, actor, { action: 'token.revoke', objectType: 'api_token', objectId: tokenId, objectLabel: t.name });
   });
 }

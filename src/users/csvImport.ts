@@ -19,6 +19,7 @@ import type { Actor } from '../http/types';
 import { validate } from '../http/forms';
 import { HttpError, ValidationError } from '../http/errors';
 import { unneutralise } from '../http/csv';
+import { recordChanges } from '../changes/service';
 import { transaction } from '../db/transaction';
 import { guard } from '../db/guards';
 import * as audit from '../audit/service';
@@ -389,6 +390,8 @@ export async function confirmImport(db: Db, actor: Actor, id: string): Promise<I
     for (const r of creating) for (const g of r.data.groupIds ?? []) pairs.push([g, ids.get(r.data.username.toLowerCase())!]);
     await repo.insertMemberships(trx, pairs, now);
     for (const g of new Set(pairs.map(([gid]) => gid))) await bumpGroupVersion(trx, g);
+    // Each new account (with its memberships) for the decision state; a very large file records one rebuild.
+    await recordChanges(trx, 'user', ids.values());
     if (creating.length) {
       await audit.record(trx, actor, {
         action: 'user.import',

@@ -22,6 +22,8 @@ export interface User {
   failedLogins: number;
   source: 'local' | 'sso';
   ssoSubject: string | null;
+  /** The provisioning directory's id for this account (SCIM `externalId`), exact and unique. */
+  externalId: string | null;
   version: number;
   createdAt: number;
   updatedAt: number;
@@ -47,6 +49,7 @@ interface UserRow {
   failed_logins: number;
   source: 'local' | 'sso';
   sso_subject: string | null;
+  external_id?: string | null;
   version: number;
   created_at: number | string;
   updated_at: number | string;
@@ -75,6 +78,7 @@ export function toUser(r: UserRow): User {
     failedLogins: Number(r.failed_logins),
     source: r.source,
     ssoSubject: r.sso_subject,
+    externalId: r.external_id ?? null,
     version: Number(r.version),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
@@ -116,8 +120,10 @@ export async function findBySsoSubject(db: Conn, subject: string): Promise<User 
   return r ? toUser(r) : undefined;
 }
 
-export async function usernameTaken(db: Conn, username: string): Promise<boolean> {
-  return !!(await db('users').where('username_lower', username.toLowerCase()).first('id'));
+export async function externalIdTaken(db: Conn, externalId: string, exceptId?: number): Promise<boolean> {
+  const q = db('users').where('external_id', externalId);
+  if (exceptId) q.whereNot('id', exceptId);
+  return !!(await q.first('id'));
 }
 
 export async function emailTaken(db: Conn, email: string, exceptId?: number): Promise<boolean> {
@@ -137,6 +143,7 @@ export interface NewUserRow {
   status?: UserStatus;
   source?: 'local' | 'sso';
   ssoSubject?: string | null;
+  externalId?: string | null;
 }
 
 export function userRow(u: NewUserRow, now: number) {
@@ -155,6 +162,7 @@ export function userRow(u: NewUserRow, now: number) {
     status: u.status ?? 'active',
     source: u.source ?? 'local',
     sso_subject: u.ssoSubject ?? null,
+    external_id: u.externalId ?? null,
     failed_logins: 0,
     version: 1,
     created_at: now,
@@ -181,6 +189,7 @@ export interface UserPatch {
   failedLogins?: number;
   ssoSubject?: string | null;
   source?: 'local' | 'sso';
+  externalId?: string | null;
 }
 
 function patchRow(p: UserPatch): Record<string, unknown> {
@@ -196,6 +205,7 @@ function patchRow(p: UserPatch): Record<string, unknown> {
   if (p.failedLogins !== undefined) row.failed_logins = p.failedLogins;
   if (p.ssoSubject !== undefined) row.sso_subject = p.ssoSubject;
   if (p.source !== undefined) row.source = p.source;
+  if (p.externalId !== undefined) row.external_id = p.externalId;
   return row;
 }
 

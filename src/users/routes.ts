@@ -2,7 +2,7 @@ import type Koa from 'koa';
 import Joi from 'joi';
 import { can, get, idParam, post } from '../http/routing';
 import { P } from '../permissions/catalog';
-import { fragment, page, redirectTo, wantsFragment } from '../http/render';
+import { confirmation, fragment, page, redirectTo, wantsFragment } from '../http/render';
 import { flash } from '../http/session';
 import { removalFlow } from '../http/removal';
 import { actorOf } from '../http/auth';
@@ -24,6 +24,8 @@ import { BULK_ACTIONS } from './bulk';
 import { bulkRoutes } from './bulkRoutes';
 import { csvRoutes } from './csvRoutes';
 import { FILTER_KEYS, readListFilters } from './listFilters';
+import { policyFor } from './policy';
+import { count } from '../http/format';
 
 const manage = can(P.usersManage);
 const GROUPS = 'groups';
@@ -298,6 +300,36 @@ const endSessions = action(async (ctx, u) => {
   return n ? `Ended ${n} session${n === 1 ? '' : 's'} of ${u.username}.` : `${u.username} had no open sessions.`;
 });
 
+/**
+ * Deactivate and End sessions ask first, with the same confirmation as Remove: a dialog with htmx, a page
+ * of its own without JavaScript. What the service would refuse (yourself, a user above you) says so instead.
+ */
+function confirmAction(kind: 'deactivate' | 'end-sessions') {
+  return async (ctx: Koa.Context) => {
+    const user = await loadUser(ctx);
+    const { db } = ctx.services;
+    const refusal = kind === 'deactivate' ? await service.removalBlocker(db, actorOf(ctx), user) : await policyFor(db, actorOf(ctx)).blocker(user);
+    const open = kind === 'end-sessions' ? (await sessions.listLiveForUser(db, user.id, Date.now())).length : 0;
+    const data =
+      kind === 'deactivate'
+        ? {
+            title: `Deactivate ${user.username}`,
+            heading: `Deactivate ${user.username}?`,
+            message: `${user.username} is signed out everywhere and cannot sign in, use API tokens or hold sessions until reactivated. Their groups, role and assets stay as they are.`,
+            confirmLabel: 'Deactivate',
+          }
+        : {
+            title: `End the sessions of ${user.username}`,
+            heading: `Sign ${user.username} out everywhere?`,
+            message: open
+              ? `${count(open, 'open session')} of ${user.username} end now; they can sign in again.`
+              : `${user.username} has no open sessions right now; nothing would end.`,
+            confirmLabel: 'End sessions',
+          };
+    confirmation(ctx, 'users/confirm-action', { ...data, subject: user, action: `/users/${user.id}/${kind}`, blocker: refusal?.message });
+  };
+}
+
 // ----------------------------------------------------------------------------------------------- remove
 
 const removal = removalFlow<User>({
@@ -336,9 +368,11 @@ export const routes = [
   post('/users/new', manage, createUser),
   get('/users/:id', manage, showUser),
   post('/users/:id', manage, updateUser),
+  get('/users/:id/deactivate', manage, confirmAction('deactivate')),
   post('/users/:id/deactivate', manage, deactivate),
   post('/users/:id/reactivate', manage, reactivate),
   post('/users/:id/unlock', manage, unlock),
+  get('/users/:id/end-sessions', manage, confirmAction('end-sessions')),
   post('/users/:id/end-sessions', manage, endSessions),
   get('/users/:id/delete', manage, removal.confirm),
   post('/users/:id/delete', manage, removal.remove),

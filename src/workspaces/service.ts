@@ -3,7 +3,7 @@ import type { Db, Conn, Tx } from '../db/connect';
 import type { Actor } from '../http/types';
 import { validate } from '../http/forms';
 import { HttpError, ValidationError, conflict, notFound } from '../http/errors';
-import { bumpCounter } from '../db/settings';
+import { recordChange } from '../changes/service';
 import * as audit from '../audit/service';
 import * as repo from './repo';
 import type { Workspace } from './repo';
@@ -107,10 +107,6 @@ async function lockTree(trx: Tx): Promise<void> {
   await guard(trx, 'workspace_tree');
 }
 
-async function changed(db: Conn, key: string): Promise<void> {
-  await bumpCounter(db, key);
-}
-
 export interface CreateInput {
   name: unknown;
   parent: WorkspaceRef;
@@ -137,7 +133,7 @@ export async function createWorkspace(db: Db, actor: Actor, input: CreateInput):
       const id = await repo.insert(trx, name, parent.id);
       const created = (await repo.findById(trx, id))!;
       const path = `${parentPath}/${name}`;
-      await changed(trx, 'access_version');
+      await recordChange(trx, { kind: 'workspace', id });
       await audit.record(trx, actor, { action: 'workspace.create', objectType: 'workspace', objectId: id, objectLabel: path, after: { name, path, parentId: parent.id } });
       return { workspace: created, path };
     });
@@ -206,7 +202,7 @@ export async function updateWorkspace(db: Db, actor: Actor, id: number, input: U
       if (!ok) throw conflict(`${beforePath} was changed by someone else while saving. Reload and try again.`);
       const after = (await repo.findById(trx, id))!;
       const afterPath = (await repo.pathOf(trx, id))!;
-      await changed(trx, 'access_version');
+      await recordChange(trx, { kind: 'workspace', id });
       const moved = parentId !== before.parentId;
       const renamed = newName !== before.name;
       await audit.record(trx, actor, {
@@ -275,7 +271,7 @@ export async function deleteWorkspace(db: Db, actor: Actor, id: number, input: {
       const permissions = await repo.permissionsOn(trx, id);
       const removed = await repo.removePermissionsOn(trx, id);
       await repo.remove(trx, id);
-      await changed(trx, 'access_version');
+      await recordChange(trx, { kind: 'workspace', id });
       await audit.record(trx, actor, {
         action: 'workspace.delete',
         objectType: 'workspace',

@@ -253,8 +253,8 @@ describe('the access explorer', () => {
       group_id: gid, effect: 'allow', domain_id: domain.id, workspace_id: await wsId('/Root/Sales'), transitive: true,
       can_read: true, can_modify: true, can_create: false, can_delete: false, level: 0, priority: 'low', created_at: now, updated_at: now,
     });
-    const { bumpCounter } = await import('../../src/db/settings');
-    await bumpCounter(env.t.db, 'access_version');
+    const { recordChange } = await import('../../src/changes/service');
+    await recordChange(env.t.db, { kind: 'rebuild' });
   });
 
   it('picks a user and a workspace, shows the grid, and explains a cell in place', async () => {

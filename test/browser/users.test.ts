@@ -79,6 +79,34 @@ describe('create, edit and remove users in the browser', () => {
     });
   }
 
+  it('with JavaScript off, Enter in a group search box filters the list instead of saving the user', async () => {
+    await group('Gamma filter');
+    await group('Delta filter');
+    const page = await env.signedInPage('admin', { javaScript: false });
+    await page.goto('/users/new');
+    await page.fill('#f-username', 'enter.presser');
+    await page.fill('#f-email', 'enter.presser@example.com');
+    await page.fill('#f-firstName', 'Enter');
+    await page.fill('#f-lastName', 'Presser');
+    await page.fill('#f-password', 'a-very-long-password');
+    await page.fill('#dl-groups-lq', 'gamma fil');
+    await Promise.all([page.waitForLoadState('load'), page.press('#dl-groups-lq', 'Enter')]);
+    await page.locator('#dl-groups-lbody').waitFor();
+    expect(await page.locator('#dl-groups-lbody .dl-label').allTextContents()).toEqual(['Gamma filter']);
+    expect(await env.t.db('users').where({ username_lower: 'enter.presser' }).first()).toBeUndefined();
+    // The form kept everything typed, the password too: a move does not make the administrator type it again.
+    expect(await page.inputValue('#f-username')).toBe('enter.presser');
+    expect(await page.inputValue('#f-password')).toBe('a-very-long-password');
+    await page.check('#dl-groups-lbody input[type=checkbox]');
+    await page.click('button[value="groups:add"]');
+    await page.locator('#dl-groups .pending-summary').waitFor();
+    expect(await page.inputValue('#f-password')).toBe('a-very-long-password');
+    // With the search shown, Enter in a text field saves as usual.
+    await Promise.all([page.waitForURL(/\/users\/\d+$/), page.press('#f-lastName', 'Enter')]);
+    expect(await page.locator('.flash-success').textContent()).toContain('enter.presser created');
+    expect(await page.locator('#dl-groups-rbody').textContent()).toContain('Gamma filter');
+  });
+
   it('shows validation messages beside the fields', async () => {
     const page = await env.signedInPage('admin');
     await page.goto('/users/new');
@@ -134,15 +162,33 @@ describe('create, edit and remove users in the browser', () => {
     expect(await page.locator('.flash-success').textContent()).toContain('nojs.leaver removed');
   });
 
-  it('deactivates a user after the browser confirmation', async () => {
+  it('deactivates a user after the same styled confirmation as Remove', async () => {
     const id = await env.t.makeUser({ username: 'to.pause' });
     const page = await env.signedInPage('admin');
     await page.goto(`/users/${id}`);
-    page.once('dialog', (d) => void d.accept());
-    await page.click('button:has-text("Deactivate")');
-    await page.waitForURL(`**/users/${id}`);
+    await page.click('text=Deactivate…');
+    const dialog = page.locator('dialog#modal');
+    await dialog.waitFor({ state: 'visible' });
+    expect(await dialog.locator('h2').textContent()).toBe('Deactivate to.pause?');
+    await Promise.all([page.waitForURL(`**/users/${id}`), dialog.locator('button.danger').click()]);
     await page.locator('.flash-success').waitFor();
     expect(await page.locator('h1 .badge').first().textContent()).toContain('Deactivated');
+  });
+
+  it('with JavaScript off, Deactivate and End sessions open a confirmation page', async () => {
+    const id = await env.t.makeUser({ username: 'nojs.pause' });
+    const elsewhere = await env.signedInPage('nojs.pause');
+    const page = await env.signedInPage('admin', { javaScript: false });
+    await page.goto(`/users/${id}`);
+    await Promise.all([page.waitForURL(`**/users/${id}/end-sessions`), page.click('text=End 1 session…')]);
+    expect(await page.locator('main h2').textContent()).toBe('Sign nojs.pause out everywhere?');
+    expect(await page.locator('main .confirm p').first().textContent()).toContain('1 open session of nojs.pause');
+    await Promise.all([page.waitForURL(`**/users/${id}`), page.click('button.danger')]);
+    expect(await page.locator('.flash-success').textContent()).toContain('Ended 1 session of nojs.pause');
+    await Promise.all([page.waitForURL(`**/users/${id}/deactivate`), page.click('text=Deactivate…')]);
+    await Promise.all([page.waitForURL(`**/users/${id}`), page.click('button.danger')]);
+    expect(await page.locator('h1 .badge').first().textContent()).toContain('Deactivated');
+    await elsewhere.context().close();
   });
 });
 

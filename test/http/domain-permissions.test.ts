@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { $, createTestApp, eachTestStartsFromSetUp, type Agent, type TestApp } from '../support/app';
-import { readCounter } from '../../src/db/settings';
+import { headPosition } from '../../src/changes/service';
 
 /** Group → Permissions tab and /api/v1 permissions: list, add, edit, remove, and every refusal. */
 let t: TestApp;
@@ -96,14 +96,14 @@ describe('the Permissions tab', () => {
   });
 
   it('adds a permission, lists it with its attributes, audits it and bumps the access version', async () => {
-    const version = await readCounter(t.db, 'access_version');
+    const version = await headPosition(t.db);
     const res = await post(`/groups/${sales}/permissions`, form({ domain: String(processes), ops: ['R'], level: '4', priority: 'high', transitive: undefined }));
     expect(res.status, res.text).toBe(303);
     expect(res.headers.location).toBe(`/groups/${sales}/permissions`);
     const [p] = await perms(sales);
     expect(p).toMatchObject({ effect: 'allow', domain_id: processes, level: 4, priority: 'high' });
     expect(Boolean(p.transitive)).toBe(false);
-    expect(await readCounter(t.db, 'access_version')).toBe(version + 1);
+    expect(await headPosition(t.db)).toBe(version + 1);
     const ev = await t.db('audit_events').where({ action: 'permission.create', object_id: String(p.id) }).first();
     expect(JSON.parse(ev.after_json)).toEqual({ id: p.id, group: 'Sales', effect: 'allow', domain: 'Processes', workspace: '/Root/Sales', transitive: false, operations: 'R', level: 4, priority: 'high' });
     const list = await admin.get(res.headers.location);
@@ -153,7 +153,7 @@ describe('the Permissions tab', () => {
       [{ priority: 'urgent' }, 'priority', 'Choose High or Low priority.'],
     ];
     const before = await perms(sales);
-    const version = await readCounter(t.db, 'access_version');
+    const version = await headPosition(t.db);
     for (const [overrides, field, message] of cases) {
       const res = await post(`/groups/${sales}/permissions`, form(overrides));
       expect(res.status, JSON.stringify(overrides)).toBe(422);
@@ -167,7 +167,7 @@ describe('the Permissions tab', () => {
     // A refused level stays visible even though the domain is not Processes (so it can be corrected).
     expect($(many.text)('.level-field').hasClass('force-show')).toBe(true);
     expect(await perms(sales)).toEqual(before);
-    expect(await readCounter(t.db, 'access_version')).toBe(version);
+    expect(await headPosition(t.db)).toBe(version);
   });
 
   it('keeps what was typed, escaped, when refusing', async () => {
@@ -208,7 +208,8 @@ describe('the Permissions tab', () => {
     const edit = await admin.get(`/groups/${sales}/permissions/${p.id}`).set('HX-Request', 'true').set('HX-Target', 'section#perm-editor');
     expect(edit.text).not.toContain('<html');
     const doc = $(edit.text);
-    expect(doc('h2').text()).toBe(`Edit permission #${p.id}`);
+    // Named by what it is, not by an internal id.
+    expect(doc('h2').text()).toBe('Edit the Allow on Processes at /Root/Sales');
     expect(doc('#f-domain option[selected]').text()).toBe('Processes');
     expect(doc('#f-workspace').val()).toBe('/Root/Sales');
     expect(doc('#f-level option[selected]').text()).toBe('4');
@@ -262,16 +263,17 @@ describe('the Permissions tab', () => {
     const p = await salesRule();
     const page = await admin.get(`/groups/${sales}/permissions/${p.id}/delete`);
     expect(page.status).toBe(200);
-    expect($(page.text)('.confirm h2').text()).toBe(`Remove permission #${p.id}?`);
+    expect($(page.text)('.confirm h2').text()).toMatch(/^Remove this (Allow|Deny) on \S.* from \S.*\?$/);
+    expect($(page.text)('.confirm h2').text()).not.toContain(`#${p.id}`);
     expect($(page.text)('.confirm form').attr('action')).toBe(`/groups/${sales}/permissions/${p.id}/delete`);
     const dialog = await admin.get(`/groups/${sales}/permissions/${p.id}/delete`).set('HX-Request', 'true').set('HX-Target', 'div#modal-content');
     expect(dialog.text).not.toContain('<html');
     expect($(dialog.text)('[data-close-dialog]').length).toBe(1);
-    const version = await readCounter(t.db, 'access_version');
+    const version = await headPosition(t.db);
     const res = await post(`/groups/${sales}/permissions/${p.id}/delete`, { _csrf: admin.csrf });
     expect(res.status).toBe(303);
     expect(await t.db('domain_permissions').where({ id: p.id }).first()).toBeUndefined();
-    expect(await readCounter(t.db, 'access_version')).toBe(version + 1);
+    expect(await headPosition(t.db)).toBe(version + 1);
     expect(await t.db('audit_events').where({ action: 'permission.delete', object_id: String(p.id) }).first()).toBeDefined();
     expect((await post(`/groups/${sales}/permissions/${p.id}/delete`, { _csrf: admin.csrf })).status).toBe(404);
   });

@@ -78,6 +78,18 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 
 describe('/access: the grid', () => {
+  it('tells "denied by default" apart from "denied by a rule" at a glance: another mark and style, and a legend', async () => {
+    const doc = $((await admin.get('/access?user=anna&workspace=' + encodeURIComponent('/Root/Sales/EMEA'))).text);
+    const cell = (domain: string, col: number) => doc('table.access-grid tbody tr').filter((_, tr) => doc(tr).find('th').text().startsWith(domain)).find('a.cell').eq(col);
+    const byRule = cell('Processes', 0);
+    const byDefault = cell('Files', 3);
+    expect(byRule.attr('class')).toContain('cell-denied');
+    expect(byRule.find('.cell-mark').text()).toBe('✕');
+    expect(byDefault.attr('class')).toContain('cell-default');
+    expect(byDefault.find('.cell-mark').text()).toBe('–');
+    expect(doc('.grid-legend').text()).toContain('Denied by default');
+  });
+
   it('starts with the form only', async () => {
     const res = await admin.get('/access');
     expect(res.status).toBe(200);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { $, createTestApp, eachTestStartsFromSetUp, type Agent, type TestApp } from '../support/app';
-import { readCounter } from '../../src/db/settings';
+import { headPosition } from '../../src/changes/service';
 import { SYSTEM_ACTOR } from '../../src/audit/service';
 import * as groupService from '../../src/groups/service';
 
@@ -563,7 +563,7 @@ describe('removing a group', () => {
     expect(modal.text).not.toContain('<html');
     expect($(modal.text)('form').attr('action')).toBe(`/groups/${gid}/delete`);
 
-    const version = await readCounter(t.db, 'access_version');
+    const version = await headPosition(t.db);
     const res = await admin.post(`/groups/${gid}/delete`).type('form').send({ _csrf: admin.csrf });
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe('/groups');
@@ -573,7 +573,7 @@ describe('removing a group', () => {
     expect(await t.db('asset_shares').where({ group_id: gid }).first()).toBeUndefined();
     expect(await t.db('group_relations').where({ requester_group_id: gid }).first()).toBeUndefined();
     expect(await t.db('assets').where({ id: asset.id }).first()).toBeTruthy();
-    expect(await readCounter(t.db, 'access_version')).toBe(version + 1);
+    expect(await headPosition(t.db)).toBe(version + 1);
     const event = await t.db('audit_events').where({ action: 'group.delete', object_id: String(gid) }).first();
     expect(JSON.parse(event.after_json)).toEqual({ removedMemberships: 2, removedDomainPermissions: 1, removedAssetShares: 1, removedRelations: 1 });
     expect($((await admin.get('/groups')).text)('.flash-success').text()).toContain('Group Doomed removed, with 2 memberships, 1 domain permission, 1 asset share and 1 relation');

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { createTestApp, eachTestStartsFromSetUp, $, type Agent, type TestApp } from '../support/app';
-import { readCounter } from '../../src/db/settings';
+import { headPosition } from '../../src/changes/service';
 
 /** Licenses: seats assigned / limit / remaining, seat limits (Superuser), seat refusal, caps, API. */
 let t: TestApp;
@@ -177,12 +177,12 @@ describe('assigning a license beyond its seats is refused everywhere', () => {
 });
 
 describe('license caps (Superuser)', () => {
-  it('edits caps on their own page; applies only changed boxes; bumps access_version; audited', async () => {
+  it('edits caps on their own page; applies only changed boxes; records a change; audited', async () => {
     const form = $((await su.get('/licenses/caps')).text);
     expect(form('input[type=checkbox][name="cap:process_viewer:files"]').length).toBe(4);
     const was = form('input[name="was:process_viewer:files"]').attr('value');
     expect(was).toBe('');
-    const version = await readCounter(t.db, 'access_version');
+    const version = await headPosition(t.db);
     // Meanwhile another Superuser lets Process viewer read Reports.
     const other = $((await su2.get('/licenses/caps')).text);
     expect(other('input[name="was:process_viewer:reports"]').attr('value')).toBe('');
@@ -202,7 +202,7 @@ describe('license caps (Superuser)', () => {
     expect(await cap('process_viewer', 'files')).toBe('R');
     expect(await cap('process_viewer', 'reports')).toBe('R');
     expect(await cap('process_modeler', 'processes')).toBe('RMCD');
-    expect(await readCounter(t.db, 'access_version')).toBe(version + 2);
+    expect(await headPosition(t.db)).toBe(version + 2);
     const ev = await t.db('audit_events').where({ action: 'license.caps' }).orderBy('id', 'desc').first();
     expect(JSON.parse(ev.after_json)).toEqual([{ license: 'Process viewer', domain: 'Files', operations: 'R' }]);
     const page = $((await su.get('/licenses')).text);
@@ -210,10 +210,10 @@ describe('license caps (Superuser)', () => {
   });
 
   it('saving an unchanged form changes nothing and does not bump the counter', async () => {
-    const version = await readCounter(t.db, 'access_version');
+    const version = await headPosition(t.db);
     const res = await su.post('/licenses/caps').type('form').send({ _csrf: su.csrf, 'was:process_modeler:files': 'RMCD', 'cap:process_modeler:files': ['R', 'M', 'C', 'D'] });
     expect(res.status).toBe(303);
-    expect(await readCounter(t.db, 'access_version')).toBe(version);
+    expect(await headPosition(t.db)).toBe(version);
   });
 
   it('ignores junk in the form instead of failing', async () => {
@@ -268,19 +268,19 @@ describe('API /api/v1/licenses', () => {
     expect(unknown.body.error.details.fields.seats).toContain('not a known field');
   });
 
-  it('reads and replaces caps; domains left out keep theirs; bumps access_version', async () => {
+  it('reads and replaces caps; domains left out keep theirs; records a change', async () => {
     const got = await api('get', '/licenses/process_participant/caps');
     expect(got.status).toBe(200);
     expect(got.body.caps.comments).toBe('RMC');
     expect(Object.keys(got.body.caps).length).toBe(20);
-    const version = await readCounter(t.db, 'access_version');
+    const version = await headPosition(t.db);
     const put = await api('put', '/licenses/process_participant/caps').send({ caps: { comments: 'R', files: 'R', feedback: 'CMR' } });
     expect(put.status).toBe(200);
     expect(put.body.changed).toBe(1);
     expect(put.body.caps.comments).toBe('R');
     expect(put.body.caps.files).toBe('R');
     expect(put.body.caps.feedback).toBe('RMC');
-    expect(await readCounter(t.db, 'access_version')).toBe(version + 1);
+    expect(await headPosition(t.db)).toBe(version + 1);
     for (const [body, field] of [
       [{ caps: { moon: 'R' } }, 'caps.moon'],
       [{ caps: { files: 'RX' } }, 'caps.files'],
@@ -296,7 +296,7 @@ describe('API /api/v1/licenses', () => {
     }
   });
 
-  it('a caps change reaches the access engine at once (the access_version counter)', async () => {
+  it('a caps change reaches the access engine at once (the change log)', async () => {
     // A Process viewer in a group allowed to modify Files: the license (no Files at all) decides.
     await t.makeUser({ username: 'capped', role: 'viewer', license: 'process_viewer' });
     await t.make.makeGroup('Filers', ['capped']);

@@ -114,8 +114,8 @@ describe('create a role from a template', () => {
       ['   ', /required/],
       ['x'.repeat(101), /at most 100/],
       ['<script>alert(1)</script>', /must not contain/],
-      ['auditors', /already has this name/],
-      ['AUDITORS', /already has this name/],
+      ['auditors', /A role named “Auditors” already exists/],
+      ['AUDITORS', /A role named “Auditors” already exists/],
       ['tab\tname', /must not contain/],
     ];
     for (const [name, message] of cases) {
@@ -293,7 +293,7 @@ describe('clone a role', () => {
   it('refuses a taken or bad name beside the field', async () => {
     await t.make.makeRole('Analyst (copy)');
     for (const [name, msg] of [
-      ['analyst (COPY)', /already has this name/],
+      ['analyst (COPY)', /A role named “Analyst \(copy\)” already exists/],
       ['', /required/],
       ['a<b>', /must not contain/],
     ] as const) {
@@ -490,7 +490,7 @@ describe('assign users with the dual list', () => {
   it('refuses removing users from the default role, with a message in the component', async () => {
     const bob = (await t.db('users').where('username_lower', 'bob.stone').first()).id;
     const page = $((await su.get(`/roles/${ids.analyst}/users`)).text);
-    expect(page('#dl-users .hint').text()).toContain('cannot be removed from it here');
+    expect(page('#dl-users .hint').text()).toContain('by being assigned another role');
     const res = await dual(su, ids.analyst, { users_remove: String(bob), op: 'save' });
     expect(res.status).toBe(409);
     expect($(res.text)('#dl-users .field-error').text()).toContain('is the default role');

@@ -22,10 +22,10 @@ beforeAll(async () => {
   const sales = await workspaceService.createWorkspace(db, SYSTEM_ACTOR, { name: 'Sales', parent: { text: '/Root' } });
   await workspaceService.createWorkspace(db, SYSTEM_ACTOR, { name: 'EMEA', parent: { id: sales.workspace.id } });
   await workspaceService.createWorkspace(db, SYSTEM_ACTOR, { name: 'Americas', parent: { id: sales.workspace.id } });
-  // The department name the next run will pick (tagged with the next user id).
-  const next = Number((await db('users').max({ m: 'id' }).first())!.m) + 1;
-  await workspaceService.createWorkspace(db, SYSTEM_ACTOR, { name: `Finance ${next}`, parent: { text: '/Root' } });
-  await groupService.createGroup(db, SYSTEM_ACTOR, { name: `Sales EMEA ${next}-1` });
+  // Names the demo will want: a department (and its "(demo)" variant) and the first team's group.
+  await workspaceService.createWorkspace(db, SYSTEM_ACTOR, { name: 'Finance', parent: { text: '/Root' } });
+  await workspaceService.createWorkspace(db, SYSTEM_ACTOR, { name: 'Finance (demo)', parent: { text: '/Root' } });
+  await groupService.createGroup(db, SYSTEM_ACTOR, { name: 'Key Accounts Amsterdam' });
 });
 afterAll(async () => tdb?.cleanup());
 
@@ -40,6 +40,14 @@ describe('seed:demo on a database administrators already use', () => {
     expect(first.permissions).toBe(first.groups * 2);
     expect(await count('users')).toBe(usersBefore + 40);
     expect(await tdb.db('workspaces').where({ parent_id: salesId }).orderBy('name').pluck('name')).toEqual(childrenBefore);
+    // Believable names: a team in a city, departments, regions and processes; "(demo)" only where a name was taken.
+    const groupNames: string[] = await tdb.db('groups').orderBy('id').pluck('name');
+    expect(groupNames).toContain('Key Accounts Amsterdam (demo)');
+    expect(groupNames).toContain('Accounts Payable Amsterdam');
+    expect(groupNames.filter((n) => /\d-\d|Demo team/.test(n))).toEqual([]);
+    const top: string[] = await tdb.db('workspaces').where({ parent_id: (await tdb.db('workspaces').whereNull('parent_id').first('id')).id }).pluck('name');
+    expect(top).toEqual(expect.arrayContaining(['Sales (demo)', 'Operations', 'Engineering']));
+    expect(top.some((n) => n.startsWith('Finance (demo '))).toBe(true);
     const second = await seedDemo(tdb.db, { users: 25, scryptN: 1024, password: 'demo-password-2026' });
     expect(second.users).toBe(25);
     expect(await count('users')).toBe(usersBefore + 65);

@@ -174,6 +174,19 @@ const NOT_ACCOUNT_ROUTES: Record<string, string> = {
   'API POST /assets/:id/transfer': 'assets',
   'API PUT /assets/:id/shares': 'assets',
   'API DELETE /assets/:id/shares/:group': 'assets',
+  'WEB POST /settings/scim': 'the user who receives assets of users deleted through SCIM (Superusers only); SCIM itself acts as the client owner under this rule (scim-protocol.test.ts)',
+  'WEB POST /settings/clients/new': 'machine clients: creating one changes no account; its calls are judged as its owner (clients.test.ts)',
+  'WEB POST /settings/clients/:id': 'machine clients (Superusers only)',
+  'WEB POST /settings/clients/:id/disable': 'machine clients (Superusers only)',
+  'WEB POST /settings/clients/:id/enable': 'machine clients (Superusers only)',
+  'WEB POST /settings/clients/:id/tokens': 'machine clients (Superusers only)',
+  'WEB POST /settings/clients/:id/tokens/:tokenId/revoke': 'machine clients (Superusers only)',
+  'WEB POST /settings/clients/:id/delete': 'machine clients (Superusers only)',
+  'API POST /clients': 'machine clients: creating one changes no account; its calls are judged as its owner (clients.test.ts)',
+  'API PATCH /clients/:id': 'machine clients (Superusers only)',
+  'API DELETE /clients/:id': 'machine clients (Superusers only)',
+  'API POST /clients/:id/tokens': 'machine clients (Superusers only)',
+  'API DELETE /clients/:id/tokens/:tokenId': 'machine clients (Superusers only)',
 };
 
 const keyOf = (r: MountedRoute) => `${r.api ? 'API' : 'WEB'} ${r.method} ${r.path}`;

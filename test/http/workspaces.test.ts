@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { $, createTestApp, eachTestStartsFromSetUp, type Agent, type TestApp } from '../support/app';
-import { readCounter } from '../../src/db/settings';
+import { headPosition } from '../../src/changes/service';
 import { TREE_BUDGET, CHILD_PAGE } from '../../src/workspaces/service';
 
 /**
@@ -183,12 +183,12 @@ describe('the workspace picker', () => {
 
 describe('create', () => {
   it('creates a sub-workspace, records it in the audit trail and bumps the access version', async () => {
-    const before = await readCounter(t.db, 'access_version');
+    const before = await headPosition(t.db);
     const res = await addChild(await idOf('/Root/Sales'), 'Nordics');
     expect(res.status).toBe(303);
     const created = (await ws('/Root/Sales/Nordics'))!;
     expect(res.headers.location).toBe(`/workspaces/${created.id}`);
-    expect(await readCounter(t.db, 'access_version')).toBe(before + 1);
+    expect(await headPosition(t.db)).toBe(before + 1);
     const event = await t.db('audit_events').where({ action: 'workspace.create', object_id: String(created.id) }).first();
     expect(event.object_label).toBe('/Root/Sales/Nordics');
     const page = await admin.get(res.headers.location);
@@ -221,7 +221,7 @@ describe('create', () => {
       ['İ'.repeat(60), 'at most 100 characters'],
     ];
     const n = await count('workspaces');
-    const version = await readCounter(t.db, 'access_version');
+    const version = await headPosition(t.db);
     for (const [name, message] of cases) {
       const res = await addChild(parent, name);
       expect(res.status, JSON.stringify(name)).toBe(422);
@@ -230,7 +230,7 @@ describe('create', () => {
       expect($(res.text)('#f-childName').val()).toBe(name);
     }
     expect(await count('workspaces')).toBe(n);
-    expect(await readCounter(t.db, 'access_version')).toBe(version);
+    expect(await headPosition(t.db)).toBe(version);
   });
 
   it('stores markup, SQL and unicode literally and shows them escaped', async () => {
@@ -377,13 +377,13 @@ describe('delete', () => {
     expect(confirm.text).not.toContain('<html');
     expect($(confirm.text)('.confirm p').first().text()).toContain('2 domain permissions');
     expect($(confirm.text)('.confirm button[type=submit]').text()).toContain('Delete workspace and 2 permissions');
-    const version = await readCounter(t.db, 'access_version');
+    const version = await headPosition(t.db);
     const res = await admin.post(`/workspaces/${depot}/delete`).type('form').send({ _csrf: admin.csrf, version: $(confirm.text)('input[name=version]').val() as string });
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe(`/workspaces/${await idOf('/Root/Sales')}`);
     expect(await ws('/Root/Sales/Depot')).toBeUndefined();
     expect(await t.db('domain_permissions').where({ workspace_id: depot }).count({ n: '*' }).first()).toMatchObject({ n: 0 });
-    expect(await readCounter(t.db, 'access_version')).toBe(version + 1);
+    expect(await headPosition(t.db)).toBe(version + 1);
     const ev = await t.db('audit_events').where({ action: 'workspace.delete', object_id: String(depot) }).first();
     expect(JSON.parse(ev.before_json).permissionsRemoved).toHaveLength(2);
     const page = await admin.get(res.headers.location);

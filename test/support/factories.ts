@@ -21,6 +21,9 @@ import * as workspaceService from '../../src/workspaces/service';
 import * as permissionService from '../../src/domainPermissions/service';
 import * as assetService from '../../src/assets/service';
 import * as tokenService from '../../src/tokens/service';
+import * as webhookService from '../../src/webhooks/service';
+import * as clientService from '../../src/clients/service';
+import type { Scope } from '../../src/clients/scopes';
 
 export const PASSWORD = 'a-long-test-password';
 
@@ -180,9 +183,30 @@ export function factories(db: Db, config: Config) {
       return groupService.addRelation(db, SYSTEM_ACTOR, { requester, approver });
     },
 
+    /** The token of a new machine client with the `scim` scope, owned (and acting as) this user: a directory's credentials. */
+    async scimToken(owner: string) {
+      const client = await f.makeClient({ owner, scopes: ['scim'], name: unique('directory').replace(/[^A-Za-z0-9._-]/g, '-') });
+      return f.clientToken(client.id);
+    },
+
+    /** A webhook endpoint sent these event types; returns it with its signing secret. */
+    async makeWebhook(url: string, eventTypes: string[], options: { enabled?: boolean; description?: string } = {}) {
+      return webhookService.createEndpoint(db, config, SYSTEM_ACTOR, { url, eventTypes, enabled: options.enabled ?? true, description: options.description ?? '' });
+    },
+
     /** A new personal API token of this user. */
     async token(username: string) {
       return (await tokenService.createToken(db, SYSTEM_ACTOR, await f.userId(username), { name: unique('test token') })).token;
+    },
+
+    /** A machine client owned by this user, made by the clients service (a unique name unless given). */
+    async makeClient(spec: { owner: string; scopes: Scope[]; name?: string; rateLimitPerMinute?: number | null; description?: string }) {
+      return clientService.createClient(db, SYSTEM_ACTOR, { name: spec.name ?? unique('client').replace(/[^A-Za-z0-9._-]/g, '-'), owner: spec.owner, scopes: spec.scopes, rateLimitPerMinute: spec.rateLimitPerMinute ?? null, description: spec.description ?? '' });
+    },
+
+    /** A new token of this machine client (its secret). */
+    async clientToken(clientId: number, options: { expiresInDays?: number } = {}) {
+      return (await clientService.issueToken(db, SYSTEM_ACTOR, clientId, { name: unique('client token'), ...options })).token;
     },
   };
   return f;
