@@ -219,6 +219,34 @@ async function probe(url: string, body: string, headers: Record<string, string>)
   return { status: res.status, bytes: Buffer.byteLength(text), text };
 }
 
+/**
+ * What the request handling of one batch costs in this process, free of the network and the database: the
+ * JSON body parsed, judged by the operation's schema (Joi) and by its precompiled canonical check, and the
+ * answer serialised. Medians of repeated runs, in milliseconds.
+ */
+async function batchStages(body: string, answer: string) {
+  const { operations } = await import('../src/access/api');
+  const { checkStrict } = await import('../src/http/forms');
+  const op = operations.find((o) => o.operationId === 'checkBatch')! as unknown as { body: import('joi').Schema; canonicalBody: (b: unknown) => boolean };
+  const parsedAnswer = JSON.parse(answer);
+  const median = (runs: number, work: () => unknown) => {
+    for (let i = 0; i < 3; i++) work();
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      work();
+      times.push(performance.now() - t0);
+    }
+    return +times.sort((a, b) => a - b)[Math.floor(runs / 2)].toFixed(3);
+  };
+  return {
+    parseJson: median(50, () => JSON.parse(body)),
+    schemaValidation: median(20, () => checkStrict(op.body, JSON.parse(body), { noDefaults: true })) - median(50, () => JSON.parse(body)),
+    canonicalCheck: median(50, () => op.canonicalBody(JSON.parse(body))) - median(50, () => JSON.parse(body)),
+    serializeAnswer: median(50, () => JSON.stringify(parsedAnswer)),
+  };
+}
+
 async function main() {
   const bench = await benchDatabase('decision-http', USERS);
   const { db, config } = bench;
@@ -258,6 +286,9 @@ async function main() {
     const evaluations = await probe(`${app.url}/access/v1/evaluations`, evaluationsBodies[0], auth);
     const authzen = evaluation.status === 200;
     const authzenBatch = evaluations.status === 200;
+
+    const stages = await batchStages(batchBodies[0], batch.text);
+    console.log(`in-process, per batch of ${BATCH}: JSON.parse ${stages.parseJson.toFixed(2)} ms, schema validation (Joi) ${stages.schemaValidation.toFixed(2)} ms, canonical check ${stages.canonicalCheck.toFixed(2)} ms (used instead), answer JSON.stringify ${stages.serializeAnswer.toFixed(2)} ms`);
 
     const floor = await startServer('floor', FLOOR_PORT, ['--single-bytes', String(single.bytes), '--batch-bytes', String(batch.bytes)]);
     servers.push(floor);
@@ -304,6 +335,7 @@ async function main() {
       loadGenerator: `autocannon ${CONNECTIONS} connections, ${SECONDS} s per target (${WARMUP_SECONDS} s warm-up), one process; servers in processes of their own`,
       caller: 'machine client with the `decisions` scope, no rate limit',
       answerBytes: { check: single.bytes, batch: batch.bytes, ...(authzen ? { evaluation: evaluation.bytes } : {}), ...(authzenBatch ? { evaluations: evaluations.bytes } : {}) },
+      inProcessPerBatchMs: stages,
       notMeasured: [...(authzen ? [] : ['POST /access/v1/evaluation']), ...(authzenBatch ? [] : ['POST /access/v1/evaluations'])],
       results,
       goals,
