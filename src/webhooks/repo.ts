@@ -258,3 +258,8 @@ export async function failingEndpoints(db: Conn): Promise<number> {
   const [f] = await db('webhook_endpoints').where({ enabled: true }).whereNotNull('failing_since').count({ n: '*' });
   return Number(f.n);
 }
+
+/** Removes delivered and failed events older than `before` from the delivery log (never those still to send). */
+export async function removeOldDeliveries(db: Conn, before: number): Promise<number> {
+  return db('webhook_deliveries').whereIn('status', ['delivered', 'failed']).where('created_at', '<', before).delete();
+}

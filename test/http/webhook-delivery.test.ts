@@ -145,6 +145,21 @@ describe('webhook delivery', () => {
     expect(usernameOf(receiver.received.at(-1)!.body)).toBe('after-failure');
   });
 
+  it('keeps the delivery log for its retention period only, and never drops an event still to send', async () => {
+    const { endpoint } = await t.make.makeWebhook('http://127.0.0.1:9/retention', ['user.created']);
+    await t.makeUser({ username: 'old-news' });
+    await t.makeUser({ username: 'still-waiting' });
+    // Disabled, so that this round only tidies the log.
+    await t.db('webhook_endpoints').where({ id: endpoint.id }).update({ enabled: false });
+    const [old, waiting] = await t.db('webhook_deliveries').where({ endpoint_id: endpoint.id }).orderBy('id');
+    const longAgo = Date.now() - t.config.webhooks.logRetentionMs - 60_000;
+    await t.db('webhook_deliveries').where({ id: old.id }).update({ status: 'delivered', created_at: longAgo });
+    await t.db('webhook_deliveries').where({ id: waiting.id }).update({ created_at: longAgo });
+    const worker = createWorker(t.db, t.config);
+    await worker.runOnce();
+    expect((await t.db('webhook_deliveries').where({ endpoint_id: endpoint.id })).map((d: { id: number }) => d.id)).toEqual([waiting.id]);
+  });
+
   it('two workers sharing the database deliver each event once, in order', async () => {
     const receiver = await ownReceiver();
     const { endpoint } = await t.make.makeWebhook(receiver.url, ['user.created']);
