@@ -2,6 +2,16 @@ import type { Conn } from '../db/connect';
 import { likePrefix, whereLike } from '../db/connect';
 import type { NameKind, NameLookup } from './describe';
 
+/** What a change records (src/audit/service.ts writes it with the actor; webhooks derive their events from it). */
+export interface AuditEvent {
+  action: string;
+  objectType: string;
+  objectId?: string | number;
+  objectLabel?: string;
+  before?: unknown;
+  after?: unknown;
+}
+
 export interface AuditRow {
   id: number;
   at: number;

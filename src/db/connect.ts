@@ -101,6 +101,11 @@ export function createDb(
   });
 }
 
+/** A nullable numeric column (bigint ms timestamps, limits) from either dialect: a number, or null. */
+export function numberOrNull(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+
 /** Converts 0/1/true/false from either dialect to a boolean. */
 export function bool(value: unknown): boolean {
   return value === true || value === 1 || value === '1';

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
-import { isMysql } from '../db/connect';
+import { countOf, isMysql } from '../db/connect';
 import { idList, whereOnSide, type DualListItem, type DualListSource, type Pending, type Side } from '../db/dualListSource';
 import { COUNT_CAP, countUpTo, prepareSearch, whereSearch, type PreparedSearch } from '../users/repo';
 
@@ -29,11 +29,6 @@ function toItem(r: Record<string, unknown>): DualListItem {
   return { id: Number(r.id), label: String(r.username), detail: `${[r.first_name, r.last_name].filter(Boolean).join(' ')} · ${r.email}` };
 }
 
-async function count(q: Knex.QueryBuilder): Promise<number> {
-  const row = (await q.count({ n: '*' }).first()) as { n: number | string } | undefined;
-  return Number(row?.n ?? 0);
-}
-
 /** A group's members: users not in the group on one side, members on the other. */
 export function membersOfGroupSource(db: Conn, groupId: number): DualListSource {
   const mysql = isMysql(db);
@@ -53,13 +48,13 @@ export function membersOfGroupSource(db: Conn, groupId: number): DualListSource 
     const key = `${pending.add.join(',')}|${pending.remove.join(',')}`;
     if (totalsCache?.key === key) return totalsCache.value;
     const value = (async () => {
-      const members = await count(db('group_members').where('group_id', groupId));
-      const users = await count(db('users'));
+      const members = await countOf(db('group_members').where('group_id', groupId));
+      const users = await countOf(db('users'));
       const remove = idList(pending.remove);
       const add = idList(pending.add);
       // Pending removals of actual members leave; pending additions of existing non-members join.
-      const leaving = remove ? await count(db('group_members').where('group_id', groupId).whereRaw(`user_id IN (${remove})`)) : 0;
-      const joining = add ? await count(db('users').whereRaw(`users.id IN (${add})`).whereNotExists(member()).modify((q) => (remove ? q.whereRaw(`users.id NOT IN (${remove})`) : q))) : 0;
+      const leaving = remove ? await countOf(db('group_members').where('group_id', groupId).whereRaw(`user_id IN (${remove})`)) : 0;
+      const joining = add ? await countOf(db('users').whereRaw(`users.id IN (${add})`).whereNotExists(member()).modify((q) => (remove ? q.whereRaw(`users.id NOT IN (${remove})`) : q))) : 0;
       const assigned = members - leaving + joining;
       return { assigned, available: users - assigned, users };
     })();

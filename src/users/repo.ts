@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
-import { countOf, isMysql, likePrefix, sqlConcat, wherePrefix } from '../db/connect';
+import { countOf, isMysql, likePrefix, numberOrNull, sqlConcat, wherePrefix } from '../db/connect';
 
 export type UserStatus = 'active' | 'deactivated';
 
@@ -57,7 +57,6 @@ interface UserRow {
   last_activity_at: number | string | null;
 }
 
-const num = (v: number | string | null): number | null => (v === null || v === undefined ? null : Number(v));
 
 export function toUser(r: UserRow): User {
   return {
@@ -74,7 +73,7 @@ export function toUser(r: UserRow): User {
     licenseName: r.license_name,
     licenseKey: r.license_key,
     status: r.status,
-    lockedUntil: num(r.locked_until),
+    lockedUntil: numberOrNull(r.locked_until),
     failedLogins: Number(r.failed_logins),
     source: r.source,
     ssoSubject: r.sso_subject,
@@ -82,8 +81,8 @@ export function toUser(r: UserRow): User {
     version: Number(r.version),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
-    lastLoginAt: num(r.last_login_at),
-    lastActivityAt: num(r.last_activity_at),
+    lastLoginAt: numberOrNull(r.last_login_at),
+    lastActivityAt: numberOrNull(r.last_activity_at),
   };
 }
 
@@ -613,7 +612,7 @@ function toListRow(r: Record<string, unknown>, now: number): UserListRow {
     status: r.status as UserStatus,
     locked: (r.locked_until !== null && Number(r.locked_until) > now) || (r.throttled_until !== null && Number(r.throttled_until) > now),
     source: r.source as 'local' | 'sso',
-    lastLoginAt: num(r.last_login_at as number | null),
+    lastLoginAt: numberOrNull(r.last_login_at as number | null),
     createdAt: Number(r.created_at),
     online: Number(r.online) === 1 || r.online === true,
   };

@@ -8,7 +8,7 @@
  * Group membership changes are one `group.members_changed` event per group (usernames and counts), like
  * the audit event they come from.
  */
-import type { AuditEvent } from '../audit/service';
+import type { AuditEvent } from '../audit/repo';
 
 export const EVENT_TYPES = {
   'user.created': 'A user was created (console, API, CSV import, single sign-on).',
