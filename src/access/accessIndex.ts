@@ -250,6 +250,9 @@ export class AccessIndex {
    * starts with the root's name.
    */
   workspaceByPath(path: string): number | undefined {
+    // A path as stored ('/Root/Sales', any case) is found at once; only other spellings are normalised.
+    const direct = this.byPath.get(path.toLowerCase());
+    if (direct !== undefined) return direct;
     const segments = path
       .split('/')
       .map((s) => s.trim().toLowerCase())

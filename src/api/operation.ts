@@ -107,7 +107,7 @@ export interface Operation<P = any, Q = any, B = any, T = any> {
    * schema's own pass is skipped; anything else still goes through the schema, for its messages. It must
    * never accept what the schema refuses (test/http/check-api.test.ts holds the decision operations to it).
    */
-  canonicalBody?: (body: unknown) => body is B;
+  canonicalBody?: (body: unknown) => boolean;
   load?: (ctx: Koa.Context, params: P) => Promise<T>;
   check?: (ctx: Koa.Context, input: { params: P; target: T; body: Record<string, unknown> }) => Promise<FieldErrors>;
   handler: (ctx: Koa.Context, input: OperationInput<P, Q, B, T>) => unknown;

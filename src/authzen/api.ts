@@ -12,6 +12,7 @@ import { apiAuthentication } from '../api/auth';
 import { operation, type ApiSurface } from '../api/operation';
 import { component, count, flag, list, record, text } from '../api/schemas';
 import { MAX_BATCH } from '../access/api';
+import { isCanonicalEvaluation, isCanonicalEvaluations } from './canonical';
 import { ACTION_NAMES } from './mapping';
 import * as service from './service';
 
@@ -140,6 +141,7 @@ const evaluation = operation({
   requires: decide,
   headers: consistencyHeader,
   body: Joi.object<service.Evaluation>({ subject: SubjectSchema.required(), action: ActionSchema.required(), resource: ResourceSchema.required(), context: contextField }).unknown(true),
+  canonicalBody: isCanonicalEvaluation,
   example: { subject: { type: 'user', id: 'jane.doe' }, action: { name: 'read' }, resource: { type: 'processes', id: '/Root/Sales', properties: { level: 2 } } },
   responses: { 200: { description: 'The decision.', schema: DecisionSchema } },
   async handler(ctx, { body, headers }) {
@@ -195,6 +197,7 @@ const evaluations = operation({
       .max(MAX_BATCH)
       .description('The questions; each takes the top-level entities it does not give.'),
   }).unknown(true),
+  canonicalBody: isCanonicalEvaluations,
   example: {
     subject: { type: 'user', id: 'jane.doe' },
     action: { name: 'read' },

@@ -1,8 +1,8 @@
-import type { Conn } from '../db/connect';
+import { numberOrNull, type Conn } from '../db/connect';
 
-export interface ApiToken {
+/** The columns every kind of token row has (personal tokens here, machine clients' in src/clients). */
+export interface TokenColumns {
   id: number;
-  userId: number;
   name: string;
   prefix: string;
   createdAt: number;
@@ -11,18 +11,19 @@ export interface ApiToken {
   revokedAt: number | null;
 }
 
-const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+export interface ApiToken extends TokenColumns {
+  userId: number;
+}
 
-/** The columns every kind of token row has (personal tokens here, machine clients' in src/clients). */
-export function tokenColumns(r: Record<string, unknown>) {
+export function tokenColumns(r: Record<string, unknown>): TokenColumns {
   return {
     id: Number(r.id),
     name: String(r.name),
     prefix: String(r.prefix),
     createdAt: Number(r.created_at),
-    lastUsedAt: n(r.last_used_at),
-    expiresAt: n(r.expires_at),
-    revokedAt: n(r.revoked_at),
+    lastUsedAt: numberOrNull(r.last_used_at),
+    expiresAt: numberOrNull(r.expires_at),
+    revokedAt: numberOrNull(r.revoked_at),
   };
 }
 
