@@ -42,11 +42,10 @@ async function list(ctx: Koa.Context) {
   // One row more than a page tells whether there is a next page when the count is only a bound.
   const hasNext = rows.length > filters.size;
   rows.splice(filters.size);
-  const online = await sessions.onlineUserIds(db, rows.map((r) => r.id), now);
   const pages = count.exact ? Math.max(1, Math.ceil(count.n / filters.size)) : hasNext ? filters.page + 1 : filters.page;
   const data = {
     title: 'Users',
-    rows: rows.map((r) => ({ ...r, online: online.has(r.id) })),
+    rows,
     total: count.n,
     count,
     countCap: repo.COUNT_CAP,

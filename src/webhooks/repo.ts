@@ -245,3 +245,20 @@ export async function recordEndpointHealth(db: Conn, id: number, health: { conse
 export async function removeOrphanDeliveries(db: Conn): Promise<number> {
   return db('webhook_deliveries').whereNotExists(db('webhook_endpoints as e').whereRaw('e.id = webhook_deliveries.endpoint_id')).delete();
 }
+
+/** For /metrics: events waiting, over all endpoints. */
+export async function pendingTotal(db: Conn): Promise<number> {
+  const [p] = await db('webhook_deliveries').where({ status: 'pending' }).count({ n: '*' });
+  return Number(p.n);
+}
+
+/** For /metrics: enabled endpoints marked failing. */
+export async function failingEndpoints(db: Conn): Promise<number> {
+  const [f] = await db('webhook_endpoints').where({ enabled: true }).whereNotNull('failing_since').count({ n: '*' });
+  return Number(f.n);
+}
+
+/** Removes delivered and failed events older than `before` from the delivery log (never those still to send). */
+export async function removeOldDeliveries(db: Conn, before: number): Promise<number> {
+  return db('webhook_deliveries').whereIn('status', ['delivered', 'failed']).where('created_at', '<', before).delete();
+}

@@ -38,6 +38,8 @@ const PAGES: Array<[string, (o: Objects) => string]> = [
   ['a role’s users', (o) => `/roles/${o.role}/users`],
   ['the role matrix', () => '/roles/matrix'],
   ['the licenses', () => '/licenses'],
+  ['the domains', () => '/domains'],
+  ['adding a domain', () => '/domains/new'],
   ['the workspaces', () => '/workspaces'],
   ['a workspace', (o) => `/workspaces/${o.workspace}`],
   ['the assets', () => '/assets'],

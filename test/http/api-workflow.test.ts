@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, csrfFrom, type TestApp } from '../support/app';
 import { apiCheckStats } from '../support/openapi';
 import { documentedOperations } from '../support/api';
+import { startReceiver } from '../support/receiver';
 
 /**
  * A client working from the document alone: builds an organisation through the API, decides, and tears it
@@ -124,6 +125,26 @@ describe('a client working from the document alone', () => {
     expect(signInState.secondFactor.totp).toBe(true);
     expect((await ok(call('delete', `/users/max.org/sessions/${signInState.sessions[0].id}`))).ended).toBe(signInState.sessions[0].id);
     expect((await ok(call('delete', '/users/max.org/second-factor'))).removed.totp).toBe(true);
+
+    // Webhooks: register, test, deliver, redeliver, rotate, change, remove
+    const receiver = await startReceiver();
+    try {
+      const hook = await ok(call('post', '/webhooks', { url: receiver.url, eventTypes: ['user.removed'], description: 'Workflow' }), 201);
+      expect(hook.secret).toMatch(/^whsec_/);
+      expect((await ok(call('get', '/webhooks'))).items.map((h: { id: number }) => h.id)).toContain(hook.id);
+      const queued = await ok(call('post', `/webhooks/${hook.id}/test`), 202);
+      await t.gate.webhooks.runOnce();
+      expect(receiver.received.map((r) => r.headers['webhook-id'])).toEqual([queued.messageId]);
+      const log = await ok(call('get', `/webhooks/${hook.id}/deliveries`));
+      expect(log.items[0]).toMatchObject({ status: 'delivered', responseStatus: 204, attempts: 1 });
+      expect((await ok(call('post', `/webhooks/${hook.id}/deliveries/${log.items[0].id}/redeliver`), 202)).messageId).toBe(queued.messageId);
+      expect((await ok(call('post', `/webhooks/${hook.id}/secret`))).secret).not.toBe(hook.secret);
+      expect((await ok(call('patch', `/webhooks/${hook.id}`, { enabled: false }))).enabled).toBe(false);
+      expect((await ok(call('get', `/webhooks/${hook.id}`))).pending).toBe(1);
+      await ok(call('delete', `/webhooks/${hook.id}`), 204);
+    } finally {
+      await receiver.close();
+    }
 
     // The trail, page by page
     const page1 = await ok(call('get', '/audit?limit=3'));

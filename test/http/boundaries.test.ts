@@ -256,7 +256,7 @@ describe('every field’s problem at once', () => {
     await roleService.createRole(t.db, SYSTEM_ACTOR, { name: 'Taken role', templateRoleId: roleIds.viewer });
     const role = await root.post('/roles/new').type('form').send({ _csrf: root.csrf, name: 'taken ROLE', templateRoleId: '999999' });
     expect(role.status).toBe(422);
-    expect($(role.text)('#e-name').text()).toMatch(/already has this name/);
+    expect($(role.text)('#e-name').text()).toMatch(/A role named “Taken role” already exists/);
     expect($(role.text)('#e-templateRoleId').text()).toMatch(/template/);
     await groupService.createGroup(t.db, SYSTEM_ACTOR, { name: 'Taken group' });
     const token = await t.token('root');

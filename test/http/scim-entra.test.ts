@@ -60,6 +60,12 @@ describe('Entra ID provisions, updates, disables and deletes a user', () => {
     expect(res.status).toBe(200);
     expect(res.body.userName).toBe(userName);
 
+    // Entra ID's other matching attributes: the work email and externalId.
+    res = await scim.get(`/Users?filter=${encodeURIComponent(`emails[type eq "work"].value eq "${body.emails[0].value.toUpperCase()}"`)}`);
+    expect(res.body.Resources.map((r: { id: string }) => r.id)).toEqual([id]);
+    res = await scim.get(`/Users?filter=${encodeURIComponent(`externalId eq "${body.externalId}"`)}&attributes=userName`);
+    expect(res.body.Resources).toEqual([{ schemas: [USER_SCHEMA, 'urn:ietf:params:scim:schemas:extension:gatehouse:2.0:User'], id, userName }]);
+
     // Entra ID matches on userName without regard to case.
     res = await scim.get(`/Users?filter=${encodeURIComponent(`userName eq "${userName.toUpperCase()}"`)}`);
     expect(res.body.totalResults).toBe(1);
@@ -104,7 +110,10 @@ describe('Entra ID provisions, updates, disables and deletes a user', () => {
   it('refuses a change of userName with a mutability error, and deletes the user', async () => {
     const { body } = entraUser('entra-del');
     const id = (await scim.post('/Users', body)).body.id;
-    let res = await scim.patch(`/Users/${id}`, patchOp({ op: 'Replace', path: 'userName', value: 'someone.else@testuser.com' }));
+    let res = await scim.patch(`/Users/${id}`, patchOp({ op: 'Replace', path: 'userName', value: body.userName.toUpperCase() }));
+    expect(res.status, 'the same userName in another case changes nothing').toBe(200);
+    expect(res.body.userName).toBe(body.userName);
+    res = await scim.patch(`/Users/${id}`, patchOp({ op: 'Replace', path: 'userName', value: 'someone.else@testuser.com' }));
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ schemas: [ERROR_SCHEMA], status: '400', scimType: 'mutability' });
 

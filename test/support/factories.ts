@@ -22,6 +22,7 @@ import * as permissionService from '../../src/domainPermissions/service';
 import * as assetService from '../../src/assets/service';
 import * as tokenService from '../../src/tokens/service';
 import * as factorsRepo from '../../src/auth/factors';
+import * as domainService from '../../src/domains/service';
 import * as webhookService from '../../src/webhooks/service';
 import * as clientService from '../../src/clients/service';
 import type { Scope } from '../../src/clients/scopes';
@@ -146,6 +147,16 @@ export function factories(db: Db, config: Config) {
         current = child ?? (await workspaceService.createWorkspace(db, SYSTEM_ACTOR, { name, parent: { id: current.id } })).workspace;
       }
       return current;
+    },
+
+    /** A domain added by a Superuser (key, name, whether levels apply). */
+    async makeDomain(spec: { key: string; name?: string; usesLevels?: boolean }) {
+      return domainService.createDomain(db, SYSTEM_ACTOR, { key: spec.key, name: spec.name ?? spec.key, usesLevels: spec.usesLevels ?? false });
+    },
+
+    /** Sets a workspace's external key. */
+    async setExternalKey(workspaceId: number, externalKey: string | null) {
+      return (await workspaceService.updateWorkspace(db, SYSTEM_ACTOR, workspaceId, { externalKey })).workspace;
     },
 
     /** A domain permission on a group (the workspace is created when missing). */
