@@ -138,8 +138,7 @@ describe('a client working from the document alone', () => {
     const maxAgent = request.agent(t.server);
     const loginForm = await maxAgent.get('/login');
     await maxAgent.post('/login').type('form').send({ _csrf: csrfFrom(loginForm.text), username: 'max.org', password: 'another-long-passphrase' }).expect(303);
-    const maxId = (await t.db('users').where({ username_lower: 'max.org' }).first('id')).id;
-    await t.db('totp_factors').insert({ user_id: maxId, secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', last_used_step: 0, created_at: Date.now() });
+    await t.make.enrolTotp('max.org');
     const signInState = await ok(call('get', '/users/max.org/sign-in'));
     expect(signInState.secondFactor.totp).toBe(true);
     expect((await ok(call('delete', `/users/max.org/sessions/${signInState.sessions[0].id}`))).ended).toBe(signInState.sessions[0].id);

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { createTestApp, eachTestStartsFromSetUp, $, type Agent, type TestApp } from '../support/app';
-import { userRow } from '../../src/users/repo';
 
 /**
  * Roles: list, create from a template, view/edit, clone, default role, removal with moving users,
@@ -521,23 +520,7 @@ describe('assign users with the dual list', () => {
 
   it('moves every user matching a search with “All >>” and saves 5,000 users at once', async () => {
     const big = await createRole('Bulk', 'viewer');
-    const now = Date.now();
-    const licenseTypeId = (await t.db('license_types').where({ key: 'process_modeler' }).first()).id;
-    const rows = Array.from({ length: 5000 }, (_, i) => ({
-      ...userRow(
-        {
-          username: `bulk${String(i).padStart(4, '0')}`,
-          firstName: 'Bulk',
-          lastName: `User${i}`,
-          email: `bulk${i}@example.com`,
-          passwordHash: null,
-          roleId: ids.analyst,
-          licenseTypeId,
-        },
-        now,
-      ),
-    }));
-    for (let i = 0; i < rows.length; i += 500) await t.db('users').insert(rows.slice(i, i + 500));
+    await t.make.bulkUsers('bulk', 5000, 'analyst');
     const all = await dual(su, big, { users_lq: 'bulk', op: 'users:add_all' }).set('HX-Request', 'true').set('HX-Target', 'fieldset#dl-users');
     expect(all.status).toBe(200);
     const add = $(all.text)('input[name=users_add]').attr('value')!;
@@ -553,7 +536,6 @@ describe('assign users with the dual list', () => {
     const remove = $(back.text)('input[name=users_remove]').attr('value')!;
     expect((await dual(su, big, { users_remove: remove, op: 'save' })).status).toBe(303);
     expect(Number((await t.db('users').where({ role_id: big }).count({ n: '*' }).first())!.n)).toBe(0);
-    await t.db('users').where('username_lower', 'like', 'bulk%').delete();
   });
 });
 

@@ -21,6 +21,7 @@ import * as workspaceService from '../../src/workspaces/service';
 import * as permissionService from '../../src/domainPermissions/service';
 import * as assetService from '../../src/assets/service';
 import * as tokenService from '../../src/tokens/service';
+import * as factorsRepo from '../../src/auth/factors';
 import * as domainService from '../../src/domains/service';
 import * as webhookService from '../../src/webhooks/service';
 import * as clientService from '../../src/clients/service';
@@ -203,6 +204,11 @@ export function factories(db: Db, config: Config) {
     /** A webhook endpoint sent these event types; returns it with its signing secret. */
     async makeWebhook(url: string, eventTypes: string[], options: { enabled?: boolean; description?: string } = {}) {
       return webhookService.createEndpoint(db, config, SYSTEM_ACTOR, { url, eventTypes, enabled: options.enabled ?? true, description: options.description ?? '' });
+    },
+
+    /** An authenticator app (TOTP) for this user, with this base32 secret, as enrolment saves it. */
+    async enrolTotp(username: string, secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP') {
+      await factorsRepo.saveTotp(db, await f.userId(username), secret, 0);
     },
 
     /** A new personal API token of this user. */
