@@ -35,7 +35,7 @@ const WARMUP_SECONDS = Number(args.warmup ?? 2);
 const APP_PORT = Number(args['app-port'] ?? 4201);
 /** `--profile DIR`: Gatehouse's process writes a V8 CPU profile there (for finding what a decision costs). */
 const PROFILE_DIR = typeof args.profile === 'string' ? path.resolve(args.profile) : undefined;
-/** `--only check,batch`: measure only targets whose path contains one of these words (floors always run). */
+/** `--only check,batch`: measure only targets whose path ends with one of these (floors always run). */
 const ONLY = typeof args.only === 'string' ? args.only.split(',') : undefined;
 const FLOOR_PORT = Number(args['floor-port'] ?? 4202);
 
@@ -275,7 +275,7 @@ async function main() {
     if (!authzenBatch) console.log(`  POST /access/v1/evaluations: NOT MEASURED — the route answers ${evaluations.status} on this branch (AuthZEN not merged yet).`);
 
     const results: Measured[] = [];
-    for (const target of targets.filter((x) => x.server === floor || !ONLY || ONLY.some((w) => x.path.includes(w)))) results.push(await measure(target, target.server === app ? auth : {}));
+    for (const target of targets.filter((x) => x.server === floor || !ONLY || ONLY.some((w) => x.path.endsWith(w)))) results.push(await measure(target, target.server === app ? auth : {}));
     const singleFloor = results[0];
     const batchFloor = results.find((r) => r.name.startsWith('floor (batch'))!;
     for (const r of results) r.ratioToFloor = +(r.requestsPerSecond / (r.decisionsPerRequest === 1 ? singleFloor : batchFloor).requestsPerSecond).toFixed(3);

@@ -8,11 +8,14 @@ import type { DomainKey, Rule, Subject } from './engine';
 // ---- what the index is built from (read once per `access_version`) -------------------------------------
 
 export async function loadWorkspaces(db: Conn): Promise<WorkspaceInput[]> {
-  return (await db('workspaces').select('id', 'name', 'parent_id')).map((r: { id: number; name: string; parent_id: number | null }) => ({
-    id: Number(r.id),
-    name: r.name,
-    parentId: r.parent_id === null ? null : Number(r.parent_id),
-  }));
+  return (await db('workspaces').select('id', 'name', 'parent_id', 'external_key')).map(
+    (r: { id: number; name: string; parent_id: number | null; external_key: string | null }) => ({
+      id: Number(r.id),
+      name: r.name,
+      parentId: r.parent_id === null ? null : Number(r.parent_id),
+      externalKey: r.external_key ?? null,
+    }),
+  );
 }
 
 export async function loadRules(db: Conn): Promise<Rule[]> {
@@ -205,13 +208,15 @@ async function count(q: Knex.QueryBuilder): Promise<number> {
 }
 
 /** One page (by username) of the users allowed (or, with allowed: false, not allowed) and how many there are. */
-export async function whoMay(db: Conn, f: WhoMayFilter, limit: number, offset: number): Promise<{ ids: number[]; total: number }> {
+export async function whoMay(db: Conn, f: WhoMayFilter, limit: number, offset: number, after?: string): Promise<{ ids: number[]; total: number }> {
   const byRules = f.licensesAllowing.length ? ruleAllowed(db, f) : null;
   const cond = byRules ? allowedCondition(db, f, byRules) : null;
   const allowedCount = cond ? await count(searched(db, f.q).where(cond)) : 0;
   const total = f.allowed ? allowedCount : (await count(searched(db, f.q))) - allowedCount;
   if (!total || offset >= total) return { ids: [], total };
   const page = searched(db, f.q).select('users.id').orderBy('users.username_lower').orderBy('users.id').limit(limit).offset(offset);
+  // Keyset paging (cursors): usernames are unique ignoring case, so the lower-cased one orders completely.
+  if (after !== undefined) page.where('users.username_lower', '>', after);
   if (f.allowed) page.where(cond!);
   else if (cond) page.whereNot(cond);
   return { ids: (await page).map((r: { id: number }) => Number(r.id)), total };

@@ -69,6 +69,11 @@ export async function loadSubject(db: Conn, usernameOrId: string | number): Prom
   return repo.findSubject(db, { username: name });
 }
 
+/** Several subjects by (case-insensitive) username, keyed by the lower-cased username. */
+export function loadSubjectsByUsername(db: Conn, usernames: string[]): Promise<Map<string, SubjectWithName>> {
+  return repo.findSubjectsByUsername(db, usernames.map((u) => u.trim()).filter((u) => u.length > 0 && u.length <= 64));
+}
+
 // ---- resolving names -------------------------------------------------------------------------------------
 
 export const userNotFound = (user: string | number) => notFound('User', `There is no user ${typeof user === 'number' ? `with id ${user}` : `"${user}"`}.`);
@@ -217,6 +222,8 @@ export interface WhoMayOptions {
   offset: number;
   /** Type-ahead filter on username / name / email. */
   q?: string;
+  /** Only users whose lower-cased username sorts after this one (keyset paging for cursors; `offset` then counts from there). */
+  after?: string;
   level?: number;
   now?: number;
 }
@@ -267,6 +274,7 @@ export async function whoMay(db: Db, domain: string, op: Operation, workspace: s
     },
     options.limit,
     options.offset,
+    options.after,
   );
   const subjects = await repo.findSubjectsById(db, ids);
   const users: WhoMayUser[] = [];

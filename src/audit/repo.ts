@@ -64,6 +64,15 @@ export async function list(db: Conn, f: AuditFilter, limit: number, before?: Aud
   return q.select('*');
 }
 
+/** The newest events about one object among these actions (a user's sign-in history), newest first. */
+export async function latestAbout(db: Conn, objectType: string, objectId: string, actions: string[], limit: number): Promise<AuditRow[]> {
+  return db('audit_events')
+    .where({ object_type: objectType, object_id: objectId })
+    .whereIn('action', actions)
+    .orderBy([{ column: 'at', order: 'desc' }, { column: 'id', order: 'desc' }])
+    .limit(limit);
+}
+
 export async function distinctActions(db: Conn): Promise<string[]> {
   return (await db('audit_events').distinct('action').orderBy('action')).map((r: { action: string }) => r.action);
 }

@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics at /metrics (prom-client): request duration per route pattern, decisions and their
- * outcome, the decision index's state and apply lag, the database pool's use, transaction retries, and the
- * process's own figures. Labels are bounded (route patterns, never paths), and nothing user-specific is
+ * outcome, the decision index's state and apply lag, the database pool's use, transaction retries, the webhook
+ * backlog, and the process's own figures. Labels are bounded (route patterns, never paths), and nothing user-specific is
  * exported.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -9,6 +9,7 @@ import type { Db } from '../db/connect';
 import { transactionStats } from '../db/transaction';
 import { processRegistry } from './decisions';
 import { indexStatus } from './indexStatus';
+import { failingEndpoints, pendingTotal } from '../webhooks/repo';
 
 let defaultsCollected = false;
 
@@ -87,6 +88,23 @@ export function createMetrics(db: Db, options: { processMetrics: boolean }): Ops
   });
   const lag = new Gauge({ name: 'gatehouse_index_apply_lag_seconds', help: 'How far the decision index is behind the database.', registers: [registry] });
   const position = new Gauge({ name: 'gatehouse_index_position', help: 'The change position the decision index reflects.', registers: [registry] });
+
+  new Gauge({
+    name: 'gatehouse_webhook_events_pending',
+    help: 'Webhook events waiting to be delivered (all endpoints); a growing number means receivers are down or slow.',
+    registers: [registry],
+    async collect() {
+      this.set(await pendingTotal(db));
+    },
+  });
+  new Gauge({
+    name: 'gatehouse_webhook_endpoints_failing',
+    help: 'Enabled webhook endpoints whose recent deliveries failed repeatedly.',
+    registers: [registry],
+    async collect() {
+      this.set(await failingEndpoints(db));
+    },
+  });
 
   return {
     observeRequest(method, route, status, seconds) {

@@ -424,12 +424,20 @@ export async function countUpTo(db: Conn, query: Knex.QueryBuilder, cap = COUNT_
   return n > cap ? { n, exact: false } : { n, exact: true };
 }
 
+/** The table statistics' estimate, read at most every ESTIMATE_TTL_MS per database (it is only "about" anyway). */
+const ESTIMATE_TTL_MS = 10_000;
+const estimates = new WeakMap<object, { at: number; n: number }>();
+
 /** The number of users: exact on SQLite (a quick index count), the table statistics' estimate on MySQL. */
 async function userTotal(db: Conn): Promise<ListCount> {
   if (db.client.config.client === 'mysql2') {
-    const [rows] = (await db.raw("SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users'")) as [Array<{ n: number | string | null }>];
-    const n = Number(rows[0]?.n ?? 0);
-    if (n > COUNT_CAP) return { n, exact: false, estimated: true };
+    let cached = estimates.get(db.client);
+    if (!cached || Date.now() - cached.at > ESTIMATE_TTL_MS) {
+      const [rows] = (await db.raw("SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users'")) as [Array<{ n: number | string | null }>];
+      cached = { at: Date.now(), n: Number(rows[0]?.n ?? 0) };
+      estimates.set(db.client, cached);
+    }
+    if (cached.n > COUNT_CAP) return { n: cached.n, exact: false, estimated: true };
   }
   const row = (await db('users').count({ n: '*' }).first()) as { n: number | string } | undefined;
   return { n: Number(row?.n ?? 0), exact: true };
@@ -448,6 +456,8 @@ export interface UserListRow {
   source: 'local' | 'sso';
   lastLoginAt: number | null;
   createdAt: number;
+  /** Has a live session now. */
+  online: boolean;
 }
 
 /** The values of a category sort, in the order their names sort, each as a condition on `users`. */
@@ -509,11 +519,15 @@ export async function list(
   options: { boundedCount?: boolean } = {},
 ): Promise<{ rows: UserListRow[]; total: number; count: ListCount }> {
   f = await prepareFilter(db, f);
-  const count = !options.boundedCount
-    ? { n: await countOf(filteredUsers(db, f, now)), exact: true }
-    : isFiltered(f)
-      ? await countUpTo(db, filteredUsers(db, f, now))
-      : await userTotal(db);
+  // A search alone (one word, no other filter) has its count already: the ids it looked up.
+  const searchOnly = !!f.search && !f.search.rest.trim() && !isFiltered({ ...f, q: undefined });
+  const count = searchOnly
+    ? { n: f.search!.ids.length, exact: true }
+    : !options.boundedCount
+      ? { n: await countOf(filteredUsers(db, f, now)), exact: true }
+      : isFiltered(f)
+        ? await countUpTo(db, filteredUsers(db, f, now))
+        : await userTotal(db);
   let ids: number[];
   if (CATEGORY_SORTS.has(sort)) {
     if (after !== undefined) throw new Error(`Keyset pagination needs a unique sort key, not ${sort}`);
@@ -531,53 +545,67 @@ export async function list(
     // planner walks the sort index and stops after one page, where the extra column would sort the whole
     // table. With a search, the matches come from the prefix indexes and sorting those few is the fast plan.
     if (!UNIQUE_SORTS.has(sort) || f.search) idQuery.orderBy('users.id', dir);
+    if (offset === 0) {
+      // The first page reads its rows in the same statement: the deferred join pays off only deeper down.
+      const rows = (await withListColumns(db, idQuery.clearSelect(), now)).map((r: Record<string, unknown>) => toListRow(r, now));
+      return { rows, total: count.n, count };
+    }
     ids = (await idQuery).map((r: { id: number }) => Number(r.id));
   }
   const rows = await listRows(db, ids, now);
   return { rows, total: count.n, count };
 }
 
+/** The list's columns (role and license names, lock and online state) added to a query over `users`. */
+function withListColumns(db: Conn, q: Knex.QueryBuilder, now: number): Knex.QueryBuilder {
+  return q
+    .leftJoin('roles', 'roles.id', 'users.role_id')
+    .leftJoin('license_types', 'license_types.id', 'users.license_type_id')
+    .select(
+      'users.id',
+      'users.username',
+      'users.first_name',
+      'users.last_name',
+      'users.email',
+      'users.status',
+      'users.locked_until',
+      'users.source',
+      'users.last_login_at',
+      'users.created_at',
+      'roles.name as role_name',
+      'license_types.name as license_name',
+      throttledUntilColumn(db, now),
+      // Whether the user has a live session, in the same statement (one round trip fewer per page).
+      db.raw('EXISTS (SELECT 1 FROM sessions WHERE sessions.user_id = users.id AND sessions.expires_at > ?) AS online', [now]),
+    );
+}
+
+function toListRow(r: Record<string, unknown>, now: number): UserListRow {
+  return {
+    id: Number(r.id),
+    username: String(r.username),
+    firstName: String(r.first_name),
+    lastName: String(r.last_name),
+    email: String(r.email),
+    roleName: (r.role_name as string) ?? null,
+    licenseName: (r.license_name as string) ?? null,
+    status: r.status as UserStatus,
+    locked: (r.locked_until !== null && Number(r.locked_until) > now) || (r.throttled_until !== null && Number(r.throttled_until) > now),
+    source: r.source as 'local' | 'sso',
+    lastLoginAt: num(r.last_login_at as number | null),
+    createdAt: Number(r.created_at),
+    online: Number(r.online) === 1 || r.online === true,
+  };
+}
+
 /** The list's columns for these users, in the order of `ids`. */
 async function listRows(db: Conn, ids: number[], now: number): Promise<UserListRow[]> {
-  const found = ids.length
-    ? await db('users')
-        .leftJoin('roles', 'roles.id', 'users.role_id')
-        .leftJoin('license_types', 'license_types.id', 'users.license_type_id')
-        .whereIn('users.id', ids)
-        .select(
-          'users.id',
-          'users.username',
-          'users.first_name',
-          'users.last_name',
-          'users.email',
-          'users.status',
-          'users.locked_until',
-          'users.source',
-          'users.last_login_at',
-          'users.created_at',
-          'roles.name as role_name',
-          'license_types.name as license_name',
-          throttledUntilColumn(db, now),
-        )
-    : [];
+  const found = ids.length ? await withListColumns(db, db('users').whereIn('users.id', ids), now) : [];
   const byId = new Map(found.map((r: Record<string, unknown>) => [Number(r.id), r]));
   return ids
-    .map((id) => byId.get(id)!)
-    .filter(Boolean)
-    .map((r: Record<string, unknown>) => ({
-      id: Number(r.id),
-      username: String(r.username),
-      firstName: String(r.first_name),
-      lastName: String(r.last_name),
-      email: String(r.email),
-      roleName: (r.role_name as string) ?? null,
-      licenseName: (r.license_name as string) ?? null,
-      status: r.status as UserStatus,
-      locked: (r.locked_until !== null && Number(r.locked_until) > now) || (r.throttled_until !== null && Number(r.throttled_until) > now),
-      source: r.source as 'local' | 'sso',
-      lastLoginAt: num(r.last_login_at as number | null),
-      createdAt: Number(r.created_at),
-    }));
+    .map((id) => byId.get(id))
+    .filter((r): r is Record<string, unknown> => !!r)
+    .map((r) => toListRow(r, now));
 }
 
 /** Ids of the users a filter matches, in username order, at most `cap` (bulk actions resolve "all matching"). */

@@ -246,3 +246,15 @@ export async function recordEndpointHealth(db: Conn, id: number, health: { conse
 export async function removeOrphanDeliveries(db: Conn): Promise<number> {
   return db('webhook_deliveries').whereNotExists(db('webhook_endpoints as e').whereRaw('e.id = webhook_deliveries.endpoint_id')).delete();
 }
+
+/** For /metrics: events waiting, over all endpoints. */
+export async function pendingTotal(db: Conn): Promise<number> {
+  const [p] = await db('webhook_deliveries').where({ status: 'pending' }).count({ n: '*' });
+  return Number(p.n);
+}
+
+/** For /metrics: enabled endpoints marked failing. */
+export async function failingEndpoints(db: Conn): Promise<number> {
+  const [f] = await db('webhook_endpoints').where({ enabled: true }).whereNotNull('failing_since').count({ n: '*' });
+  return Number(f.n);
+}

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { createTestApp, $, type Agent, type TestApp } from '../support/app';
+import { createTestApp, eachTestStartsFromSetUp, $, type Agent, type TestApp } from '../support/app';
 import { userRow } from '../../src/users/repo';
 
 /**
@@ -62,6 +62,7 @@ beforeAll(async () => {
   adm = await t.signIn('adm');
 });
 afterAll(async () => t?.close());
+eachTestStartsFromSetUp(() => t);
 
 describe('roles list', () => {
   it('lists every role with its user count, license and the checkmark on the default role', async () => {
@@ -106,6 +107,7 @@ describe('create a role from a template', () => {
   });
 
   it('refuses bad names with a message beside the field and writes nothing', async () => {
+    await createRole('Auditors', 'viewer');
     const before = await countRoles();
     const cases: Array<[string, RegExp]> = [
       ['', /required/],
@@ -127,7 +129,7 @@ describe('create a role from a template', () => {
   });
 
   it('requires a built-in template', async () => {
-    const custom = await role('Auditors');
+    const custom = await t.make.makeRole('Auditors', { template: 'viewer' });
     for (const templateRoleId of ['', 'abc', '999999', String(custom.id), '1 OR 1=1']) {
       const res = await su.post('/roles/new').type('form').send({ _csrf: su.csrf, name: 'Whatever', templateRoleId });
       expect(res.status, templateRoleId).toBe(422);
@@ -280,7 +282,7 @@ describe('clone a role', () => {
   });
 
   it('a clone of a custom role keeps that role’s template', async () => {
-    const src = await role('Auditors B');
+    const src = await t.make.makeRole('Auditors B', { template: 'viewer', permissions: ['models.view', 'logs.filter'] });
     const res = await su.post(`/roles/${src.id}/clone`).type('form').send({ _csrf: su.csrf, name: 'Model auditors 2' });
     expect(res.status).toBe(303);
     const copy = await role('Model auditors 2');
@@ -289,6 +291,7 @@ describe('clone a role', () => {
   });
 
   it('refuses a taken or bad name beside the field', async () => {
+    await t.make.makeRole('Analyst (copy)');
     for (const [name, msg] of [
       ['analyst (COPY)', /A role named “Analyst \(copy\)” already exists/],
       ['', /required/],
@@ -353,7 +356,7 @@ describe('the default role', () => {
 
 describe('remove a role', () => {
   it('confirms as a page without JavaScript and as a dialog fragment with htmx', async () => {
-    const id = (await role('Model auditors 2')).id;
+    const id = (await t.make.makeRole('Model auditors 2', { template: 'viewer' })).id;
     const full = await su.get(`/roles/${id}/delete`);
     expect(full.text).toContain('<html');
     expect($(full.text)('.confirm h2').text()).toBe('Remove role Model auditors 2?');
@@ -363,7 +366,7 @@ describe('remove a role', () => {
   });
 
   it('removes a role nobody holds', async () => {
-    const id = (await role('Model auditors 2')).id;
+    const id = (await t.make.makeRole('Model auditors 2', { template: 'viewer' })).id;
     const res = await su.post(`/roles/${id}/delete`).type('form').send({ _csrf: su.csrf });
     expect(res.status).toBe(303);
     expect(await t.db('roles').where({ id }).first()).toBeUndefined();
@@ -420,7 +423,7 @@ describe('remove a role', () => {
 
 describe('assign users with the dual list', () => {
   let target: number;
-  beforeAll(async () => {
+  beforeEach(async () => {
     target = await createRole('Assignees', 'model_designer');
   });
 
@@ -458,6 +461,7 @@ describe('assign users with the dual list', () => {
   });
 
   it('removing users moves them to the default role; concurrent saves merge', async () => {
+    await dual(su, target, { users_add: String(await t.make.userId('anna.berg')) + ',' + String(await t.make.userId('annika.lund')), op: 'save' });
     const anna = (await t.db('users').where('username_lower', 'anna.berg').first()).id;
     const bob = (await t.db('users').where('username_lower', 'bob.stone').first()).id;
     // Two administrators with pages opened at the same time: one removes anna, the other adds bob.
@@ -555,7 +559,7 @@ describe('assign users with the dual list', () => {
 
 describe('the role × permission matrix', () => {
   let col: number;
-  beforeAll(async () => {
+  beforeEach(async () => {
     col = await createRole('Matrix role', 'viewer');
   });
 
@@ -647,11 +651,12 @@ describe('API /api/v1/roles', () => {
   let token: string;
   const api = (method: 'get' | 'post' | 'patch' | 'put' | 'delete', url: string) =>
     request(t.server)[method](`/api/v1${url}`).set('Authorization', `Bearer ${token}`);
-  beforeAll(async () => {
+  beforeEach(async () => {
     token = await t.token('root');
   });
 
   it('lists roles with permissions and user counts, searchable and paged', async () => {
+    await t.make.makeRole('Analysts EMEA');
     const res = await api('get', '/roles?q=analyst&limit=1');
     expect(res.status).toBe(200);
     expect(res.body.items[0].name).toBe('Analyst');

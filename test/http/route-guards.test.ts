@@ -15,7 +15,7 @@ function concrete(path: string): string {
 }
 
 function send(agent: any, route: MountedRoute, csrf?: string) {
-  const url = (route.api ? '/api/v1' : '') + concrete(route.path);
+  const url = (route.api ? route.prefix : '') + concrete(route.path);
   const m = route.method.toLowerCase();
   const req = agent[m === 'delete' ? 'delete' : m](url);
   if (route.method !== 'GET') {

@@ -15,7 +15,7 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 
 const sessionCount = async () => Number((await t.db('sessions').count({ n: '*' }).first())!.n);
-const userId = async (username: string) => (await t.db('users').where({ username_lower: username }).first('id')).id as number;
+const userId = (username: string) => t.make.userId(username);
 
 /** Enrols TOTP for a signed-in agent; returns the secret. */
 async function enrolTotp(agent: Agent): Promise<{ secret: string; codes: string[] }> {

@@ -4,6 +4,7 @@
  * once each when two workers share the database.
  */
 import { spawn } from 'node:child_process';
+import request from 'supertest';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
@@ -107,8 +108,11 @@ describe('webhook delivery', () => {
       expect(second.attempts).toBe(0);
       const row = await t.db('webhook_endpoints').where({ id: endpoint.id }).first();
       expect(row.failing_since).not.toBeNull();
-      const shown = await (await import('supertest')).default(t.server).get(`/api/v1/webhooks/${endpoint.id}`).set('Authorization', `Bearer ${api}`);
+      const shown = await request(t.server).get(`/api/v1/webhooks/${endpoint.id}`).set('Authorization', `Bearer ${api}`);
       expect(shown.body).toMatchObject({ failing: true, pending: 2 });
+      const metrics = (await request(t.server).get('/metrics')).text;
+      expect(Number(/^gatehouse_webhook_events_pending (\d+)$/m.exec(metrics)![1])).toBeGreaterThanOrEqual(2);
+      expect(Number(/^gatehouse_webhook_endpoints_failing (\d+)$/m.exec(metrics)![1])).toBeGreaterThanOrEqual(1);
     } finally {
       await receiver.up();
     }
