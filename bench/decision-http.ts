@@ -35,7 +35,7 @@ const WARMUP_SECONDS = Number(args.warmup ?? 2);
 const APP_PORT = Number(args['app-port'] ?? 4201);
 /** `--profile DIR`: Gatehouse's process writes a V8 CPU profile there (for finding what a decision costs). */
 const PROFILE_DIR = typeof args.profile === 'string' ? path.resolve(args.profile) : undefined;
-/** `--only check,batch`: measure only targets whose path contains one of these words (floors always run). */
+/** `--only check,batch`: measure only targets whose path ends with one of these (floors always run). */
 const ONLY = typeof args.only === 'string' ? args.only.split(',') : undefined;
 const FLOOR_PORT = Number(args['floor-port'] ?? 4202);
 
@@ -219,6 +219,34 @@ async function probe(url: string, body: string, headers: Record<string, string>)
   return { status: res.status, bytes: Buffer.byteLength(text), text };
 }
 
+/**
+ * What the request handling of one batch costs in this process, free of the network and the database: the
+ * JSON body parsed, judged by the operation's schema (Joi) and by its precompiled canonical check, and the
+ * answer serialised. Medians of repeated runs, in milliseconds.
+ */
+async function batchStages(body: string, answer: string) {
+  const { operations } = await import('../src/access/api');
+  const { checkStrict } = await import('../src/http/forms');
+  const op = operations.find((o) => o.operationId === 'checkBatch')! as unknown as { body: import('joi').Schema; canonicalBody: (b: unknown) => boolean };
+  const parsedAnswer = JSON.parse(answer);
+  const median = (runs: number, work: () => unknown) => {
+    for (let i = 0; i < 3; i++) work();
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      work();
+      times.push(performance.now() - t0);
+    }
+    return +times.sort((a, b) => a - b)[Math.floor(runs / 2)].toFixed(3);
+  };
+  return {
+    parseJson: median(50, () => JSON.parse(body)),
+    schemaValidation: median(20, () => checkStrict(op.body, JSON.parse(body), { noDefaults: true })) - median(50, () => JSON.parse(body)),
+    canonicalCheck: median(50, () => op.canonicalBody(JSON.parse(body))) - median(50, () => JSON.parse(body)),
+    serializeAnswer: median(50, () => JSON.stringify(parsedAnswer)),
+  };
+}
+
 async function main() {
   const bench = await benchDatabase('decision-http', USERS);
   const { db, config } = bench;
@@ -259,6 +287,9 @@ async function main() {
     const authzen = evaluation.status === 200;
     const authzenBatch = evaluations.status === 200;
 
+    const stages = await batchStages(batchBodies[0], batch.text);
+    console.log(`in-process, per batch of ${BATCH}: JSON.parse ${stages.parseJson.toFixed(2)} ms, schema validation (Joi) ${stages.schemaValidation.toFixed(2)} ms, canonical check ${stages.canonicalCheck.toFixed(2)} ms (used instead), answer JSON.stringify ${stages.serializeAnswer.toFixed(2)} ms`);
+
     const floor = await startServer('floor', FLOOR_PORT, ['--single-bytes', String(single.bytes), '--batch-bytes', String(batch.bytes)]);
     servers.push(floor);
 
@@ -275,7 +306,7 @@ async function main() {
     if (!authzenBatch) console.log(`  POST /access/v1/evaluations: NOT MEASURED — the route answers ${evaluations.status} on this branch (AuthZEN not merged yet).`);
 
     const results: Measured[] = [];
-    for (const target of targets.filter((x) => x.server === floor || !ONLY || ONLY.some((w) => x.path.includes(w)))) results.push(await measure(target, target.server === app ? auth : {}));
+    for (const target of targets.filter((x) => x.server === floor || !ONLY || ONLY.some((w) => x.path.endsWith(w)))) results.push(await measure(target, target.server === app ? auth : {}));
     const singleFloor = results[0];
     const batchFloor = results.find((r) => r.name.startsWith('floor (batch'))!;
     for (const r of results) r.ratioToFloor = +(r.requestsPerSecond / (r.decisionsPerRequest === 1 ? singleFloor : batchFloor).requestsPerSecond).toFixed(3);
@@ -304,6 +335,7 @@ async function main() {
       loadGenerator: `autocannon ${CONNECTIONS} connections, ${SECONDS} s per target (${WARMUP_SECONDS} s warm-up), one process; servers in processes of their own`,
       caller: 'machine client with the `decisions` scope, no rate limit',
       answerBytes: { check: single.bytes, batch: batch.bytes, ...(authzen ? { evaluation: evaluation.bytes } : {}), ...(authzenBatch ? { evaluations: evaluations.bytes } : {}) },
+      inProcessPerBatchMs: stages,
       notMeasured: [...(authzen ? [] : ['POST /access/v1/evaluation']), ...(authzenBatch ? [] : ['POST /access/v1/evaluations'])],
       results,
       goals,

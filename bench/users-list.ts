@@ -81,7 +81,9 @@ if (dialect === 'mysql' && config.databaseUrl) {
   }
   await floor.close();
 }
-const file = writeResult(`users-list-${dialect}`, { users: total, runs, database: dialect, results, throughput });
+// One file per size: 100,000 and 1,000,000 users are both kept.
+const size = total >= 1_000_000 ? `${Math.floor(total / 1_000_000)}m` : `${Math.round(total / 1000)}k`;
+const file = writeResult(`users-list-${dialect}-${size}`, { users: total, runs, database: dialect, results, throughput });
 console.log(`written to ${file}`);
 await bench.close();
 await cleanup();

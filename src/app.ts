@@ -9,6 +9,7 @@ import { getOrCreateSetting } from './db/settings';
 import { redactedDatabaseError } from './db/errors';
 import { checkCatalog, APP_PERMISSIONS } from './permissions/catalog';
 import { storedPermissionKeys } from './roles/repo';
+import { missingBuiltInDomains } from './domains/service';
 import { bodyParseError, errorHandler } from './http/errorHandler';
 import { securityHeaders } from './http/security';
 import { staticFiles } from './http/static';
@@ -34,6 +35,7 @@ import { routes as workspaceRoutes } from './workspaces/routes';
 import { routes as groupRoutes } from './groups/routes';
 import { routes as roleRoutes } from './roles/routes';
 import { routes as licenseRoutes } from './licenses/routes';
+import { routes as domainRoutes } from './domains/routes';
 import { routes as domainPermissionRoutes } from './domainPermissions/routes';
 import { routes as explorerRoutes } from './access/explorerRoutes';
 import { routes as assetRoutes } from './assets/routes';
@@ -47,7 +49,7 @@ import { routes as webhookRoutes } from './webhooks/routes';
 import { createWorker, type WebhookWorker } from './webhooks/worker';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
-const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, webhookRoutes, clientRoutes, apiDocsRoutes, scimSettingsRoutes];
+const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, domainRoutes, explorerRoutes, assetRoutes, webhookRoutes, clientRoutes, apiDocsRoutes, scimSettingsRoutes];
 
 export interface GatehouseApp {
   app: Koa;
@@ -70,6 +72,8 @@ async function checkDatabaseCatalog(db: Db): Promise<void> {
   }
   const missing = APP_PERMISSIONS.filter((p) => !keys.includes(p.key)).map((p) => p.key);
   if (missing.length) throw new Error(`The database lacks application permissions ${missing.join(', ')}. Run \`npm run seed\`.`);
+  const domains = await missingBuiltInDomains(db);
+  if (domains.length) throw new Error(`The database lacks the domains ${domains.join(', ')}. Run \`npm run seed\`.`);
 }
 
 /** Builds the application. Only src/server.ts listens; tests drive `app.callback()`. */

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
-import { bool, inIdChunks } from '../db/connect';
+import { bool, countOf, inIdChunks } from '../db/connect';
 import { applySearch } from '../users/repo';
 import type { CapInput, DomainInput, LicenseInput, WorkspaceInput } from './accessIndex';
 import type { DomainKey, Rule } from './engine';
@@ -9,13 +9,14 @@ import type { DomainKey, Rule } from './engine';
 
 export async function loadWorkspaces(db: Conn, ids?: number[]): Promise<WorkspaceInput[]> {
   const rows = await inIdChunks(ids, async (chunk) => {
-    const q = db('workspaces').select('id', 'name', 'parent_id');
+    const q = db('workspaces').select('id', 'name', 'parent_id', 'external_key');
     return chunk ? q.whereIn('id', chunk) : q;
   });
-  return rows.map((r: { id: number; name: string; parent_id: number | null }) => ({
+  return rows.map((r: { id: number; name: string; parent_id: number | null; external_key: string | null }) => ({
     id: Number(r.id),
     name: r.name,
     parentId: r.parent_id === null ? null : Number(r.parent_id),
+    externalKey: r.external_key ?? null,
   }));
 }
 
@@ -191,19 +192,16 @@ function searched(db: Conn, q?: string): Knex.QueryBuilder {
   return query;
 }
 
-async function count(q: Knex.QueryBuilder): Promise<number> {
-  const row = (await q.count({ n: '*' }).first()) as { n: number | string } | undefined;
-  return Number(row?.n ?? 0);
-}
-
 /** One page (by username) of the users allowed (or, with allowed: false, not allowed) and how many there are. */
-export async function whoMay(db: Conn, f: WhoMayFilter, limit: number, offset: number): Promise<{ ids: number[]; total: number }> {
+export async function whoMay(db: Conn, f: WhoMayFilter, limit: number, offset: number, after?: string): Promise<{ ids: number[]; total: number }> {
   const byRules = f.licensesAllowing.length ? ruleAllowed(db, f) : null;
   const cond = byRules ? allowedCondition(db, f, byRules) : null;
-  const allowedCount = cond ? await count(searched(db, f.q).where(cond)) : 0;
-  const total = f.allowed ? allowedCount : (await count(searched(db, f.q))) - allowedCount;
+  const allowedCount = cond ? await countOf(searched(db, f.q).where(cond)) : 0;
+  const total = f.allowed ? allowedCount : (await countOf(searched(db, f.q))) - allowedCount;
   if (!total || offset >= total) return { ids: [], total };
   const page = searched(db, f.q).select('users.id').orderBy('users.username_lower').orderBy('users.id').limit(limit).offset(offset);
+  // Keyset paging (cursors): usernames are unique ignoring case, so the lower-cased one orders completely.
+  if (after !== undefined) page.where('users.username_lower', '>', after);
   if (f.allowed) page.where(cond!);
   else if (cond) page.whereNot(cond);
   return { ids: (await page).map((r: { id: number }) => Number(r.id)), total };

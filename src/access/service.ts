@@ -29,6 +29,17 @@ export async function loadSubject(db: Db, usernameOrId: string | number): Promis
   return (await decisionState(db)).account(usernameOrId);
 }
 
+/** Several subjects by (case-insensitive) username, keyed by the lower-cased username; from memory. */
+export async function loadSubjectsByUsername(db: Db, usernames: string[]): Promise<Map<string, SubjectWithName>> {
+  const state = await decisionState(db);
+  const out = new Map<string, SubjectWithName>();
+  for (const u of usernames) {
+    const subject = state.account(u);
+    if (subject) out.set(u.trim().toLowerCase(), subject);
+  }
+  return out;
+}
+
 // ---- resolving names -------------------------------------------------------------------------------------
 
 export const userNotFound = (user: string | number) => notFound('User', `There is no user ${typeof user === 'number' ? `with id ${user}` : `"${user}"`}.`);
@@ -170,6 +181,8 @@ export interface WhoMayOptions {
   offset: number;
   /** Type-ahead filter on username / name / email. */
   q?: string;
+  /** Only users whose lower-cased username sorts after this one (keyset paging for cursors; `offset` then counts from there). */
+  after?: string;
   level?: number;
   now?: number;
 }
@@ -221,6 +234,7 @@ export async function whoMay(db: Db, domain: string, op: Operation, workspace: s
     },
     options.limit,
     options.offset,
+    options.after,
   );
   const users: WhoMayUser[] = [];
   for (const id of ids) {

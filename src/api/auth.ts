@@ -3,7 +3,7 @@ import { awaitPosition, decisionState } from '../changes/follower';
 import { CONSISTENCY_HEADER } from './operation';
 import type { Db } from '../db/connect';
 import { HttpError } from '../http/errors';
-import type { CurrentUser } from '../http/types';
+import type { ClientCaller, CurrentUser } from '../http/types';
 import { P } from '../permissions/catalog';
 import * as tokens from '../tokens/repo';
 import { hashToken } from '../tokens/service';
@@ -18,13 +18,6 @@ const TOUCH_INTERVAL_MS = 60_000;
 /** RFC 6750: a token that was sent and refused. */
 const INVALID_TOKEN = { 'WWW-Authenticate': 'Bearer realm="Gatehouse API", error="invalid_token"' };
 
-/** The machine client a request is made by (set on ctx.state.client). */
-export interface ClientCaller {
-  id: number;
-  name: string;
-  scopes: readonly Scope[];
-  rateLimitPerMinute: number | null;
-}
 
 /** Who a bearer token stands for: a person (personal token), or a machine client acting as its owner. */
 export type BearerIdentity = { kind: 'personal'; tokenId: number; user: CurrentUser } | { kind: 'client'; tokenId: number; user: CurrentUser; client: ClientCaller };

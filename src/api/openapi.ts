@@ -53,12 +53,18 @@ export const TAGS = [
   { name: 'Roles', description: 'Roles: application permissions and a license type; who holds them; the default role.' },
   { name: 'Licenses', description: 'License types: seats and caps on the operations their users may get.' },
   { name: 'Workspaces', description: 'The workspace tree where assets live and domain permissions are granted.' },
+  { name: 'Domains', description: 'The domain catalog: the built-in domains and those a Superuser adds for other applications of the suite.' },
   { name: 'Domain permissions', description: 'Allow or deny operations (R, M, C, D) in a domain on a workspace, for a group.' },
   { name: 'Access decisions', description: 'Ask whether a user may do something, with the explanation; effective permissions.' },
   { name: 'Assets', description: 'Folders, logs, models and dashboards: register, share with groups, transfer, delete.' },
   { name: 'Audit log', description: 'The trail of every change.' },
   { name: 'Webhooks', description: 'Endpoints that receive signed events about changes (Superusers): register, rotate the secret, delivery log, redeliver.' },
   { name: 'Machine clients', description: 'Services that call the API: owner, scopes, rate limit, tokens (Superusers only).' },
+  {
+    name: 'AuthZEN',
+    description:
+      'The OpenID AuthZEN Authorization API 1.0 (Basic, Batch, Search and Discovery). Mapping (src/authzen/mapping.ts): subject {type: "user", id: <username>}; action {name: read | modify | write (= modify) | create | delete}; resource {type: <domain key or name>, id: <workspace external key, else path, else id>, properties: {level}}. The explanation comes in `context.reason_admin` (deciding permission, its High/Low rung, group, workspace, other matches) and `context.reason_user`. Unknown fields are ignored; every input problem is a 400.',
+  },
   { name: 'Reference', description: 'This description of the API.' },
 ] as const;
 
@@ -174,19 +180,23 @@ function errorResponse(status: ErrorStatus, description: string, challenge: stri
   return { description, ...(Object.keys(headers).length ? { headers } : {}), content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
 }
 
+const LENIENT_400 =
+  'The request cannot be used: no body, a body that is not JSON (or not sent as `application/json`), not a JSON object, or a required field missing or malformed (`details.fields` names each). Unknown fields are ignored.';
+
 /** The error statuses an operation answers, with their descriptions: the automatic ones, then its own. */
-export function errorsOf(op: Operation): Map<ErrorStatus, string> {
+export function errorsOf(op: Operation, surface?: ApiSurface): Map<ErrorStatus, string> {
   const out = new Map<ErrorStatus, string>();
   const takesBody = BODY_METHODS.has(op.method);
+  const lenient = surface?.input === 'lenient';
   // Every operation refuses an unknown query parameter; one that takes a body, a malformed body.
-  out.set(400, ERROR_DESCRIPTIONS[400]);
+  out.set(400, lenient && takesBody ? LENIENT_400 : ERROR_DESCRIPTIONS[400]);
   for (const s of [401, 403] as const) out.set(s, op.requires.kind === 'public' ? PUBLIC_TOKEN_ERRORS[s]! : ERROR_DESCRIPTIONS[s]);
   if (op.params) out.set(404, 'The object the path names does not exist (`details.type` says which kind).');
   if (takesBody) {
     out.set(413, ERROR_DESCRIPTIONS[413]);
-    out.set(415, ERROR_DESCRIPTIONS[415]);
+    if (!lenient) out.set(415, ERROR_DESCRIPTIONS[415]);
   }
-  if (op.body || op.query || op.check) out.set(422, ERROR_DESCRIPTIONS[422]);
+  if (!lenient && (op.body || op.query || op.check)) out.set(422, ERROR_DESCRIPTIONS[422]);
   out.set(429, op.requires.kind === 'public' ? PUBLIC_TOKEN_ERRORS[429]! : ERROR_DESCRIPTIONS[429]);
   for (const [status, description] of Object.entries(op.errors ?? {})) out.set(Number(status) as ErrorStatus, description);
   return new Map([...out].sort(([a], [b]) => a - b));
@@ -223,7 +233,7 @@ function operationObject(converter: JsonSchemaConverter, surface: ApiSurface, op
       ...(r.schema ? { content: { 'application/json': { schema: converter.convert(r.schema) } } } : {}),
     };
   }
-  for (const [status, description] of errorsOf(op)) responses[String(status)] = errorResponse(status, description, surface.challenge);
+  for (const [status, description] of errorsOf(op, surface)) responses[String(status)] = errorResponse(status, description, surface.challenge);
   const security = op.requires.kind === 'public' ? [] : surface.security.name === defaultScheme ? undefined : [{ [surface.security.name]: [] }];
   return {
     operationId: op.operationId,
@@ -242,6 +252,8 @@ function operationObject(converter: JsonSchemaConverter, surface: ApiSurface, op
       : {}),
     responses,
     'x-requires': op.requires,
+    // A standard's input rules (unknown fields ignored, every input problem a 400): see ApiSurface.input.
+    ...(surface.input === 'lenient' ? { 'x-input': 'lenient' } : {}),
   };
 }
 

@@ -53,6 +53,13 @@ export interface ApiSurface {
   security: { name: string; scheme: Record<string, unknown> };
   /** The `WWW-Authenticate` challenge of a 401, e.g. 'Bearer realm="Gatehouse API"'. */
   challenge: string;
+  /**
+   * How input problems are answered. `strict` (the default, Gatehouse's own API): an unknown field is a 400
+   * naming it, a refused value a 422, another media type a 415. `lenient` (a standard that says otherwise,
+   * such as AuthZEN): unknown fields are ignored, and every input problem — another media type, no body, a
+   * missing or malformed field — is a 400 naming the fields.
+   */
+  input?: 'strict' | 'lenient';
 }
 
 export type SuccessStatus = 200 | 201 | 202 | 204;
@@ -111,7 +118,7 @@ export interface Operation<P = any, Q = any, B = any, T = any> {
    * schema's own pass is skipped; anything else still goes through the schema, for its messages. It must
    * never accept what the schema refuses (test/http/check-api.test.ts holds the decision operations to it).
    */
-  canonicalBody?: (body: unknown) => body is B;
+  canonicalBody?: (body: unknown) => boolean;
   load?: (ctx: Koa.Context, params: P) => Promise<T>;
   check?: (ctx: Koa.Context, input: { params: P; target: T; body: Record<string, unknown> }) => Promise<FieldErrors>;
   handler: (ctx: Koa.Context, input: OperationInput<P, Q, B, T>) => unknown;
@@ -139,12 +146,12 @@ const EMPTY = Joi.object({});
 
 const readJson = bodyParser({ enableTypes: ['json'], jsonLimit: '2mb', onError: bodyParseError });
 
-/** Reads a JSON body, after the caller is known: 415 for another media type; an absent body is `undefined`. */
-async function readBody(ctx: Koa.Context): Promise<unknown> {
+/** Reads a JSON body, after the caller is known: 415 (lenient: 400) for another media type; an absent body is `undefined`. */
+async function readBody(ctx: Koa.Context, lenient: boolean): Promise<unknown> {
   const length = Number(ctx.get('content-length') || 0);
   if (!(length > 0 || ctx.get('transfer-encoding'))) return undefined;
   if (!ctx.is('application/json', '+json')) {
-    throw new HttpError(415, 'unsupported_media_type', 'Send the request body as JSON, with Content-Type: application/json.');
+    throw new HttpError(lenient ? 400 : 415, 'unsupported_media_type', 'Send the request body as JSON, with Content-Type: application/json.');
   }
   await readJson(ctx, async () => undefined);
   const body = ctx.request.body;
@@ -171,9 +178,10 @@ function guard(surface: ApiSurface, requires: Requirement, ctx: Koa.Context): vo
 /** The middleware chain of one operation: guard, body, validation, handler. */
 function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware {
   const takesBody = BODY_METHODS.has(op.method);
+  const lenient = surface.input === 'lenient';
   return async (ctx) => {
     guard(surface, op.requires, ctx);
-    const raw = takesBody ? await readBody(ctx) : undefined;
+    const raw = takesBody ? await readBody(ctx, lenient) : undefined;
 
     let params: unknown = {};
     if (op.params) {
@@ -186,7 +194,8 @@ function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware
     // No query string and no query schema: nothing to judge (the common case of a POST).
     const query = !op.query && !ctx.querystring ? NO_QUERY : checkStrict(op.query ?? EMPTY, ctx.query);
     const body = !takesBody ? NOTHING : raw !== undefined && op.canonicalBody?.(raw) ? { value: raw, unknown: {}, problems: {} } : checkStrict(op.body ?? NO_FIELDS, raw ?? {}, { noDefaults: true });
-    const unknown = { ...query.unknown, ...body.unknown };
+    // A lenient surface ignores unknown body fields (query parameters stay strict: none of its operations take any).
+    const unknown = lenient ? query.unknown : { ...query.unknown, ...body.unknown };
     const problems = { ...query.problems, ...body.problems };
     if (op.body && op.bodyRequired !== false && raw === undefined) problems._ = 'Send a JSON object as the request body.';
     const headers: Record<string, unknown> = {};
@@ -197,6 +206,7 @@ function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware
     }
     // Database checks join the schema's problems (which win for the same field): every problem in one answer.
     const checked = !Object.keys(unknown).length && op.check ? await op.check(ctx, { params, target, body: (raw ?? {}) as Record<string, unknown> }) : {};
+    if (lenient && Object.keys({ ...checked, ...problems }).length) throw new ValidationError({ ...unknown, ...checked, ...problems }, 'The request is missing a required field or has a malformed one.', 400, 'bad_request');
     throwStrict(unknown, { ...checked, ...problems });
 
     const input = { params, query: query.value, body: body.value, headers, target };

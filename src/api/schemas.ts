@@ -54,6 +54,7 @@ export const ErrorBody = component(
           scope: text('With `insufficient_scope`: the scope the machine client lacks (`decisions`, `read`, `write` or `scim`).'),
           children: count('Sub-workspaces the workspace still holds.'),
           assets: count('Assets the workspace still holds.'),
+          permissions: count('Domain permissions still granted in the domain.'),
         })
           .prefs({ presence: 'optional' })
           .allow(null)

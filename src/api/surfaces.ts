@@ -12,6 +12,8 @@ import { operations as groupOperations } from '../groups/api';
 import { operations as roleOperations } from '../roles/api';
 import { operations as licenseOperations } from '../licenses/api';
 import { operations as workspaceOperations } from '../workspaces/api';
+import { operations as domainOperations } from '../domains/api';
+import { AUTHZEN_SURFACE, WELL_KNOWN_SURFACE, operations as authzenOperations, wellKnownOperations } from '../authzen/api';
 import { operations as permissionOperations } from '../domainPermissions/api';
 import { operations as accessOperations } from '../access/api';
 import { operations as assetOperations } from '../assets/api';
@@ -74,6 +76,7 @@ export const API_SURFACES: SurfaceOperations[] = [
       ...roleOperations,
       ...licenseOperations,
       ...workspaceOperations,
+      ...domainOperations,
       ...permissionOperations,
       ...accessOperations,
       ...assetOperations,
@@ -83,4 +86,6 @@ export const API_SURFACES: SurfaceOperations[] = [
       getOpenApiDocument,
     ],
   },
+  { surface: AUTHZEN_SURFACE, operations: authzenOperations },
+  { surface: WELL_KNOWN_SURFACE, operations: wellKnownOperations },
 ];

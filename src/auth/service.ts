@@ -1,9 +1,9 @@
 import type { Db, Conn } from '../db/connect';
 import type { Config } from '../config';
 import type { Actor, CurrentUser } from '../http/types';
+import type { AppPermission } from '../permissions/catalog';
 import * as users from '../users/repo';
 import type { User } from '../users/repo';
-import * as roles from '../roles/repo';
 import * as audit from '../audit/service';
 import { dummyVerify, verifyPassword } from './passwords';
 import { transaction } from '../db/transaction';
@@ -130,9 +130,10 @@ export async function recordSignIn(db: Db, user: { id: number; username: string 
 
 /** The signed-in user with their permission set, or null when the account may no longer sign in. */
 export async function loadCurrentUser(db: Conn, userId: number): Promise<CurrentUser | null> {
-  const u = await users.findById(db, userId);
+  const found = await users.findWithPermissions(db, userId);
+  const u = found?.user;
   if (!u || !canSignIn(u) || u.roleId === null) return null;
-  const permissions = new Set(await roles.permissionsOf(db, u.roleId));
+  const permissions = new Set(found.permissions as AppPermission[]);
   return {
     id: u.id,
     username: u.username,

@@ -1,6 +1,6 @@
 import type { Conn } from '../db/connect';
-import { inIdChunks, likeContains, whereLike } from '../db/connect';
-import { tokenColumns } from '../tokens/repo';
+import { inIdChunks, likeContains, numberOrNull, whereLike } from '../db/connect';
+import { tokenColumns, type TokenColumns } from '../tokens/repo';
 import { SCOPES, type Scope } from './scopes';
 
 export type ClientStatus = 'active' | 'disabled';
@@ -19,18 +19,9 @@ export interface MachineClient {
   updatedAt: number;
 }
 
-export interface ClientToken {
-  id: number;
+export interface ClientToken extends TokenColumns {
   clientId: number;
-  name: string;
-  prefix: string;
-  createdAt: number;
-  lastUsedAt: number | null;
-  expiresAt: number | null;
-  revokedAt: number | null;
 }
-
-const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
 /** Scopes are stored comma-separated, always in catalog order. */
 export const scopesColumn = (scopes: readonly Scope[]) => SCOPES.filter((s) => scopes.includes(s)).join(',');
@@ -44,7 +35,7 @@ function toClient(r: Record<string, unknown>): MachineClient {
     ownerId: Number(r.owner_id),
     ownerUsername: String(r.owner_username ?? ''),
     scopes: parseScopes(r.scopes),
-    rateLimitPerMinute: n(r.rate_limit_per_minute),
+    rateLimitPerMinute: numberOrNull(r.rate_limit_per_minute),
     status: r.status === 'disabled' ? 'disabled' : 'active',
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
@@ -203,5 +194,5 @@ export async function loadTokenEntries(db: Conn, ids?: number[]): Promise<Client
     const q = db('client_tokens').select('id', 'client_id', 'token_hash', 'expires_at', 'revoked_at');
     return chunk ? q.whereIn('id', chunk) : q.whereNull('revoked_at');
   });
-  return rows.map((r: Record<string, unknown>) => ({ id: Number(r.id), clientId: Number(r.client_id), hash: String(r.token_hash), expiresAt: n(r.expires_at), revokedAt: n(r.revoked_at) }));
+  return rows.map((r: Record<string, unknown>) => ({ id: Number(r.id), clientId: Number(r.client_id), hash: String(r.token_hash), expiresAt: numberOrNull(r.expires_at), revokedAt: numberOrNull(r.revoked_at) }));
 }

@@ -110,6 +110,9 @@ export const UNIQUE_KEYS: Record<string, { field: string; message: string }> = {
   'roles.name_lower': { field: 'name', message: 'Another role already has this name (names are compared ignoring case).' },
   'machine_clients.name_lower': { field: 'name', message: 'Another client already has this name (names are compared without regard to case).' },
   'workspaces.parent_id': { field: 'name', message: 'A sub-workspace with this name already exists there.' },
+  'workspaces.external_key': { field: 'externalKey', message: 'Another workspace already has this external key.' },
+  'domains.key': { field: 'key', message: 'Another domain already has this key.' },
+  'domains.name': { field: 'name', message: 'Another domain already has this name.' },
 };
 
 /**

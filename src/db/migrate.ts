@@ -7,6 +7,7 @@ import * as bulkJobsAndImports from '../../migrations/20261201_0007_bulk_jobs_an
 import * as signInSecurity from '../../migrations/20261201_0008_sign_in_security';
 import * as changeLog from '../../migrations/20261201_0009_change_log';
 import * as machineClients from '../../migrations/20261201_0010_machine_clients';
+import * as domainsAndExternalKeys from '../../migrations/20261201_0011_domains_and_external_keys';
 import * as scim from '../../migrations/20261201_0012_scim';
 import * as webhooks from '../../migrations/20261201_0013_webhooks';
 
@@ -24,6 +25,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261201_0008_sign_in_security', signInSecurity],
   ['20261201_0009_change_log', changeLog],
   ['20261201_0010_machine_clients', machineClients],
+  ['20261201_0011_domains_and_external_keys', domainsAndExternalKeys],
   ['20261201_0012_scim', scim],
   ['20261201_0013_webhooks', webhooks],
 ];

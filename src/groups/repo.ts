@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
 import { isMysql, wherePrefix } from '../db/connect';
 import { applySearch } from '../users/repo';
+import { sqlDualListSource, type DualListSource } from '../db/dualListSource';
 
 export interface Group {
   id: number;
@@ -460,8 +461,50 @@ export async function approverPathsForUser(db: Conn, userId: number): Promise<Ap
 }
 
 /** Is the user a member of any of these groups? (Used to note approvers who approve their own models.) */
+/** The names of the groups of each of these users, in name order (the CSV export's column). */
+export async function groupNamesByMember(db: Conn, userIds: number[]): Promise<Map<number, string[]>> {
+  const out = new Map<number, string[]>();
+  if (!userIds.length) return out;
+  const rows = await db('group_members')
+    .join('groups', 'groups.id', 'group_members.group_id')
+    .whereIn('group_members.user_id', userIds)
+    .orderBy('groups.name_lower')
+    .select('group_members.user_id', 'groups.name');
+  for (const r of rows) {
+    const list = out.get(Number(r.user_id)) ?? [];
+    list.push(r.name);
+    out.set(Number(r.user_id), list);
+  }
+  return out;
+}
+
 export async function memberOfAny(db: Conn, userId: number, groupIds: number[]): Promise<Set<number>> {
   if (!groupIds.length) return new Set();
   const rows = await db('group_members').where('user_id', userId).whereIn('group_id', groupIds.slice(0, 1000)).select('group_id');
   return new Set(rows.map((r: { group_id: number }) => Number(r.group_id)));
+}
+
+/** A user's groups: groups on one side, the user's memberships on the other (none yet for a new user). */
+export function groupsOfUserSource(db: Conn, userId: number | null): DualListSource {
+  return sqlDualListSource({
+    db,
+    from: (d) => d('groups'),
+    idColumn: 'groups.id',
+    assignedInDb: (q, assigned) => {
+      if (userId === null) {
+        if (assigned) q.whereRaw('1 = 0');
+        return;
+      }
+      const member = db('group_members').select(db.raw('1')).whereRaw('group_members.group_id = groups.id').andWhere('group_members.user_id', userId);
+      if (assigned) q.whereExists(member);
+      else q.whereNotExists(member);
+    },
+    search: (q, text) => {
+      const t = text.trim().toLowerCase();
+      if (t) wherePrefix(q, 'groups.name_lower', t);
+    },
+    orderBy: ['groups.name_lower', 'groups.id'],
+    select: ['groups.id', 'groups.name', 'groups.description'],
+    toItem: (r) => ({ id: Number(r.id), label: String(r.name), detail: String(r.description ?? '') }),
+  });
 }

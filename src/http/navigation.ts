@@ -17,6 +17,7 @@ const SECTIONS: NavItem[] = [
   { label: 'Roles', href: '/roles', anyOf: [P.usersManage] },
   { label: 'Licenses', href: '/licenses', anyOf: [P.usersManage] },
   { label: 'Workspaces', href: '/workspaces', anyOf: [P.accessManage] },
+  { label: 'Domains', href: '/domains', anyOf: [P.accessManage], superuser: true },
   { label: 'Assets', href: '/assets', anyOf: [P.accessManage] },
   { label: 'Access explorer', href: '/access', anyOf: [P.accessManage] },
   { label: 'Audit log', href: '/audit', anyOf: [P.usersManage, P.accessManage] },

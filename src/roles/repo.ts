@@ -1,7 +1,8 @@
 import type { Conn } from '../db/connect';
 import { bool, isMysql, likeContains, likePrefix, whereLike } from '../db/connect';
 import type { AppPermission } from '../permissions/catalog';
-import { applySearch as applyUserSearch } from '../users/repo';
+import { applySearch as applyUserSearch, prepareSearch, whereSearch, type PreparedSearch } from '../users/repo';
+import { sqlDualListSource, type DualListSource } from '../db/dualListSource';
 
 export interface Role {
   id: number;
@@ -343,4 +344,31 @@ export async function idsOfUsernames(db: Conn, usernames: string[]): Promise<Map
 /** The application permission keys the database holds (the seeded catalog). */
 export async function storedPermissionKeys(db: Conn): Promise<string[]> {
   return (await db('app_permissions').select('key')).map((r: { key: string }) => r.key);
+}
+
+/**
+ * A role's holders: users with another role on one side, the role's users on the other. Every user has
+ * exactly one role, so each item shows the user's current role (assigning moves them from it).
+ */
+export function usersOfRoleSource(db: Conn, roleId: number): DualListSource {
+  return sqlDualListSource({
+    db,
+    from: (d) => d('users'),
+    join: (q) => q.leftJoin('roles', 'roles.id', 'users.role_id'),
+    idColumn: 'users.id',
+    assignedInDb: (q, assigned) => {
+      if (assigned) q.where('users.role_id', roleId);
+      else q.where((b) => b.whereNot('users.role_id', roleId).orWhereNull('users.role_id'));
+    },
+    // A union of prefix lookups, one index per column, like the users list (users/repo prepareSearch).
+    prepare: (text) => prepareSearch(db, text),
+    search: (q, text, prepared) => whereSearch(q, { q: text, search: (prepared as PreparedSearch | null | undefined) ?? null }),
+    orderBy: ['users.username_lower'],
+    select: ['users.id', 'users.username', 'users.first_name', 'users.last_name', 'users.email', 'roles.name as role_name'],
+    toItem: (r) => ({
+      id: Number(r.id),
+      label: String(r.username),
+      detail: `${[r.first_name, r.last_name].filter(Boolean).join(' ')} · ${r.email} · role: ${r.role_name ?? 'none'}`,
+    }),
+  });
 }

@@ -345,7 +345,10 @@ export async function patchUser(db: Db, caller: ScimCaller, rawId: string, body:
       const key = attributeKey(o.path, 'User');
       const root = key.startsWith(`${GATEHOUSE}:`) ? key : key.split(/[.[]/)[0];
       if (root === 'username') {
-        if (o.op === 'remove' || typeof o.value !== 'string' || o.value !== before.username) throw mutability(`userName cannot be changed after creation (it is "${before.username}").`);
+        // Sending the same userName again (in any case) changes nothing; another one is refused.
+        if (o.op === 'remove' || typeof o.value !== 'string' || o.value.toLowerCase() !== before.username.toLowerCase()) {
+          throw mutability(`userName cannot be changed after creation (it is "${before.username}").`);
+        }
       } else if (root === 'id' && o.op !== 'remove' && String(o.value) === String(before.id)) {
         // Okta repeats the id in its value objects: unchanged, nothing to do.
       } else if (root === 'groups' || root === 'id' || root === 'meta') {

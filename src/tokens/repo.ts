@@ -1,8 +1,8 @@
-import { inIdChunks, type Conn } from '../db/connect';
+import { inIdChunks, numberOrNull, type Conn } from '../db/connect';
 
-export interface ApiToken {
+/** The columns every kind of token row has (personal tokens here, machine clients' in src/clients). */
+export interface TokenColumns {
   id: number;
-  userId: number;
   name: string;
   prefix: string;
   createdAt: number;
@@ -11,18 +11,19 @@ export interface ApiToken {
   revokedAt: number | null;
 }
 
-const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+export interface ApiToken extends TokenColumns {
+  userId: number;
+}
 
-/** The columns every kind of token row has (personal tokens here, machine clients' in src/clients). */
-export function tokenColumns(r: Record<string, unknown>) {
+export function tokenColumns(r: Record<string, unknown>): TokenColumns {
   return {
     id: Number(r.id),
     name: String(r.name),
     prefix: String(r.prefix),
     createdAt: Number(r.created_at),
-    lastUsedAt: n(r.last_used_at),
-    expiresAt: n(r.expires_at),
-    revokedAt: n(r.revoked_at),
+    lastUsedAt: numberOrNull(r.last_used_at),
+    expiresAt: numberOrNull(r.expires_at),
+    revokedAt: numberOrNull(r.revoked_at),
   };
 }
 
@@ -72,5 +73,5 @@ export async function loadEntries(db: Conn, ids?: number[]): Promise<TokenEntry[
     const q = db('api_tokens').select('id', 'user_id', 'token_hash', 'expires_at', 'revoked_at');
     return chunk ? q.whereIn('id', chunk) : q.whereNull('revoked_at');
   });
-  return rows.map((r: Record<string, unknown>) => ({ id: Number(r.id), userId: Number(r.user_id), hash: String(r.token_hash), expiresAt: n(r.expires_at), revokedAt: n(r.revoked_at) }));
+  return rows.map((r: Record<string, unknown>) => ({ id: Number(r.id), userId: Number(r.user_id), hash: String(r.token_hash), expiresAt: numberOrNull(r.expires_at), revokedAt: numberOrNull(r.revoked_at) }));
 }

@@ -261,7 +261,6 @@ const listUsers = operation({
     rows.splice(q.limit);
     const last = rows[rows.length - 1];
     const lastKey = last ? (q.sort === 'email' ? last.email : last.username).toLowerCase() : undefined;
-    const online = await sessions.onlineUserIds(db, rows.map((r) => r.id), now);
     return {
       items: rows.map((r) => ({
         id: r.id,
@@ -273,7 +272,7 @@ const listUsers = operation({
         license: r.licenseName,
         status: r.status,
         locked: r.locked,
-        online: online.has(r.id),
+        online: r.online,
         source: r.source,
         lastLoginAt: isoOrNull(r.lastLoginAt),
         createdAt: iso(r.createdAt),

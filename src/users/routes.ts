@@ -9,7 +9,7 @@ import { actorOf } from '../http/auth';
 import { HttpError, ValidationError, notFound } from '../http/errors';
 import { validate } from '../http/forms';
 import { applyOperation, buildView, DualListLimitError, operationFor, readState, type DualListState } from '../http/dualList';
-import { groupsOfUserSource } from '../groups/dualLists';
+import { groupsOfUserSource } from '../groups/repo';
 import * as roles from '../roles/repo';
 import { assignmentBlocker } from '../roles/service';
 import { signInPanel } from '../auth/adminRoutes';
@@ -42,11 +42,10 @@ async function list(ctx: Koa.Context) {
   // One row more than a page tells whether there is a next page when the count is only a bound.
   const hasNext = rows.length > filters.size;
   rows.splice(filters.size);
-  const online = await sessions.onlineUserIds(db, rows.map((r) => r.id), now);
   const pages = count.exact ? Math.max(1, Math.ceil(count.n / filters.size)) : hasNext ? filters.page + 1 : filters.page;
   const data = {
     title: 'Users',
-    rows: rows.map((r) => ({ ...r, online: online.has(r.id) })),
+    rows,
     total: count.n,
     count,
     countCap: repo.COUNT_CAP,

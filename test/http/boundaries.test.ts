@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { $, createTestApp, type TestApp } from '../support/app';
+import { $, createTestApp, eachTestStartsFromSetUp, type TestApp } from '../support/app';
 import { userEditForm } from '../support/forms';
 import { SYSTEM_ACTOR } from '../../src/audit/service';
 import * as roleService from '../../src/roles/service';
@@ -68,6 +68,7 @@ beforeAll(async () => {
   await t.makeUser({ username: 'plain', role: 'analyst' });
 });
 afterAll(async () => t?.close());
+eachTestStartsFromSetUp(() => t);
 
 describe('account takeover', () => {
   it('an Administrator cannot set a Superuser’s password or email in the console', async () => {
@@ -256,7 +257,7 @@ describe('every field’s problem at once', () => {
     await roleService.createRole(t.db, SYSTEM_ACTOR, { name: 'Taken role', templateRoleId: roleIds.viewer });
     const role = await root.post('/roles/new').type('form').send({ _csrf: root.csrf, name: 'taken ROLE', templateRoleId: '999999' });
     expect(role.status).toBe(422);
-    expect($(role.text)('#e-name').text()).toMatch(/already has this name/);
+    expect($(role.text)('#e-name').text()).toMatch(/A role named “Taken role” already exists/);
     expect($(role.text)('#e-templateRoleId').text()).toMatch(/template/);
     await groupService.createGroup(t.db, SYSTEM_ACTOR, { name: 'Taken group' });
     const token = await t.token('root');

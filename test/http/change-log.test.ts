@@ -83,7 +83,7 @@ describe('trimming', () => {
   it('a log trimmed past what a server has seen makes it load everything again', async () => {
     const loads = followerStatus(t.db).rebuilds;
     // As if entries this server never read had been deleted by another server's housekeeping.
-    await t.db('settings').where({ key: 'change_log_trimmed_through' }).update({ value: String((await headPosition(t.db)) + 1000) });
+    await t.db('settings').insert({ key: 'change_log_trimmed_through', value: String((await headPosition(t.db)) + 1000) }).onConflict('key').merge();
     const status = await eventually(
       async () => followerStatus(t.db),
       (s) => s.rebuilds > loads,

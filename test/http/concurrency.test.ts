@@ -125,7 +125,7 @@ describe('unique names', () => {
       const role = unique('Role ');
       const roles = await Promise.all(Array.from({ length: PARALLEL }, () => api('post', '/roles').send({ name: role, template: 'viewer' })));
       expect(judge(roles, [201]).length).toBe(1);
-      for (const a of roles.filter((x) => x.status !== 201)) expect(a.body.error!.details!.fields!.name).toMatch(/already has this name/);
+      for (const a of roles.filter((x) => x.status !== 201)) expect(a.body.error!.details!.fields!.name).toMatch(/already has this name|already exists/);
 
       const ws = unique('Region ');
       const spaces = await Promise.all(Array.from({ length: PARALLEL }, () => api('post', '/workspaces').send({ name: ws })));

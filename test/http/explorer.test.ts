@@ -21,9 +21,7 @@ async function mkws(path: string) {
   return res.body.id as number;
 }
 
-async function group(name: string, members: string[]) {
-  return (await t.make.makeGroup(name, members)).id;
-}
+const group = async (name: string, members: string[]) => (await t.make.makeGroup(name, members)).id;
 
 async function permit(groupName: string, body: Record<string, unknown>) {
   const res = await api().post(`/api/v1/groups/${encodeURIComponent(groupName)}/permissions`).set(auth()).send(body);

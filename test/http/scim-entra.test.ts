@@ -10,11 +10,12 @@ import { ERROR_SCHEMA, GROUP_SCHEMA, USER_SCHEMA, patchOp, scimClient, type Scim
  */
 let t: TestApp;
 let scim: ScimClient;
+let owner: string;
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 
 beforeAll(async () => {
   t = await createTestApp();
-  const owner = unique('entra-owner');
+  owner = unique('entra-owner');
   await t.makeUser({ username: owner, role: 'superuser' });
   scim = scimClient(t, await t.make.scimToken(owner));
 });
@@ -60,6 +61,12 @@ describe('Entra ID provisions, updates, disables and deletes a user', () => {
     expect(res.status).toBe(200);
     expect(res.body.userName).toBe(userName);
 
+    // Entra ID's other matching attributes: the work email and externalId.
+    res = await scim.get(`/Users?filter=${encodeURIComponent(`emails[type eq "work"].value eq "${body.emails[0].value.toUpperCase()}"`)}`);
+    expect(res.body.Resources.map((r: { id: string }) => r.id)).toEqual([id]);
+    res = await scim.get(`/Users?filter=${encodeURIComponent(`externalId eq "${body.externalId}"`)}&attributes=userName`);
+    expect(res.body.Resources).toEqual([{ schemas: [USER_SCHEMA, 'urn:ietf:params:scim:schemas:extension:gatehouse:2.0:User'], id, userName }]);
+
     // Entra ID matches on userName without regard to case.
     res = await scim.get(`/Users?filter=${encodeURIComponent(`userName eq "${userName.toUpperCase()}"`)}`);
     expect(res.body.totalResults).toBe(1);
@@ -84,6 +91,11 @@ describe('Entra ID provisions, updates, disables and deletes a user', () => {
     expect(res.status).toBe(200);
     expect(res.body.name.givenName).toBe('Newgiven');
 
+    const console = await t.signIn(owner);
+    const page = await console.get(`/users/${id}`);
+    expect(page.text).toContain('Provisioned by a directory');
+    expect(page.text).toContain(body.externalId);
+
     const signedIn = await t.signIn(userName).catch(() => undefined);
     expect(signedIn, 'a provisioned account has no password until it sets one').toBeUndefined();
 
@@ -104,7 +116,10 @@ describe('Entra ID provisions, updates, disables and deletes a user', () => {
   it('refuses a change of userName with a mutability error, and deletes the user', async () => {
     const { body } = entraUser('entra-del');
     const id = (await scim.post('/Users', body)).body.id;
-    let res = await scim.patch(`/Users/${id}`, patchOp({ op: 'Replace', path: 'userName', value: 'someone.else@testuser.com' }));
+    let res = await scim.patch(`/Users/${id}`, patchOp({ op: 'Replace', path: 'userName', value: body.userName.toUpperCase() }));
+    expect(res.status, 'the same userName in another case changes nothing').toBe(200);
+    expect(res.body.userName).toBe(body.userName);
+    res = await scim.patch(`/Users/${id}`, patchOp({ op: 'Replace', path: 'userName', value: 'someone.else@testuser.com' }));
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ schemas: [ERROR_SCHEMA], status: '400', scimType: 'mutability' });
 

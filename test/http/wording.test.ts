@@ -66,3 +66,21 @@ describe('groups list', () => {
     expect(await names({ q: 'sort' })).toEqual(['Sort Big', 'Sort None', 'Sort Small']);
   });
 });
+
+describe('users list sorted by status', () => {
+  it('puts locked accounts first in descending order, then deactivated, then active (names in order within)', async () => {
+    await t.makeUser({ username: 'stat.active' });
+    await t.makeUser({ username: 'stat.off', status: 'deactivated' });
+    await t.makeUser({ username: 'stat.locked' });
+    const attacker = await t.anonymous();
+    for (let i = 0; i < 7; i++) await attacker.post('/login').type('form').send({ _csrf: attacker.csrf, username: 'stat.locked', password: `wrong-guess-${i}-xxxx` });
+    const names = async (dir: string) => {
+      const doc = $((await admin.get('/users').query({ q: 'stat.', sort: 'status', dir })).text);
+      return doc('#user-results tbody td.user-cell a').toArray().map((a) => doc(a).text());
+    };
+    expect(await names('desc')).toEqual(['stat.locked', 'stat.off', 'stat.active']);
+    expect(await names('asc')).toEqual(['stat.active', 'stat.off', 'stat.locked']);
+    const locked = $((await admin.get('/users').query({ status: 'locked' })).text);
+    expect(locked('#user-results tbody td.user-cell a').toArray().map((a) => locked(a).text())).toEqual(['stat.locked']);
+  });
+});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CheckRequest, isCanonicalBatch, isCanonicalCheck } from '../../src/access/api';
 import { checkStrict } from '../../src/http/forms';
+import { isCanonicalEvaluation, isCanonicalEvaluations } from '../../src/authzen/canonical';
 
 /**
  * The decision operations skip their schema for bodies already in canonical form (src/api/operation.ts,
@@ -56,5 +57,62 @@ describe('the canonical shortcut of the decision operations', () => {
     expect(isCanonicalBatch({ checks: [] })).toBe(false);
     expect(isCanonicalBatch({ checks: [q, { ...q, operation: 'r' }] })).toBe(false);
     expect(isCanonicalBatch({ checks: [q], more: true })).toBe(false);
+  });
+});
+
+describe('the canonical shortcut of the AuthZEN evaluations', () => {
+  const schemaOf = async (operationId: string) => {
+    const { operations } = await import('../../src/authzen/api');
+    return operations.find((o) => o.operationId === operationId)!.body as unknown as import('joi').Schema;
+  };
+  const PARTS: Record<string, unknown[]> = {
+    subject: [{ type: 'user', id: 'alice' }, { type: 'user', id: 'alice', properties: { dept: 1 } }, { type: '', id: 'alice' }, { type: 'user' }, { type: 'user', id: 7 }, { type: 'user', id: 'a', properties: [] }, 'alice', null],
+    action: [{ name: 'read' }, { name: 'write', properties: {} }, { name: '' }, {}, { name: 3 }, []],
+    resource: [
+      { type: 'record', id: 'record-1' },
+      { type: 'processes', id: '/Root', properties: { level: 3 } },
+      { type: 'processes', id: '/Root', properties: { level: '3' } },
+      { type: 'processes', id: '/Root', properties: { level: 12 } },
+      { type: 'processes', id: '/Root', properties: { level: 1.5 } },
+      { type: 'processes', id: '/Root', properties: { other: true } },
+      { type: 'record' },
+      { type: 'record', id: '' },
+    ],
+    context: [undefined, {}, { consistency_token: '12' }, 'x', []],
+  };
+  const pick = (key: string, n: number) => PARTS[key][n % PARTS[key].length];
+
+  it('accepts an evaluation only when the schema accepts it unchanged', async () => {
+    const schema = await schemaOf('authzenEvaluation');
+    let accepted = 0;
+    for (let i = 0; i < 600; i++) {
+      const body: Record<string, unknown> = { subject: pick('subject', i), action: pick('action', i * 7 + 1), resource: pick('resource', i * 3 + 2), extra: i % 5 === 0 ? 'kept' : undefined };
+      const context = pick('context', i * 11);
+      if (context !== undefined) body.context = context;
+      if (body.extra === undefined) delete body.extra;
+      if (!isCanonicalEvaluation(body)) continue;
+      accepted++;
+      const r = checkStrict(schema, body, { noDefaults: true });
+      expect({ unknown: r.unknown, problems: r.problems }, JSON.stringify(body)).toEqual({ unknown: {}, problems: {} });
+      expect(r.value, JSON.stringify(body)).toEqual(body);
+    }
+    expect(accepted).toBeGreaterThan(10);
+  });
+
+  it('accepts a batch only when the schema accepts it unchanged', async () => {
+    const schema = await schemaOf('authzenEvaluations');
+    let accepted = 0;
+    for (let i = 0; i < 400; i++) {
+      const items = Array.from({ length: 1 + (i % 4) }, (_, k) => (k % 2 ? { resource: pick('resource', i + k) } : { action: pick('action', i + k), resource: pick('resource', i * 5 + k) }));
+      const body: Record<string, unknown> = { subject: pick('subject', i), evaluations: items };
+      if (i % 3 === 0) body.options = { evaluations_semantic: ['execute_all', 'deny_on_first_deny', 'permit_on_first_permit', 'sometimes'][i % 4] };
+      if (!isCanonicalEvaluations(body)) continue;
+      accepted++;
+      const r = checkStrict(schema, body, { noDefaults: true });
+      expect({ unknown: r.unknown, problems: r.problems }, JSON.stringify(body)).toEqual({ unknown: {}, problems: {} });
+      expect(r.value, JSON.stringify(body)).toEqual(body);
+    }
+    expect(accepted).toBeGreaterThan(10);
+    expect(isCanonicalEvaluations({ subject: { type: 'user', id: 'a' }, evaluations: Array.from({ length: 1001 }, () => ({})) })).toBe(false);
   });
 });
