@@ -1,6 +1,7 @@
 import type Koa from 'koa';
-import type { Conn } from '../db/connect';
-import { loadCurrentUser } from '../auth/service';
+import { awaitPosition, decisionState } from '../changes/follower';
+import { CONSISTENCY_HEADER } from './operation';
+import type { Db } from '../db/connect';
 import { HttpError } from '../http/errors';
 import type { ClientCaller, CurrentUser } from '../http/types';
 import { P } from '../permissions/catalog';
@@ -26,22 +27,36 @@ export type BearerIdentity = { kind: 'personal'; tokenId: number; user: CurrentU
  * stands for, or a 401 when the token is unknown, revoked or expired, its client disabled, or the account
  * behind it unable to sign in. Whatever verifies tokens differently (from memory) replaces this function.
  */
-export async function identifyBearer(db: Conn, raw: string, now = Date.now()): Promise<BearerIdentity> {
+export async function identifyBearer(db: Db, raw: string, now = Date.now()): Promise<BearerIdentity> {
   const hash = hashToken(raw);
+  const state = await decisionState(db);
   if (raw.startsWith(CLIENT_TOKEN_PREFIX)) {
-    const holder = await clients.findActiveTokenByHash(db, hash, now);
+    const holder = state.activeClientToken(hash, now);
     if (!holder) throw new HttpError(401, 'invalid_token', 'The API token is unknown, revoked or expired.', {}, undefined, INVALID_TOKEN);
     const { client } = holder;
     if (client.status !== 'active') throw new HttpError(401, 'client_disabled', `The client ${client.name} is disabled.`, {}, undefined, INVALID_TOKEN);
-    const user = await loadCurrentUser(db, client.ownerId);
+    const user = state.currentUser(client.ownerId, now);
     if (!user) throw new HttpError(401, 'account_disabled', `The owner of the client ${client.name} cannot sign in (deactivated, locked, or without role or license).`, {}, undefined, INVALID_TOKEN);
     return { kind: 'client', tokenId: holder.tokenId, user, client: { id: client.id, name: client.name, scopes: client.scopes, rateLimitPerMinute: client.rateLimitPerMinute } };
   }
-  const token = await tokens.findActiveByHash(db, hash, now);
-  if (!token) throw new HttpError(401, 'invalid_token', 'The API token is unknown, revoked or expired.', {}, undefined, INVALID_TOKEN);
-  const user = await loadCurrentUser(db, token.userId);
+  const token = state.activeToken(hash, now);
+  // A token whose owner was deleted went with it (ON DELETE CASCADE).
+  if (!token || !state.account(token.userId)) throw new HttpError(401, 'invalid_token', 'The API token is unknown, revoked or expired.', {}, undefined, INVALID_TOKEN);
+  const user = state.currentUser(token.userId, now);
   if (!user) throw new HttpError(401, 'account_disabled', 'The account behind this token cannot sign in (deactivated, locked, or without role or license).', {}, undefined, INVALID_TOKEN);
   return { kind: 'personal', tokenId: token.id, user };
+}
+
+/**
+ * Waits until this server's decision state reaches a consistency token (by default the request's
+ * `Gatehouse-Consistency-Token` header), if well-formed (the operation's own validation answers a malformed one); 503 with Retry-After when
+ * it does not within CONSISTENCY_WAIT_MS.
+ */
+export async function awaitConsistency(ctx: Koa.Context, token = ctx.get(CONSISTENCY_HEADER)): Promise<void> {
+  if (!/^[0-9]{1,15}$/.test(token)) return;
+  if (!(await awaitPosition(ctx.services.db, Number(token)))) {
+    throw new HttpError(503, 'not_yet_consistent', `This server has not yet applied the change at position ${token}. Retry in a moment.`, {}, undefined, { 'Retry-After': '1' });
+  }
 }
 
 /** The 403 of a client calling outside its scopes (RFC 6750 §3.1), naming the scope it lacks. */
@@ -78,6 +93,9 @@ export function apiAuthentication(): Koa.Middleware {
     const header = ctx.get('authorization');
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (match) {
+      // With a consistency token the caller is judged by state at least that fresh too: a token revoked or
+      // an owner deactivated through another server is refused here, not only in the decision.
+      await awaitConsistency(ctx);
       const now = Date.now();
       const who = await identifyBearer(db, match[1], now);
       if (who.kind === 'client') {

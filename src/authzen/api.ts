@@ -75,7 +75,7 @@ const ResourceSchema = component(
 );
 const contextField = Joi.object()
   .unknown(true)
-  .description('Ignored by the decision, except `consistency_token`: a position a write returned; the answer reflects at least that write (waiting at most 1 s).');
+  .description('Ignored by the decision, except `consistency_token`: a position a write returned; the answer reflects at least that write (waiting at most 2 s, else 503 with Retry-After).');
 
 const consistencyHeader = {
   'Gatehouse-Consistency-Token': Joi.string()
@@ -133,6 +133,7 @@ function contextOf(body: { context?: Record<string, unknown> }, headers: Record<
 const evaluation = operation({
   operationId: 'authzenEvaluation',
   method: 'POST',
+  consistency: 'decisions',
   path: '/evaluation',
   tag: TAG,
   summary: 'Access evaluation',
@@ -176,6 +177,7 @@ function withDefaults(body: EvaluationsBody, item: Partial<service.Evaluation>):
 const evaluations = operation({
   operationId: 'authzenEvaluations',
   method: 'POST',
+  consistency: 'decisions',
   path: '/evaluations',
   tag: TAG,
   summary: 'Access evaluations (batch)',
@@ -239,6 +241,7 @@ const resourceQuery = Joi.object({
 const searchSubject = operation({
   operationId: 'authzenSearchSubject',
   method: 'POST',
+  consistency: 'decisions',
   path: '/search/subject',
   tag: TAG,
   summary: 'Subject search: who may',
@@ -258,6 +261,7 @@ const searchSubject = operation({
 const searchResource = operation({
   operationId: 'authzenSearchResource',
   method: 'POST',
+  consistency: 'decisions',
   path: '/search/resource',
   tag: TAG,
   summary: 'Resource search: in which workspaces',
@@ -277,6 +281,7 @@ const searchResource = operation({
 const searchAction = operation({
   operationId: 'authzenSearchAction',
   method: 'POST',
+  consistency: 'decisions',
   path: '/search/action',
   tag: TAG,
   summary: 'Action search: which operations',

@@ -5,13 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { Db } from '../db/connect';
-import { headPosition } from '../changes/service';
-import { ValidationError } from '../http/errors';
+import { awaitPosition } from '../changes/follower';
+import { HttpError, ValidationError } from '../http/errors';
 import { OPERATIONS, type Operation } from '../access/catalog';
 import type { AccessIndex, DomainInput } from '../access/accessIndex';
 import { decide, type DomainKey } from '../access/engine';
 import * as access from '../access/service';
-import type { SubjectWithName } from '../access/repo';
+import type { SubjectWithName } from '../access/state';
 import { recordDecision } from '../ops/decisions';
 import {
   SUBJECT_TYPE,
@@ -49,18 +49,16 @@ export type Semantic = 'execute_all' | 'deny_on_first_deny' | 'permit_on_first_p
 
 // ---- freshness -------------------------------------------------------------------------------------------
 
-/** How long a decision waits for the change log to reach a consistency token before answering anyway. */
-export const CONSISTENCY_WAIT_MS = 1000;
-
 /**
- * Answers no earlier than the change log holds `token` (a position a write returned), waiting at most
- * CONSISTENCY_WAIT_MS: on a replicated database a write made through another node may not be visible yet.
- * The index itself follows the newest position on every request (src/access/service.ts).
+ * Answers from decision state at least as fresh as `token` (a position a write returned): waits for this
+ * server's state to apply it, at most CONSISTENCY_WAIT_MS (src/changes/follower.ts), else 503 with
+ * Retry-After — never a stale answer.
  */
 export async function awaitFreshness(db: Db, token: number | undefined): Promise<void> {
   if (token === undefined) return;
-  const deadline = Date.now() + CONSISTENCY_WAIT_MS;
-  while ((await headPosition(db)) < token && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  if (!(await awaitPosition(db, token))) {
+    throw new HttpError(503, 'not_yet_consistent', `This server has not yet applied the change at position ${token}. Retry in a moment.`, {}, undefined, { 'Retry-After': '1' });
+  }
 }
 
 /** A consistency token from `context.consistency_token` or the header: a non-negative integer, else a 400. */
