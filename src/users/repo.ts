@@ -293,6 +293,8 @@ export interface UserListFilter {
   source?: 'local' | 'sso';
   /** `q` looked up ahead (prepareFilter); undefined: not yet, null: searched as a predicate. */
   search?: PreparedSearch | null;
+  /** The search matched more than SEARCH_ID_CAP users when looked up (so it is searched as a predicate). */
+  searchBroad?: boolean;
 }
 
 const SEARCH_COLUMNS = ['username_lower', 'first_name_lower', 'last_name_lower', 'email_lower'];
@@ -341,22 +343,35 @@ export interface PreparedSearch {
 export async function prepareSearch(db: Conn, text: string | undefined): Promise<PreparedSearch | null> {
   const words = searchWords(text);
   if (!words.length) return null;
-  const driver = words.reduce((a, b) => (b.length > a.length ? b : a));
   const mysql = db.client.config.client === 'mysql2';
   const condition = mysql ? `LIKE ? ESCAPE '!'` : 'GLOB ?';
-  const pattern = mysql ? likePrefix(driver) : `${driver.replace(/[*?[]/g, (c) => `[${c}]`)}*`;
+  const pattern = (w: string) => (mysql ? likePrefix(w) : `${w.replace(/[*?[]/g, (c) => `[${c}]`)}*`);
   const union = SEARCH_COLUMNS.map((c) => `SELECT id FROM users WHERE ${c} ${condition}`).join(' UNION ');
-  const raw = await db.raw(`SELECT id FROM (${union}) AS search_hits LIMIT ${SEARCH_ID_CAP + 1}`, SEARCH_COLUMNS.map(() => pattern));
+  // Several words: the users every word's union finds, intersected in the database (each union reads only
+  // its indexes), so "anna ber" among a million users reads the Annas and the Ber…s, not the directory.
+  // One-letter words are too broad for that and narrow the result as a predicate instead.
+  const longest = words.reduce((a, b) => (b.length > a.length ? b : a));
+  const looked = words.length > 1 ? words.filter((w) => w.length > 1) : [longest];
+  if (!looked.length) looked.push(longest);
+  const joined =
+    looked.length === 1
+      ? `SELECT id FROM (${union}) AS search_hits LIMIT ${SEARCH_ID_CAP + 1}`
+      : `SELECT w0.id FROM (${union}) AS w0 ${looked
+          .slice(1)
+          .map((_, i) => `JOIN (${union}) AS w${i + 1} ON w${i + 1}.id = w0.id`)
+          .join(' ')} LIMIT ${SEARCH_ID_CAP + 1}`;
+  const bindings = looked.flatMap((w) => SEARCH_COLUMNS.map(() => pattern(w)));
+  const raw = await db.raw(joined, bindings);
   const rows = (mysql ? raw[0] : raw) as Array<{ id: number }>;
   if (rows.length > SEARCH_ID_CAP) return null;
-  const rest = [...words];
-  rest.splice(words.indexOf(driver), 1);
-  return { ids: rows.map((r) => Number(r.id)), rest: rest.join(' ') };
+  return { ids: rows.map((r) => Number(r.id)), rest: words.filter((w) => !looked.includes(w)).join(' ') };
 }
 
 /** The filter with its search looked up (prepareSearch), ready for the queries of one request. */
 export async function prepareFilter(db: Conn, f: UserListFilter): Promise<UserListFilter> {
-  return f.q?.trim() && f.search === undefined ? { ...f, search: await prepareSearch(db, f.q) } : f;
+  if (!f.q?.trim() || f.search !== undefined) return f;
+  const search = await prepareSearch(db, f.q);
+  return { ...f, search, searchBroad: search === null && searchWords(f.q).length > 0 };
 }
 
 /** The search of `f` on a query over `users` (its ids when prepared, else the prefix predicate). */
@@ -541,9 +556,13 @@ export async function list(
   f = await prepareFilter(db, f);
   // A search alone (one word, no other filter) has its count already: the ids it looked up.
   const searchOnly = !!f.search && !f.search.rest.trim() && !isFiltered({ ...f, q: undefined });
+  // …and a search too broad to look up (more than 10,000 users) is "more than 10,000" without counting them.
+  const broadOnly = !!f.searchBroad && !isFiltered({ ...f, q: undefined });
   const count = searchOnly
     ? { n: f.search!.ids.length, exact: true }
-    : !options.boundedCount
+    : broadOnly && options.boundedCount
+      ? { n: COUNT_CAP + 1, exact: false }
+      : !options.boundedCount
       ? { n: await countOf(filteredUsers(db, f, now)), exact: true }
       : isFiltered(f)
         ? await countUpTo(db, filteredUsers(db, f, now))

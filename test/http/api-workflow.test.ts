@@ -97,6 +97,24 @@ describe('a client working from the document alone', () => {
     const grid = await ok(call('get', `/users/ann.org/effective-permissions?workspace=${encodeURIComponent('/Root/Org/Sales EMEA')}`));
     expect(grid.domains.find((d: { key: string }) => d.key === 'processes').allowed).toBe('RMC');
 
+    // A domain of another application, a workspace named by the suite's own id, and AuthZEN over them
+    const tickets = await ok(call('post', '/domains', { key: 'tickets', name: 'Tickets' }), 201);
+    expect((await ok(call('get', '/domains'))).items.map((d: { key: string }) => d.key)).toContain('tickets');
+    await ok(call('patch', '/domains/tickets', { usesLevels: false }));
+    expect((await ok(call('get', '/domains/tickets'))).permissions).toBe(0);
+    await ok(call('patch', `/workspaces/${sales.id}`, { externalKey: 'ticket-queue-7' }));
+    const ticketPerm = await ok(call('post', '/groups/Org%20Analysts/permissions', { effect: 'allow', domain: tickets.key, workspace: sales.id, operations: 'RM' }), 201);
+    const authzen = (path: string, body: object) => request(t.server).post(`/access/v1${path}`).set('Authorization', `Bearer ${adminToken}`).send(body);
+    const ask = { subject: { type: 'user', id: 'ann.org' }, action: { name: 'write' }, resource: { type: 'tickets', id: 'ticket-queue-7' } };
+    expect((await ok(authzen('/evaluation', ask))).decision).toBe(true);
+    expect((await ok(authzen('/evaluations', { ...ask, evaluations: [{}, { action: { name: 'delete' } }] }))).evaluations.map((e: { decision: boolean }) => e.decision)).toEqual([true, false]);
+    expect((await ok(authzen('/search/subject', { ...ask, subject: { type: 'user' } }))).results).toEqual([{ type: 'user', id: 'ann.org' }]);
+    expect((await ok(authzen('/search/resource', { ...ask, resource: { type: 'tickets' } }))).results).toEqual([{ type: 'tickets', id: 'ticket-queue-7' }]);
+    expect((await ok(authzen('/search/action', { subject: ask.subject, resource: ask.resource }))).results.map((a: { name: string }) => a.name)).toEqual(['read', 'modify', 'write']);
+    expect((await ok(request(t.server).get('/.well-known/authzen-configuration'))).access_evaluation_endpoint).toMatch(/\/access\/v1\/evaluation$/);
+    await ok(call('delete', `/permissions/${ticketPerm.id}`));
+    expect((await ok(call('delete', '/domains/tickets'))).deleted).toBe('tickets');
+
     // Role assignment
     expect((await ok(call('get', `/roles/${role.id}/users`))).items.map((u: { username: string }) => u.username)).toEqual(['ann.org']);
     expect((await ok(call('post', `/roles/${role.id}/users`, { add: ['max.org'] }))).added).toBe(1);

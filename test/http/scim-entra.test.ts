@@ -10,11 +10,12 @@ import { ERROR_SCHEMA, GROUP_SCHEMA, USER_SCHEMA, patchOp, scimClient, type Scim
  */
 let t: TestApp;
 let scim: ScimClient;
+let owner: string;
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 
 beforeAll(async () => {
   t = await createTestApp();
-  const owner = unique('entra-owner');
+  owner = unique('entra-owner');
   await t.makeUser({ username: owner, role: 'superuser' });
   scim = scimClient(t, await t.make.scimToken(owner));
 });
@@ -89,6 +90,11 @@ describe('Entra ID provisions, updates, disables and deletes a user', () => {
     res = await scim.patch(`/Users/${id}`, patchOp({ op: 'Replace', value: { 'name.givenName': 'Newgiven', active: 'True' } }));
     expect(res.status).toBe(200);
     expect(res.body.name.givenName).toBe('Newgiven');
+
+    const console = await t.signIn(owner);
+    const page = await console.get(`/users/${id}`);
+    expect(page.text).toContain('Provisioned by a directory');
+    expect(page.text).toContain(body.externalId);
 
     const signedIn = await t.signIn(userName).catch(() => undefined);
     expect(signedIn, 'a provisioned account has no password until it sets one').toBeUndefined();

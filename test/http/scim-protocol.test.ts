@@ -191,6 +191,11 @@ describe("Gatehouse's rules", () => {
     await licenseService.setSeatLimit(t.db, SYSTEM_ACTOR, licenseId, { seatLimit: used + 1 });
     const first = await provision({ role: 'Viewer', license: 'Process participant' });
     expect((await scim.get(`/Users/${first}`)).body[GATEHOUSE_USER]).toEqual({ role: 'Viewer', license: 'process_participant' });
+    let changed = await scim.patch(`/Users/${first}`, patchOp({ op: 'replace', path: `${GATEHOUSE_USER}:role`, value: 'model_designer' }));
+    expect(changed.body[GATEHOUSE_USER]).toEqual({ role: 'Model Designer', license: 'process_participant' });
+    changed = await scim.patch(`/Users/${first}`, patchOp({ op: 'Replace', value: { [GATEHOUSE_USER]: { role: 'Viewer' }, 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { department: 'Ignored' } } }));
+    expect(changed.status).toBe(200);
+    expect(changed.body[GATEHOUSE_USER].role).toBe('Viewer');
     const userName = unique('no-seat');
     const res = await scim.post('/Users', { schemas: [USER_SCHEMA], userName, name: { givenName: 'No', familyName: 'Seat' }, emails: [{ value: `${userName}@example.com` }], [GATEHOUSE_USER]: { license: 'process_participant' } });
     expect(res.status).toBe(400);
