@@ -114,6 +114,14 @@ export async function countByOwner(db: Conn, ownerId: number): Promise<number> {
   return Number((await db('machine_clients').where({ owner_id: ownerId }).count({ n: '*' }).first())?.n ?? 0);
 }
 
+/** Which of these users own at least one machine client (clients are few: read their owners, not the users). */
+export async function ownersAmong(db: Conn, userIds: number[]): Promise<Set<number>> {
+  if (!userIds.length) return new Set();
+  const rows: Array<{ owner_id: number }> = await db('machine_clients').distinct('owner_id');
+  const wanted = new Set(userIds);
+  return new Set(rows.map((r) => Number(r.owner_id)).filter((id) => wanted.has(id)));
+}
+
 // --------------------------------------------------------------------------------------------------- tokens
 
 export async function insertToken(db: Conn, row: { clientId: number; name: string; hash: string; prefix: string; expiresAt: number | null }): Promise<number> {

@@ -26,6 +26,7 @@ import * as licenses from '../licenses/repo';
 import type { LicenseType } from '../licenses/repo';
 import { assertSeatAvailable } from '../licenses/service';
 import * as groups from '../groups/repo';
+import * as clients from '../clients/repo';
 import { policyFor } from './policy';
 import * as users from './repo';
 import * as bulkRepo from './bulkRepo';
@@ -97,18 +98,19 @@ export interface ResolvedAction {
   receiver?: { id: number; username: string };
 }
 
-export type SkipCode = 'self' | 'forbidden' | 'already' | 'receiver' | 'last_superuser' | 'no_seats' | 'gone';
+export type SkipCode = 'self' | 'forbidden' | 'already' | 'receiver' | 'owns_clients' | 'last_superuser' | 'no_seats' | 'gone';
 
 export const SKIP_LABELS: Record<SkipCode, string> = {
   self: 'your own account',
   forbidden: 'you may not change them',
   already: 'already in that state',
   receiver: 'receives the assets',
+  owns_clients: 'owns machine clients',
   last_superuser: 'last active Superuser',
   no_seats: 'no seats left',
   gone: 'no longer exists',
 };
-const SKIP_ORDER: SkipCode[] = ['gone', 'self', 'forbidden', 'last_superuser', 'no_seats', 'receiver', 'already'];
+const SKIP_ORDER: SkipCode[] = ['gone', 'self', 'forbidden', 'last_superuser', 'no_seats', 'owns_clients', 'receiver', 'already'];
 
 export interface Skipped {
   id: number;
@@ -213,6 +215,7 @@ export async function evaluate(db: Conn, actor: Actor, resolved: ResolvedAction,
   const allIds = all.map((t) => t.id);
   const members = resolved.group ? await bulkRepo.membersAmong(db, resolved.group.id, allIds) : new Set<number>();
   const signedIn = resolved.action === 'end_sessions' ? await bulkRepo.signedInAmong(db, allIds, now) : new Set<number>();
+  const clientOwners = resolved.action === 'remove' ? await clients.ownersAmong(db, allIds) : new Set<number>();
 
   let change: BulkTarget[] = [];
   for (const t of all) {
@@ -229,6 +232,10 @@ export async function evaluate(db: Conn, actor: Actor, resolved: ResolvedAction,
     }
     if (resolved.receiver && resolved.receiver.id === t.id) {
       skip('receiver', `Receives the assets of the others, so stays.`);
+      continue;
+    }
+    if (clientOwners.has(t.id)) {
+      skip('owns_clients', `Owns machine clients: give them another owner or delete them first.`);
       continue;
     }
     change.push(t);

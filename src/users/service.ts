@@ -14,6 +14,7 @@ import { assertSeatAvailable } from '../licenses/service';
 import * as assets from '../assets/repo';
 import * as sessions from '../sessions/repo';
 import * as repo from './repo';
+import * as clients from '../clients/repo';
 import type { User } from './repo';
 import { recordChange } from '../changes/service';
 import { transaction } from '../db/transaction';
@@ -415,6 +416,11 @@ export async function deleteUser(db: Conn, actor: Actor, id: number, raw: unknow
     const user = await requireUser(trx, id);
     await policyFor(trx, actor).assertMayChange(user);
     await assertSuperuserRemains(trx, user, `${user.username} is the last active Superuser and cannot be removed.`);
+    // Services act as their machine client's owner: removing the owner would silently cut them off.
+    const clientsOwned = await clients.countByOwner(trx, id);
+    if (clientsOwned > 0) {
+      throw conflict(`${user.username} owns ${clientsOwned} machine client${clientsOwned === 1 ? '' : 's'}: give ${clientsOwned === 1 ? 'it' : 'them'} another owner or delete ${clientsOwned === 1 ? 'it' : 'them'} first (Settings → Machine clients).`);
+    }
     const owned = await assets.countOwnedBy(trx, id);
     let mode = 'none';
     let recipient: User | undefined;

@@ -164,6 +164,20 @@ describe('a client working from the document alone', () => {
       await receiver.close();
     }
 
+    // Machine clients: a service with the decisions scope gets a token, decides, and is retired
+    const service = await ok(call('post', '/clients', { name: 'orders-service', owner: 'admin', scopes: ['decisions'] }), 201);
+    expect((await ok(call('get', '/clients?q=orders'))).items.map((c: { id: number }) => c.id)).toEqual([service.id]);
+    expect((await ok(call('get', `/clients/${service.id}`))).scopes).toEqual(['decisions']);
+    expect((await ok(call('patch', `/clients/${service.id}`, { rateLimitPerMinute: 6000 }))).rateLimitPerMinute).toBe(6000);
+    const issued = await ok(call('post', `/clients/${service.id}/tokens`, { name: 'production' }), 201);
+    const asService = (path: string, body: object) => request(t.server).post(`/api/v1${path}`).set('Authorization', `Bearer ${issued.token}`).send(body);
+    expect((await asService('/check', { user: 'admin', domain: 'Files', operation: 'R', workspace: '/Root' })).status).toBe(200);
+    expect((await request(t.server).get('/api/v1/users').set('Authorization', `Bearer ${issued.token}`)).status).toBe(403);
+    expect((await ok(call('get', `/clients/${service.id}/tokens`))).items.map((k: { id: number }) => k.id)).toEqual([issued.id]);
+    expect((await ok(call('delete', `/clients/${service.id}/tokens/${issued.id}`))).revokedAt).not.toBeNull();
+    expect((await asService('/check', { user: 'admin', domain: 'Files', operation: 'R', workspace: '/Root' })).status).toBe(401);
+    expect((await ok(call('delete', `/clients/${service.id}`))).deleted).toBe(service.id);
+
     // The trail, page by page
     const page1 = await ok(call('get', '/audit?limit=3'));
     expect(page1.items).toHaveLength(3);

@@ -150,6 +150,29 @@ describe('machine clients in the console', () => {
   });
 });
 
+describe('the owner of a machine client', () => {
+  it('cannot be removed while owning it — alone, in bulk, or through the API — and can once it is gone', async () => {
+    const owner = unique('svcowner');
+    const ownerId = await t.makeUser({ username: owner });
+    const client = await t.make.makeClient({ owner, scopes: ['decisions'] });
+    await t.make.clientToken(client.id);
+
+    const viaApi = await api(rootToken).delete(`/users/${owner}`);
+    expect(viaApi.status).toBe(409);
+    expect(viaApi.body.error.message).toContain('owns 1 machine client');
+
+    const preview = await root.get('/users/bulk').query({ ids: String(ownerId), action: 'remove', assets: 'delete' });
+    expect(preview.status).toBe(200);
+    expect($(preview.text)('body').text()).toContain('Owns machine clients');
+
+    expect(await t.db('users').where({ id: ownerId }).first('id')).toBeDefined();
+    expect((await api(rootToken).get(`/clients/${client.id}/tokens`)).body.items.map((k: { revokedAt: string | null }) => k.revokedAt)).toEqual([null]);
+
+    expect((await api(rootToken).delete(`/clients/${client.id}`)).status).toBe(200);
+    expect((await api(rootToken).delete(`/users/${owner}`)).status).toBe(200);
+  });
+});
+
 describe('machine clients through the API', () => {
   it('creates, reads, changes, lists and deletes clients, and issues and revokes their tokens', async () => {
     const r = api(rootToken);

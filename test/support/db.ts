@@ -19,6 +19,12 @@ export interface TestDatabase {
   cleanup(): Promise<void>;
 }
 
+/** Each table's next AUTO_INCREMENT value (tables without one are left out). */
+async function autoIncrements(db: Knex, schema: string): Promise<Map<string, number>> {
+  const rows = await db('information_schema.tables').where({ table_schema: schema, table_type: 'BASE TABLE' }).whereNotNull('auto_increment').select({ name: 'table_name', next: 'auto_increment' });
+  return new Map(rows.map((r: { name: string; next: number | string }) => [r.name, Number(r.next)]));
+}
+
 async function baseTables(db: Knex, schema: string): Promise<string[]> {
   return (await db('information_schema.tables').where({ table_schema: schema, table_type: 'BASE TABLE' }).orderBy('table_name').select({ name: 'table_name' })).map(
     (r: { name: string }) => r.name,
@@ -95,6 +101,7 @@ export async function createTestDatabase(overrides: Partial<Config> = {}): Promi
   const name = `gh_test_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const snapshotName = `${name}_snap`;
   let snapshotTables: string[] | undefined;
+  let snapshotCounters = new Map<string, number>();
   const admin = serverConnection(url);
   try {
     await cloneDatabase(admin, inject('mysqlTemplate'), name);
@@ -124,6 +131,7 @@ export async function createTestDatabase(overrides: Partial<Config> = {}): Promi
         if (snapshotTables) await admin.raw('DROP DATABASE ??', [snapshotName]);
         await cloneDatabase(admin, name, snapshotName);
         snapshotTables = await baseTables(admin, snapshotName);
+        snapshotCounters = await autoIncrements(admin, name);
       } finally {
         await admin.destroy();
       }
@@ -140,6 +148,12 @@ export async function createTestDatabase(overrides: Partial<Config> = {}): Promi
         }
         await trx.raw('SET FOREIGN_KEY_CHECKS = 1');
       });
+      // DELETE keeps the counters where the test left them: set back those that moved, so ids (and positions
+      // such as the change log's head) continue as they would after the set-up.
+      for (const [table, next] of await autoIncrements(db, name)) {
+        const wanted = snapshotCounters.get(table);
+        if (wanted !== undefined && wanted !== next) await db.raw(`ALTER TABLE ?? AUTO_INCREMENT = ${Number(wanted)}`, [table]);
+      }
     },
     async cleanup() {
       await db.destroy();
