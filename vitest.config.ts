@@ -10,11 +10,11 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Each file gets its own database (in-memory SQLite, or a copy of the template on MariaDB), so files run in
-    // parallel and in a random order (the seed is printed). Tests within a file keep their order until every
-    // file's tests make what they use (see the files that already do: `--sequence.shuffle.tests` passes there).
+    // parallel; files and the tests within each file run in a random order (the seed is printed; repeat an
+    // order with `--sequence.seed=N`). Every test makes what it uses (test/support/factories.ts).
     fileParallelism: true,
     maxWorkers: 2,
-    sequence: { shuffle: { files: true, tests: false } },
+    sequence: { shuffle: { files: true, tests: true } },
     reporters: ['default'],
   },
 });

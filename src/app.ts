@@ -9,6 +9,7 @@ import { getOrCreateSetting } from './db/settings';
 import { redactedDatabaseError } from './db/errors';
 import { checkCatalog, APP_PERMISSIONS } from './permissions/catalog';
 import { storedPermissionKeys } from './roles/repo';
+import { missingBuiltInDomains } from './domains/service';
 import { bodyParseError, errorHandler } from './http/errorHandler';
 import { securityHeaders } from './http/security';
 import { staticFiles } from './http/static';
@@ -34,16 +35,21 @@ import { routes as workspaceRoutes } from './workspaces/routes';
 import { routes as groupRoutes } from './groups/routes';
 import { routes as roleRoutes } from './roles/routes';
 import { routes as licenseRoutes } from './licenses/routes';
+import { routes as domainRoutes } from './domains/routes';
 import { routes as domainPermissionRoutes } from './domainPermissions/routes';
 import { routes as explorerRoutes } from './access/explorerRoutes';
 import { routes as assetRoutes } from './assets/routes';
 import { routes as apiDocsRoutes } from './api/routes';
+import { routes as scimSettingsRoutes } from './scim/routes';
+import { scimServer } from './scim/server';
+import { routes as clientRoutes } from './clients/routes';
 import { createOps, type LogDestination, type Ops } from './ops';
+import { startFollowing, stopFollowing } from './changes/follower';
 import { routes as webhookRoutes } from './webhooks/routes';
 import { createWorker, type WebhookWorker } from './webhooks/worker';
 
 /** The console's routes, feature by feature. Each route states its permission in its own file. */
-const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, explorerRoutes, assetRoutes, webhookRoutes, apiDocsRoutes];
+const CONSOLE_ROUTES: RouteDef[][] = [authRoutes, signInAdminRoutes, homeRoutes, userRoutes, auditRoutes, accountRoutes, ssoRoutes, workspaceRoutes, groupRoutes, domainPermissionRoutes, roleRoutes, licenseRoutes, domainRoutes, explorerRoutes, assetRoutes, webhookRoutes, clientRoutes, apiDocsRoutes, scimSettingsRoutes];
 
 export interface GatehouseApp {
   app: Koa;
@@ -66,6 +72,8 @@ async function checkDatabaseCatalog(db: Db): Promise<void> {
   }
   const missing = APP_PERMISSIONS.filter((p) => !keys.includes(p.key)).map((p) => p.key);
   if (missing.length) throw new Error(`The database lacks application permissions ${missing.join(', ')}. Run \`npm run seed\`.`);
+  const domains = await missingBuiltInDomains(db);
+  if (domains.length) throw new Error(`The database lacks the domains ${domains.join(', ')}. Run \`npm run seed\`.`);
 }
 
 /** Builds the application. Only src/server.ts listens; tests drive `app.callback()`. */
@@ -114,12 +122,16 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
   app.use(securityHeaders(config));
   app.use(ops.endpoints);
   app.use(staticFiles());
+  // SCIM 2.0 (RFC 7644) for directories: its own media type, errors and authentication.
+  app.use(scimServer());
   for (const surface of surfaces) app.use(surface);
   app.use(consoleChain);
 
   // Expired sessions, stale throttle counters and old reset links are removed on a schedule, not only when
   // someone signs in.
   const housekeeping = startHousekeeping(db, config);
+  // The decision state is loaded now and follows the change log until close() (src/changes/follower.ts).
+  startFollowing(db);
   const webhooks = createWorker(db, config, ops.logger);
   if (config.webhooks.worker) webhooks.start();
 
@@ -131,6 +143,7 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
     webhooks,
     async close() {
       housekeeping.stop();
+      stopFollowing(db);
       await webhooks.stop();
       if (!options.db) await db.destroy();
     },

@@ -80,6 +80,8 @@ export interface WebhookConfig {
   maxAttempts: number;
   /** Consecutive failed attempts after which the endpoint shows as failing. */
   failingAfter: number;
+  /** Delivered and failed events are removed from the delivery log after this long. */
+  logRetentionMs: number;
 }
 
 export interface ThrottleConfig {
@@ -169,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       retryMaxMs: int(env.GATEHOUSE_WEBHOOKS_RETRY_MAX_SECONDS, 3600) * 1000,
       maxAttempts: int(env.GATEHOUSE_WEBHOOKS_MAX_ATTEMPTS, 12),
       failingAfter: int(env.GATEHOUSE_WEBHOOKS_FAILING_AFTER, 5),
+      logRetentionMs: int(env.GATEHOUSE_WEBHOOKS_LOG_DAYS, 30) * 86400_000,
     },
     ...overrides,
   };

@@ -1,7 +1,7 @@
 /**
  * The in-memory index the decision engine works on — built from plain data (pure: no I/O), immutable once
- * built. src/access/service.ts loads the data from the database and rebuilds the index when the
- * `access_version` counter changes.
+ * built. The decision state (src/access/state.ts) builds it from the data it holds in memory, again
+ * whenever a rule, workspace, cap or domain changes.
  *
  * Rules are indexed group -> domain -> workspace, separately for "exactly here" and "here and below"
  * (transitive). Matching the rules of one group for one workspace therefore looks at the workspace and its
@@ -16,6 +16,8 @@ export interface WorkspaceInput {
   id: number;
   name: string;
   parentId: number | null;
+  /** The suite's own id for the object the workspace stands for (unique), if any. */
+  externalKey?: string | null;
 }
 export interface CapInput {
   licenseKey: string;
@@ -40,7 +42,7 @@ export interface AccessIndexInput {
   domains?: readonly DomainInput[];
   /** Defaults to the seeded license types (src/licenses/catalog.ts); only used for names in explanations. */
   licenses?: readonly LicenseInput[];
-  /** The `access_version` counter this index was built at. */
+  /** The change-log position this index was built at. */
   version?: number;
 }
 
@@ -109,6 +111,8 @@ export class AccessIndex {
   private readonly places = new Map<number, Place>();
   private readonly kids = new Map<number, number[]>();
   private readonly byPath = new Map<string, number>();
+  private readonly byExternalKey = new Map<string, number>();
+  private readonly externalKeys = new Map<number, string>();
   private readonly roots: number[] = [];
   private readonly groups = new Map<number, Map<string, Bucket>>();
   private readonly byDomain = new Map<string, Bucket>(); // reverse view: domain -> workspace -> rules
@@ -145,6 +149,10 @@ export class AccessIndex {
     for (const w of list) {
       this.ws.set(w.id, { id: w.id, name: w.name, parentId: w.parentId, depth: 0, path: '' });
       this.kids.set(w.id, []);
+      if (w.externalKey) {
+        this.byExternalKey.set(w.externalKey, w.id);
+        this.externalKeys.set(w.id, w.externalKey);
+      }
     }
     for (const w of list) {
       if (w.parentId !== null && this.ws.has(w.parentId) && w.parentId !== w.id) this.kids.get(w.parentId)!.push(w.id);
@@ -242,6 +250,9 @@ export class AccessIndex {
    * starts with the root's name.
    */
   workspaceByPath(path: string): number | undefined {
+    // A path as stored ('/Root/Sales', any case) is found at once; only other spellings are normalised.
+    const direct = this.byPath.get(path.toLowerCase());
+    if (direct !== undefined) return direct;
     const segments = path
       .split('/')
       .map((s) => s.trim().toLowerCase())
@@ -254,6 +265,16 @@ export class AccessIndex {
       if (found !== undefined) return found;
     }
     return undefined;
+  }
+
+  /** The workspace with this external key (exact match). */
+  workspaceByExternalKey(key: string): number | undefined {
+    const id = this.byExternalKey.get(key);
+    return id !== undefined && this.ws.has(id) ? id : undefined;
+  }
+
+  externalKeyOf(id: number): string | undefined {
+    return this.externalKeys.get(id);
   }
 
   /** Ancestors of a workspace, nearest first (excluding itself). */

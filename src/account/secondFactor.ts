@@ -6,6 +6,7 @@ import type { Db } from '../db/connect';
 import type { Actor, CurrentUser } from '../http/types';
 import { HttpError, ValidationError } from '../http/errors';
 import * as audit from '../audit/service';
+import * as sessions from '../sessions/repo';
 import { transaction } from '../db/transaction';
 import * as factors from '../auth/factors';
 import * as passkeys from '../auth/passkeys';
@@ -39,7 +40,7 @@ export async function removeTotp(db: Db, actor: Actor, user: CurrentUser): Promi
     if (!now.totp) throw new HttpError(409, 'not_enrolled', 'You have no authenticator app set up.');
     await assertKeepsRequiredFactor(db, user, { ...now, totp: false });
     await factors.removeTotp(trx, user.id);
-    if (!now.passkeys) await trx('recovery_codes').where({ user_id: user.id }).delete();
+    if (!now.passkeys) await factors.removeRecoveryCodes(trx, user.id);
     await audit.record(trx, actor, event(actor, 'auth.totp_removed'));
   });
 }
@@ -74,7 +75,7 @@ export async function removePasskey(db: Db, actor: Actor, user: CurrentUser, id:
     const remaining = { ...now, passkeys: now.passkeys - 1 };
     await assertKeepsRequiredFactor(db, user, remaining);
     await passkeys.removePasskey(trx, user.id, id);
-    if (!factors.hasSecondFactor(remaining)) await trx('recovery_codes').where({ user_id: user.id }).delete();
+    if (!factors.hasSecondFactor(remaining)) await factors.removeRecoveryCodes(trx, user.id);
     await audit.record(trx, actor, event(actor, 'auth.passkey_removed', { name: key.name }));
     return key.name;
   });
@@ -83,7 +84,7 @@ export async function removePasskey(db: Db, actor: Actor, user: CurrentUser, id:
 /** Ends one of one's own sessions. */
 export async function endOwnSession(db: Db, actor: Actor, userId: number, sessionId: string, handle: string): Promise<void> {
   await transaction(db, async (trx) => {
-    await trx('sessions').where({ id: sessionId, user_id: userId }).delete();
+    await sessions.removeOfUser(trx, userId, sessionId);
     await audit.record(trx, actor, event(actor, 'auth.session_revoked', { session: handle }));
   });
 }

@@ -7,6 +7,7 @@ import { hashPassword, verifyPassword } from '../auth/passwords';
 import { passwordProblem } from '../auth/passwordPolicy';
 import * as audit from '../audit/service';
 import * as users from '../users/repo';
+import * as sessions from '../sessions/repo';
 import { emailSchema } from '../users/service';
 import { recordChange } from '../changes/service';
 import { transaction } from '../db/transaction';
@@ -57,7 +58,7 @@ export async function changePassword(db: Db, actor: Actor, userId: number, raw: 
   await transaction(db, async (trx) => {
     await users.update(trx, userId, { passwordHash: hash });
     // Other sessions of this user end; the current one stays signed in.
-    await trx('sessions').where({ user_id: userId }).delete();
+    await sessions.removeForUser(trx, userId);
     await audit.record(trx, actor, { action: 'account.change_password', objectType: 'user', objectId: userId, objectLabel: user.username });
   });
 }
@@ -65,9 +66,7 @@ export async function changePassword(db: Db, actor: Actor, userId: number, raw: 
 /** Signs the user out everywhere but this browser. */
 export async function endOtherSessions(db: Db, actor: Actor, userId: number, currentSessionId: string | undefined): Promise<number> {
   return transaction(db, async (trx) => {
-    const q = trx('sessions').where({ user_id: userId });
-    if (currentSessionId) q.whereNot({ id: currentSessionId });
-    const ended = await q.delete();
+    const ended = await sessions.removeOthersOfUser(trx, userId, currentSessionId);
     await audit.record(trx, actor, { action: 'account.end_other_sessions', objectType: 'user', objectId: userId, objectLabel: actor.username, after: { sessionsEnded: ended } });
     return ended;
   });

@@ -1,9 +1,15 @@
 import type Koa from 'koa';
-import { loadCurrentUser } from '../auth/service';
+import { awaitPosition, decisionState } from '../changes/follower';
+import { CONSISTENCY_HEADER } from './operation';
+import type { Db } from '../db/connect';
 import { HttpError } from '../http/errors';
+import type { ClientCaller, CurrentUser } from '../http/types';
 import { P } from '../permissions/catalog';
 import * as tokens from '../tokens/repo';
 import { hashToken } from '../tokens/service';
+import * as clients from '../clients/repo';
+import { CLIENT_TOKEN_PREFIX } from '../clients/service';
+import { requiredScope, type Scope } from '../clients/scopes';
 import { RateLimiter } from './rateLimit';
 
 /** Writes of last-used time are spaced out so a busy token does not write on every call. */
@@ -12,35 +18,107 @@ const TOUCH_INTERVAL_MS = 60_000;
 /** RFC 6750: a token that was sent and refused. */
 const INVALID_TOKEN = { 'WWW-Authenticate': 'Bearer realm="Gatehouse API", error="invalid_token"' };
 
+
+/** Who a bearer token stands for: a person (personal token), or a machine client acting as its owner. */
+export type BearerIdentity = { kind: 'personal'; tokenId: number; user: CurrentUser } | { kind: 'client'; tokenId: number; user: CurrentUser; client: ClientCaller };
+
 /**
- * Authenticates /api/v1 requests by personal token (Authorization: Bearer …). A token acts as its owner
- * with the owner's current permissions; the API as a whole needs `api.access`.
+ * The one lookup of a bearer token, personal or client (client tokens start with `ghc_`): the identity it
+ * stands for, or a 401 when the token is unknown, revoked or expired, its client disabled, or the account
+ * behind it unable to sign in. Whatever verifies tokens differently (from memory) replaces this function.
+ */
+export async function identifyBearer(db: Db, raw: string, now = Date.now()): Promise<BearerIdentity> {
+  const hash = hashToken(raw);
+  const state = await decisionState(db);
+  if (raw.startsWith(CLIENT_TOKEN_PREFIX)) {
+    const holder = state.activeClientToken(hash, now);
+    if (!holder) throw new HttpError(401, 'invalid_token', 'The API token is unknown, revoked or expired.', {}, undefined, INVALID_TOKEN);
+    const { client } = holder;
+    if (client.status !== 'active') throw new HttpError(401, 'client_disabled', `The client ${client.name} is disabled.`, {}, undefined, INVALID_TOKEN);
+    const user = state.currentUser(client.ownerId, now);
+    if (!user) throw new HttpError(401, 'account_disabled', `The owner of the client ${client.name} cannot sign in (deactivated, locked, or without role or license).`, {}, undefined, INVALID_TOKEN);
+    return { kind: 'client', tokenId: holder.tokenId, user, client: { id: client.id, name: client.name, scopes: client.scopes, rateLimitPerMinute: client.rateLimitPerMinute } };
+  }
+  const token = state.activeToken(hash, now);
+  // A token whose owner was deleted went with it (ON DELETE CASCADE).
+  if (!token || !state.account(token.userId)) throw new HttpError(401, 'invalid_token', 'The API token is unknown, revoked or expired.', {}, undefined, INVALID_TOKEN);
+  const user = state.currentUser(token.userId, now);
+  if (!user) throw new HttpError(401, 'account_disabled', 'The account behind this token cannot sign in (deactivated, locked, or without role or license).', {}, undefined, INVALID_TOKEN);
+  return { kind: 'personal', tokenId: token.id, user };
+}
+
+/**
+ * Waits until this server's decision state reaches a consistency token (by default the request's
+ * `Gatehouse-Consistency-Token` header), if well-formed (the operation's own validation answers a malformed one); 503 with Retry-After when
+ * it does not within CONSISTENCY_WAIT_MS.
+ */
+export async function awaitConsistency(ctx: Koa.Context, token = ctx.get(CONSISTENCY_HEADER)): Promise<void> {
+  if (!/^[0-9]{1,15}$/.test(token)) return;
+  if (!(await awaitPosition(ctx.services.db, Number(token)))) {
+    throw new HttpError(503, 'not_yet_consistent', `This server has not yet applied the change at position ${token}. Retry in a moment.`, {}, undefined, { 'Retry-After': '1' });
+  }
+}
+
+/** The 403 of a client calling outside its scopes (RFC 6750 §3.1), naming the scope it lacks. */
+export function insufficientScope(client: ClientCaller, scope: Scope): HttpError {
+  return new HttpError(403, 'insufficient_scope', `The client ${client.name} lacks the "${scope}" scope this request needs.`, {}, { scope }, {
+    'WWW-Authenticate': `Bearer realm="Gatehouse API", error="insufficient_scope", scope="${scope}"`,
+  });
+}
+
+/**
+ * For surfaces whose paths need one scope of a client (SCIM: `requireClientScope('scim')`): a client
+ * without it is refused; people (personal tokens) pass, judged by their permissions as usual.
+ */
+export function requireClientScope(scope: Scope): Koa.Middleware {
+  return async (ctx, next) => {
+    const client = ctx.state.client;
+    if (client && !client.scopes.includes(scope)) throw insufficientScope(client, scope);
+    await next();
+  };
+}
+
+/**
+ * Authenticates API requests by bearer token (Authorization: Bearer …). A personal token acts as its owner
+ * with the owner's current permissions; a client token acts as the client's owner, with the owner's
+ * permissions, only on the calls its scopes allow (src/clients/scopes.ts). The API as a whole needs
+ * `api.access`. Personal tokens share the configured rate limit; a client has its own (none unless set).
  */
 export function apiAuthentication(): Koa.Middleware {
   let limiter: RateLimiter | undefined;
-  const touched = new Map<number, number>();
+  const touched = new Map<string, number>();
   return async (ctx, next) => {
     const { db, config } = ctx.services;
     limiter ??= new RateLimiter(config.apiRateLimitPerMinute, 60_000);
     const header = ctx.get('authorization');
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (match) {
+      // With a consistency token the caller is judged by state at least that fresh too: a token revoked or
+      // an owner deactivated through another server is refused here, not only in the decision.
+      await awaitConsistency(ctx);
       const now = Date.now();
-      const token = await tokens.findActiveByHash(db, hashToken(match[1]), now);
-      if (!token) throw new HttpError(401, 'invalid_token', 'The API token is unknown, revoked or expired.', {}, undefined, INVALID_TOKEN);
-      const user = await loadCurrentUser(db, token.userId);
-      if (!user) throw new HttpError(401, 'account_disabled', 'The account behind this token cannot sign in (deactivated, locked, or without role or license).', {}, undefined, INVALID_TOKEN);
-      if (!user.permissions.has(P.apiAccess)) throw new HttpError(403, 'forbidden', 'Your role does not include "Access API".');
-      const wait = limiter.take(String(token.id), now);
+      const who = await identifyBearer(db, match[1], now);
+      if (who.kind === 'client') {
+        const scope = requiredScope(ctx.method, ctx.path);
+        if (!who.client.scopes.includes(scope)) throw insufficientScope(who.client, scope);
+      }
+      if (!who.user.permissions.has(P.apiAccess)) {
+        throw new HttpError(403, 'forbidden', who.kind === 'client' ? `The owner of this client, ${who.user.username}, lacks "Access API".` : 'Your role does not include "Access API".');
+      }
+      const limit = who.kind === 'client' ? who.client.rateLimitPerMinute : config.apiRateLimitPerMinute;
+      const key = who.kind === 'client' ? `client:${who.client.id}` : `token:${who.tokenId}`;
+      const wait = limit === null ? 0 : limiter.take(key, now, limit);
       if (wait > 0) {
         ctx.set('Retry-After', String(Math.ceil(wait / 1000)));
-        throw new HttpError(429, 'rate_limited', `Too many requests for this token. Retry after ${Math.ceil(wait / 1000)} s.`);
+        throw new HttpError(429, 'rate_limited', `Too many requests for this ${who.kind === 'client' ? 'client' : 'token'}. Retry after ${Math.ceil(wait / 1000)} s.`);
       }
-      ctx.state.user = user;
-      ctx.state.apiTokenId = token.id;
-      if (now - (touched.get(token.id) ?? 0) > TOUCH_INTERVAL_MS) {
-        touched.set(token.id, now);
-        await tokens.touch(db, token.id, now);
+      ctx.state.user = who.user;
+      ctx.state.apiTokenId = who.tokenId;
+      if (who.kind === 'client') ctx.state.client = who.client;
+      const touchKey = `${who.kind}:${who.tokenId}`;
+      if (now - (touched.get(touchKey) ?? 0) > TOUCH_INTERVAL_MS) {
+        touched.set(touchKey, now);
+        await (who.kind === 'client' ? clients.touchToken(db, who.tokenId, now) : tokens.touch(db, who.tokenId, now));
       }
     }
     await next();

@@ -40,6 +40,8 @@ import { HttpError, ValidationError, notFound } from '../http/errors';
 import { bodyParseError } from '../http/errorHandler';
 import { checkStrict, throwStrict, type FieldErrors } from '../http/forms';
 import { satisfies, type Method, type MountedRoute, type Requirement } from '../http/routing';
+import { collectPositions, headPosition } from '../changes/service';
+import { followerStatus } from '../changes/follower';
 
 /** A group of operations under one prefix with one way of authenticating (the JSON API, AuthZEN, SCIM…). */
 export interface ApiSurface {
@@ -51,10 +53,20 @@ export interface ApiSurface {
   security: { name: string; scheme: Record<string, unknown> };
   /** The `WWW-Authenticate` challenge of a 401, e.g. 'Bearer realm="Gatehouse API"'. */
   challenge: string;
+  /**
+   * How input problems are answered. `strict` (the default, Gatehouse's own API): an unknown field is a 400
+   * naming it, a refused value a 422, another media type a 415. `lenient` (a standard that says otherwise,
+   * such as AuthZEN): unknown fields are ignored, and every input problem — another media type, no body, a
+   * missing or malformed field — is a 400 naming the fields.
+   */
+  input?: 'strict' | 'lenient';
 }
 
 export type SuccessStatus = 200 | 201 | 202 | 204;
-export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 | 428 | 429;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 | 428 | 429 | 503;
+
+/** The response header naming the change-log position a response reflects (src/changes/follower.ts). */
+export const CONSISTENCY_HEADER = 'Gatehouse-Consistency-Token';
 
 export interface ResponseSpec {
   description: string;
@@ -94,6 +106,19 @@ export interface Operation<P = any, Q = any, B = any, T = any> {
   bodyRequired?: boolean;
   responses: Partial<Record<SuccessStatus, ResponseSpec>>;
   errors?: Partial<Record<ErrorStatus, string>>;
+  /**
+   * `decisions`: the operation answers from the decision state (it may take a consistency token and reads
+   * nothing from the database); its response's consistency token is the position it answered at. Every
+   * other operation that is not a GET is a write: its token is the position its transaction recorded.
+   */
+  consistency?: 'decisions';
+  /**
+   * Optional, for hot operations: a cheap, precompiled test that a body is already exactly what `body`'s
+   * schema would make of it (right types, trimmed, in range, no unknown field). When it says yes, the
+   * schema's own pass is skipped; anything else still goes through the schema, for its messages. It must
+   * never accept what the schema refuses (test/http/check-api.test.ts holds the decision operations to it).
+   */
+  canonicalBody?: (body: unknown) => boolean;
   load?: (ctx: Koa.Context, params: P) => Promise<T>;
   check?: (ctx: Koa.Context, input: { params: P; target: T; body: Record<string, unknown> }) => Promise<FieldErrors>;
   handler: (ctx: Koa.Context, input: OperationInput<P, Q, B, T>) => unknown;
@@ -115,16 +140,18 @@ export function created<R>(ctx: Koa.Context, location: string, body: R): R {
 export const BODY_METHODS: ReadonlySet<Method> = new Set(['POST', 'PUT', 'PATCH']);
 
 const NO_FIELDS = Joi.object({});
+const NOTHING = Object.freeze({ value: undefined, unknown: Object.freeze({}), problems: Object.freeze({}) });
+const NO_QUERY = Object.freeze({ value: Object.freeze({}), unknown: Object.freeze({}), problems: Object.freeze({}) });
 const EMPTY = Joi.object({});
 
 const readJson = bodyParser({ enableTypes: ['json'], jsonLimit: '2mb', onError: bodyParseError });
 
-/** Reads a JSON body, after the caller is known: 415 for another media type; an absent body is `undefined`. */
-async function readBody(ctx: Koa.Context): Promise<unknown> {
+/** Reads a JSON body, after the caller is known: 415 (lenient: 400) for another media type; an absent body is `undefined`. */
+async function readBody(ctx: Koa.Context, lenient: boolean): Promise<unknown> {
   const length = Number(ctx.get('content-length') || 0);
   if (!(length > 0 || ctx.get('transfer-encoding'))) return undefined;
   if (!ctx.is('application/json', '+json')) {
-    throw new HttpError(415, 'unsupported_media_type', 'Send the request body as JSON, with Content-Type: application/json.');
+    throw new HttpError(lenient ? 400 : 415, 'unsupported_media_type', 'Send the request body as JSON, with Content-Type: application/json.');
   }
   await readJson(ctx, async () => undefined);
   const body = ctx.request.body;
@@ -151,9 +178,10 @@ function guard(surface: ApiSurface, requires: Requirement, ctx: Koa.Context): vo
 /** The middleware chain of one operation: guard, body, validation, handler. */
 function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware {
   const takesBody = BODY_METHODS.has(op.method);
+  const lenient = surface.input === 'lenient';
   return async (ctx) => {
     guard(surface, op.requires, ctx);
-    const raw = takesBody ? await readBody(ctx) : undefined;
+    const raw = takesBody ? await readBody(ctx, lenient) : undefined;
 
     let params: unknown = {};
     if (op.params) {
@@ -163,9 +191,11 @@ function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware
     }
     const target = op.load ? await op.load(ctx, params) : undefined;
 
-    const query = checkStrict(op.query ?? EMPTY, ctx.query);
-    const body = takesBody ? checkStrict(op.body ?? NO_FIELDS, raw ?? {}, { noDefaults: true }) : { value: undefined, unknown: {}, problems: {} };
-    const unknown = { ...query.unknown, ...body.unknown };
+    // No query string and no query schema: nothing to judge (the common case of a POST).
+    const query = !op.query && !ctx.querystring ? NO_QUERY : checkStrict(op.query ?? EMPTY, ctx.query);
+    const body = !takesBody ? NOTHING : raw !== undefined && op.canonicalBody?.(raw) ? { value: raw, unknown: {}, problems: {} } : checkStrict(op.body ?? NO_FIELDS, raw ?? {}, { noDefaults: true });
+    // A lenient surface ignores unknown body fields (query parameters stay strict: none of its operations take any).
+    const unknown = lenient ? query.unknown : { ...query.unknown, ...body.unknown };
     const problems = { ...query.problems, ...body.problems };
     if (op.body && op.bodyRequired !== false && raw === undefined) problems._ = 'Send a JSON object as the request body.';
     const headers: Record<string, unknown> = {};
@@ -176,11 +206,30 @@ function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware
     }
     // Database checks join the schema's problems (which win for the same field): every problem in one answer.
     const checked = !Object.keys(unknown).length && op.check ? await op.check(ctx, { params, target, body: (raw ?? {}) as Record<string, unknown> }) : {};
+    if (lenient && Object.keys({ ...checked, ...problems }).length) throw new ValidationError({ ...unknown, ...checked, ...problems }, 'The request is missing a required field or has a malformed one.', 400, 'bad_request');
     throwStrict(unknown, { ...checked, ...problems });
 
-    const result = await op.handler(ctx, { params, query: query.value, body: body.value, headers, target });
-    if (result !== undefined) ctx.body = result;
+    const input = { params, query: query.value, body: body.value, headers, target };
+    if (op.consistency === 'decisions') {
+      const result = await op.handler(ctx, input);
+      if (result !== undefined) ctx.body = result;
+      ctx.set(CONSISTENCY_HEADER, String(followerStatus(ctx.services.db).position ?? 0));
+    } else if (op.method !== 'GET') {
+      await collectPositions(async (recorded) => {
+        const result = await op.handler(ctx, input);
+        if (result !== undefined) ctx.body = result;
+        ctx.set(CONSISTENCY_HEADER, String(recorded() || (await headPosition(ctx.services.db))));
+      });
+    } else {
+      const result = await op.handler(ctx, input);
+      if (result !== undefined) ctx.body = result;
+    }
   };
+}
+
+/** Whether an operation's successful responses carry the consistency-token header. */
+export function carriesConsistencyToken(op: Operation): boolean {
+  return op.method !== 'GET' || op.consistency === 'decisions';
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * A fixed-window counter per key (per API token). Kept in memory: each server enforces the limit on the
+ * A fixed-window counter per key (per API token, per machine client). Kept in memory: each server enforces the limit on the
  * requests it serves, which bounds a token's rate to limit × servers.
  */
 export class RateLimiter {
@@ -10,15 +10,15 @@ export class RateLimiter {
     private readonly windowMs: number,
   ) {}
 
-  /** Counts one request; returns 0 when allowed, else the milliseconds until the window resets. */
-  take(key: string, now = Date.now()): number {
+  /** Counts one request; returns 0 when allowed, else the milliseconds until the window resets. `limit` overrides the default for this key. */
+  take(key: string, now = Date.now(), limit = this.limit): number {
     let w = this.windows.get(key);
     if (!w || now - w.start >= this.windowMs) {
       w = { start: now, count: 0 };
       this.windows.set(key, w);
       if (this.windows.size > 10_000) this.sweep(now);
     }
-    if (w.count >= this.limit) return w.start + this.windowMs - now;
+    if (w.count >= limit) return w.start + this.windowMs - now;
     w.count += 1;
     return 0;
   }

@@ -51,8 +51,10 @@ export const ErrorBody = component(
             .pattern(Joi.string(), Joi.string())
             .description('Field (or query parameter) → message; nested fields are dotted (`groups.3`). An unknown field is reported as "<name> is not a known field."'),
           info: Joi.any().description('More about a field error.'),
+          scope: text('With `insufficient_scope`: the scope the machine client lacks (`decisions`, `read`, `write` or `scim`).'),
           children: count('Sub-workspaces the workspace still holds.'),
           assets: count('Assets the workspace still holds.'),
+          permissions: count('Domain permissions still granted in the domain.'),
         })
           .prefs({ presence: 'optional' })
           .allow(null)

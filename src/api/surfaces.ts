@@ -12,12 +12,15 @@ import { operations as groupOperations } from '../groups/api';
 import { operations as roleOperations } from '../roles/api';
 import { operations as licenseOperations } from '../licenses/api';
 import { operations as workspaceOperations } from '../workspaces/api';
+import { operations as domainOperations } from '../domains/api';
+import { AUTHZEN_SURFACE, WELL_KNOWN_SURFACE, operations as authzenOperations, wellKnownOperations } from '../authzen/api';
 import { operations as permissionOperations } from '../domainPermissions/api';
 import { operations as accessOperations } from '../access/api';
 import { operations as assetOperations } from '../assets/api';
 import { operations as auditOperations } from '../audit/api';
 import { operations as signInOperations } from '../auth/api';
 import { operations as webhookOperations } from '../webhooks/api';
+import { operations as clientOperations } from '../clients/api';
 
 /** /api/v1: everything the console manages, for personal API tokens. */
 export const API_V1: ApiSurface = {
@@ -73,12 +76,16 @@ export const API_SURFACES: SurfaceOperations[] = [
       ...roleOperations,
       ...licenseOperations,
       ...workspaceOperations,
+      ...domainOperations,
       ...permissionOperations,
       ...accessOperations,
       ...assetOperations,
       ...auditOperations,
       ...webhookOperations,
+      ...clientOperations,
       getOpenApiDocument,
     ],
   },
+  { surface: AUTHZEN_SURFACE, operations: authzenOperations },
+  { surface: WELL_KNOWN_SURFACE, operations: wellKnownOperations },
 ];

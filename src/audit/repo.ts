@@ -2,6 +2,16 @@ import type { Conn } from '../db/connect';
 import { likePrefix, whereLike } from '../db/connect';
 import type { NameKind, NameLookup } from './describe';
 
+/** What a change records (src/audit/service.ts writes it with the actor; webhooks derive their events from it). */
+export interface AuditEvent {
+  action: string;
+  objectType: string;
+  objectId?: string | number;
+  objectLabel?: string;
+  before?: unknown;
+  after?: unknown;
+}
+
 export interface AuditRow {
   id: number;
   at: number;
@@ -62,6 +72,15 @@ export async function list(db: Conn, f: AuditFilter, limit: number, before?: Aud
   const q = filtered(db, f).orderBy([{ column: 'at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit);
   if (before) q.where((w) => w.where('at', '<', before.at).orWhere((x) => x.where('at', before.at).andWhere('id', '<', before.id)));
   return q.select('*');
+}
+
+/** The newest events about one object among these actions (a user's sign-in history), newest first. */
+export async function latestAbout(db: Conn, objectType: string, objectId: string, actions: string[], limit: number): Promise<AuditRow[]> {
+  return db('audit_events')
+    .where({ object_type: objectType, object_id: objectId })
+    .whereIn('action', actions)
+    .orderBy([{ column: 'at', order: 'desc' }, { column: 'id', order: 'desc' }])
+    .limit(limit);
 }
 
 export async function distinctActions(db: Conn): Promise<string[]> {

@@ -2,16 +2,9 @@ import type { Conn } from '../db/connect';
 import type { Actor } from '../http/types';
 import * as repo from './repo';
 import { enqueueFromAudit } from '../webhooks/outbox';
-import type { AuditRow } from './repo';
+import type { AuditEvent, AuditRow } from './repo';
 
-export interface AuditEvent {
-  action: string;
-  objectType: string;
-  objectId?: string | number;
-  objectLabel?: string;
-  before?: unknown;
-  after?: unknown;
-}
+export type { AuditEvent };
 
 /**
  * Writes one audit event, inside the caller's transaction so the trail and the change commit together, and

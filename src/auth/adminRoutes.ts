@@ -14,6 +14,8 @@ import * as users from '../users/repo';
 import type { User } from '../users/repo';
 import { policyFor } from '../users/policy';
 import * as audit from '../audit/service';
+import * as auditRepo from '../audit/repo';
+import * as sessions from '../sessions/repo';
 import type { Actor } from '../http/types';
 import type { Db } from '../db/connect';
 import { transaction } from '../db/transaction';
@@ -99,7 +101,7 @@ export async function revokeSession(db: Db, actor: Actor, userId: number, handle
     await policyFor(trx, actor).assertMayChange(user);
     const id = await sessionIdByHandle(trx, userId, handle);
     if (!id) throw notFound('Session');
-    await trx('sessions').where({ id, user_id: userId }).delete();
+    await sessions.removeOfUser(trx, userId, id);
     await audit.record(trx, actor, { action: 'auth.session_revoked', objectType: 'user', objectId: userId, objectLabel: user.username, after: { session: handle } });
   });
 }
@@ -138,17 +140,13 @@ const HISTORY_PAGE = 100;
 async function signInHistory(ctx: Koa.Context) {
   const user = await loadUser(ctx);
   const { db } = ctx.services;
-  const rows = await db('audit_events')
-    .where({ object_type: 'user', object_id: String(user.id) })
-    .whereIn('action', Object.keys(SIGN_IN_ACTIONS))
-    .orderBy([{ column: 'at', order: 'desc' }, { column: 'id', order: 'desc' }])
-    .limit(HISTORY_PAGE);
+  const rows = await auditRepo.latestAbout(db, 'user', String(user.id), Object.keys(SIGN_IN_ACTIONS), HISTORY_PAGE);
   page(ctx, 'auth/sign-in-history', {
     title: `Sign-in history of ${user.username}`,
     subject: user,
     labels: SIGN_IN_ACTIONS,
     limit: HISTORY_PAGE,
-    events: rows.map((r: Record<string, unknown>) => ({
+    events: rows.map((r) => ({
       at: Number(r.at),
       action: String(r.action),
       actor: String(r.actor_username),

@@ -105,6 +105,11 @@ export async function replaceRecoveryCodes(db: Conn, userId: number): Promise<st
   return codes;
 }
 
+/** Removes the user's recovery codes (their last second factor went). */
+export async function removeRecoveryCodes(db: Conn, userId: number): Promise<void> {
+  await db('recovery_codes').where({ user_id: userId }).delete();
+}
+
 /** Spends one recovery code; true when it was unused (two requests with one code: one wins). */
 export async function spendRecoveryCode(db: Conn, userId: number, code: string): Promise<boolean> {
   if (normalise(code).length !== 16) return false;

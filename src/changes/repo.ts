@@ -80,7 +80,7 @@ export async function trim(db: Conn, before: number, keep: number): Promise<numb
   const through = Number((oldest as { p: number | string | null } | undefined)?.p ?? 0);
   if (!through) return 0;
   const deleted = await db('change_log').where('position', '<=', through).delete();
-  const updated = await db('settings').where({ key: TRIMMED_THROUGH_KEY }).update({ value: String(through) });
-  if (!updated) await db('settings').insert({ key: TRIMMED_THROUGH_KEY, value: String(through) });
+  // Two servers' housekeeping may trim at once: an upsert, never a duplicate key.
+  await db('settings').insert({ key: TRIMMED_THROUGH_KEY, value: String(through) }).onConflict('key').merge();
   return deleted;
 }

@@ -42,7 +42,14 @@ function knexLog(level: string | undefined): Knex.Config['log'] {
   return { warn: (m) => logger.warn(text(m)), error: (m) => logger.error(text(m)), deprecate: (m) => logger.warn(text(m)), debug: () => undefined };
 }
 
-export function createDb(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> & Partial<Pick<Config, 'dbPoolMax' | 'dbAcquireTimeoutMs' | 'logLevel'>>): Db {
+/**
+ * `sqliteImage`: a serialised SQLite database (better-sqlite3's `serialize()`) to open in memory instead of
+ * `sqliteFile`; the tests start each test from such a copy of the state their file set up.
+ */
+export function createDb(
+  config: Pick<Config, 'databaseUrl' | 'sqliteFile'> & Partial<Pick<Config, 'dbPoolMax' | 'dbAcquireTimeoutMs' | 'logLevel'>>,
+  options: { sqliteImage?: Buffer } = {},
+): Db {
   if (config.databaseUrl) {
     return knexFactory({
       client: 'mysql2',
@@ -72,11 +79,12 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> & Pa
       },
     });
   }
-  const file = config.sqliteFile;
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  const file = options.sqliteImage ?? config.sqliteFile;
+  if (typeof file === 'string' && file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
   return knexFactory({
     client: 'better-sqlite3',
-    connection: { filename: file },
+    // better-sqlite3 opens a Buffer as an in-memory database holding that image.
+    connection: { filename: file as string },
     useNullAsDefault: true,
     // One connection: SQLite serialises writers anyway, and an in-memory database lives in its connection.
     pool: {
@@ -91,6 +99,11 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> & Pa
       },
     },
   });
+}
+
+/** A nullable numeric column (bigint ms timestamps, limits) from either dialect: a number, or null. */
+export function numberOrNull(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
 }
 
 /** Converts 0/1/true/false from either dialect to a boolean. */
@@ -141,4 +154,12 @@ export function sqlConcat(db: Conn, parts: string[]): string {
 export async function countOf(query: Knex.QueryBuilder): Promise<number> {
   const row = (await query.clearSelect().clearOrder().count({ n: '*' }).first()) as { n: number | string } | undefined;
   return Number(row?.n ?? 0);
+}
+
+/** Runs `query` once for all rows (no ids given), or per chunk of 500 ids, and joins the answers. */
+export async function inIdChunks<T>(ids: number[] | undefined, query: (chunk?: number[]) => Promise<T[]>): Promise<T[]> {
+  if (!ids) return query();
+  const out: T[] = [];
+  for (let i = 0; i < ids.length; i += 500) out.push(...(await query(ids.slice(i, i + 500))));
+  return out;
 }

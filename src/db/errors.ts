@@ -103,10 +103,16 @@ export function uniqueKeyOf(e: unknown): string | undefined {
 export const UNIQUE_KEYS: Record<string, { field: string; message: string }> = {
   'users.username_lower': { field: 'username', message: 'This username is taken.' },
   'users.email_lower': { field: 'email', message: 'Another user already has this email address.' },
+  'users.external_id': { field: 'externalId', message: 'Another user already has this external id.' },
+  'groups.external_id': { field: 'externalId', message: 'Another group already has this external id.' },
   'users.sso_subject': { field: 'ssoSubject', message: 'Another account is already linked to this identity.' },
   'groups.name_lower': { field: 'name', message: 'A group with this name already exists (names are compared without regard to case).' },
   'roles.name_lower': { field: 'name', message: 'Another role already has this name (names are compared ignoring case).' },
+  'machine_clients.name_lower': { field: 'name', message: 'Another client already has this name (names are compared without regard to case).' },
   'workspaces.parent_id': { field: 'name', message: 'A sub-workspace with this name already exists there.' },
+  'workspaces.external_key': { field: 'externalKey', message: 'Another workspace already has this external key.' },
+  'domains.key': { field: 'key', message: 'Another domain already has this key.' },
+  'domains.name': { field: 'name', message: 'Another domain already has this name.' },
 };
 
 /**

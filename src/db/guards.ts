@@ -11,7 +11,7 @@
  */
 import type { Tx } from './connect';
 
-export type Guard = 'superusers' | 'default_role' | 'workspace_tree' | `license:${number}`;
+export type Guard = 'superusers' | 'default_role' | 'workspace_tree' | 'domain_catalog' | `license:${number}`;
 
 export async function guard(trx: Tx, name: Guard): Promise<void> {
   const bump = () => trx('invariant_guards').where({ name }).increment('writes', 1);

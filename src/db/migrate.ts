@@ -6,6 +6,9 @@ import * as invariantsAndIdentifiers from '../../migrations/20261130_0006_invari
 import * as bulkJobsAndImports from '../../migrations/20261201_0007_bulk_jobs_and_imports';
 import * as signInSecurity from '../../migrations/20261201_0008_sign_in_security';
 import * as changeLog from '../../migrations/20261201_0009_change_log';
+import * as machineClients from '../../migrations/20261201_0010_machine_clients';
+import * as domainsAndExternalKeys from '../../migrations/20261201_0011_domains_and_external_keys';
+import * as scim from '../../migrations/20261201_0012_scim';
 import * as webhooks from '../../migrations/20261201_0013_webhooks';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
@@ -21,6 +24,9 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261201_0007_bulk_jobs_and_imports', bulkJobsAndImports],
   ['20261201_0008_sign_in_security', signInSecurity],
   ['20261201_0009_change_log', changeLog],
+  ['20261201_0010_machine_clients', machineClients],
+  ['20261201_0011_domains_and_external_keys', domainsAndExternalKeys],
+  ['20261201_0012_scim', scim],
   ['20261201_0013_webhooks', webhooks],
 ];
 

@@ -2,11 +2,14 @@ import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
 import { isMysql, wherePrefix } from '../db/connect';
 import { applySearch } from '../users/repo';
+import { sqlDualListSource, type DualListSource } from '../db/dualListSource';
 
 export interface Group {
   id: number;
   name: string;
   description: string;
+  /** The provisioning directory's id for this group (SCIM `externalId`), exact and unique. */
+  externalId: string | null;
   version: number;
   createdAt: number;
   updatedAt: number;
@@ -20,6 +23,7 @@ interface GroupRow {
   id: number;
   name: string;
   description: string;
+  external_id?: string | null;
   version: number;
   created_at: number | string;
   updated_at: number | string;
@@ -31,6 +35,7 @@ function toGroup(r: GroupRow): Group {
     id: Number(r.id),
     name: r.name,
     description: r.description ?? '',
+    externalId: r.external_id ?? null,
     version: Number(r.version),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
@@ -109,6 +114,12 @@ export async function lockById(db: Conn, id: number): Promise<Group | undefined>
   return r ? toGroup(r) : undefined;
 }
 
+export async function externalIdTaken(db: Conn, externalId: string, exceptId?: number): Promise<boolean> {
+  const q = db('groups').where('external_id', externalId);
+  if (exceptId) q.whereNot('id', exceptId);
+  return !!(await q.first('id'));
+}
+
 export async function nameTaken(db: Conn, name: string, exceptId?: number): Promise<boolean> {
   const q = db('groups').where({ name_lower: name.toLowerCase() });
   if (exceptId) q.whereNot({ id: exceptId });
@@ -150,17 +161,18 @@ export async function suggest(db: Conn, text: string, limit: number): Promise<Ar
   return rows.map((r: { id: number; name: string; description: string }) => ({ id: Number(r.id), name: r.name, description: r.description ?? '' }));
 }
 
-export async function insert(db: Conn, g: { name: string; description: string }, now = Date.now()): Promise<number> {
-  await db('groups').insert({ name: g.name, name_lower: g.name.toLowerCase(), description: g.description, version: 1, created_at: now, updated_at: now });
+export async function insert(db: Conn, g: { name: string; description: string; externalId?: string | null }, now = Date.now()): Promise<number> {
+  await db('groups').insert({ name: g.name, name_lower: g.name.toLowerCase(), description: g.description, external_id: g.externalId ?? null, version: 1, created_at: now, updated_at: now });
   const row = await db('groups').where({ name_lower: g.name.toLowerCase() }).first('id');
   return Number(row.id);
 }
 
 /** Updates name/description and bumps the version; with `expectedVersion`, only if nobody saved meanwhile. */
-export async function update(db: Conn, id: number, patch: { name?: string; description?: string }, expectedVersion?: number): Promise<boolean> {
+export async function update(db: Conn, id: number, patch: { name?: string; description?: string; externalId?: string | null }, expectedVersion?: number): Promise<boolean> {
   const row: Record<string, unknown> = { updated_at: Date.now(), version: db.raw('version + 1') };
   if (patch.name !== undefined) Object.assign(row, { name: patch.name, name_lower: patch.name.toLowerCase() });
   if (patch.description !== undefined) row.description = patch.description;
+  if (patch.externalId !== undefined) row.external_id = patch.externalId;
   const q = db('groups').where({ id });
   if (expectedVersion !== undefined) q.andWhere({ version: expectedVersion });
   return (await q.update(row)) === 1;
@@ -449,8 +461,50 @@ export async function approverPathsForUser(db: Conn, userId: number): Promise<Ap
 }
 
 /** Is the user a member of any of these groups? (Used to note approvers who approve their own models.) */
+/** The names of the groups of each of these users, in name order (the CSV export's column). */
+export async function groupNamesByMember(db: Conn, userIds: number[]): Promise<Map<number, string[]>> {
+  const out = new Map<number, string[]>();
+  if (!userIds.length) return out;
+  const rows = await db('group_members')
+    .join('groups', 'groups.id', 'group_members.group_id')
+    .whereIn('group_members.user_id', userIds)
+    .orderBy('groups.name_lower')
+    .select('group_members.user_id', 'groups.name');
+  for (const r of rows) {
+    const list = out.get(Number(r.user_id)) ?? [];
+    list.push(r.name);
+    out.set(Number(r.user_id), list);
+  }
+  return out;
+}
+
 export async function memberOfAny(db: Conn, userId: number, groupIds: number[]): Promise<Set<number>> {
   if (!groupIds.length) return new Set();
   const rows = await db('group_members').where('user_id', userId).whereIn('group_id', groupIds.slice(0, 1000)).select('group_id');
   return new Set(rows.map((r: { group_id: number }) => Number(r.group_id)));
+}
+
+/** A user's groups: groups on one side, the user's memberships on the other (none yet for a new user). */
+export function groupsOfUserSource(db: Conn, userId: number | null): DualListSource {
+  return sqlDualListSource({
+    db,
+    from: (d) => d('groups'),
+    idColumn: 'groups.id',
+    assignedInDb: (q, assigned) => {
+      if (userId === null) {
+        if (assigned) q.whereRaw('1 = 0');
+        return;
+      }
+      const member = db('group_members').select(db.raw('1')).whereRaw('group_members.group_id = groups.id').andWhere('group_members.user_id', userId);
+      if (assigned) q.whereExists(member);
+      else q.whereNotExists(member);
+    },
+    search: (q, text) => {
+      const t = text.trim().toLowerCase();
+      if (t) wherePrefix(q, 'groups.name_lower', t);
+    },
+    orderBy: ['groups.name_lower', 'groups.id'],
+    select: ['groups.id', 'groups.name', 'groups.description'],
+    toItem: (r) => ({ id: Number(r.id), label: String(r.name), detail: String(r.description ?? '') }),
+  });
 }

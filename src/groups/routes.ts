@@ -12,7 +12,7 @@ import { applyOperation, buildView, DualListLimitError, operationFor, readState,
 import * as fmt from '../http/format';
 import { csvDate, sendCsv } from '../http/csv';
 import * as users from '../users/repo';
-import { membersOfGroupSource } from './dualLists';
+import { membersOfGroupSource } from './membersRepo';
 import * as repo from './repo';
 import * as service from './service';
 import type { GroupWithCount } from './repo';

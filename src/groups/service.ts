@@ -3,7 +3,7 @@ import type { Conn, Db } from '../db/connect';
 import type { Actor } from '../http/types';
 import { collect, fitsLowerCased, validate } from '../http/forms';
 import { HttpError, ValidationError, conflict, notFound } from '../http/errors';
-import { recordChange } from '../changes/service';
+import { recordChange, recordMembershipChanges } from '../changes/service';
 import * as audit from '../audit/service';
 import * as repo from './repo';
 import type { Group } from './repo';
@@ -40,9 +40,13 @@ export const descriptionSchema = Joi.string()
 
 const versionSchema = Joi.number().integer().min(1).max(2147483647).empty('').label('Version');
 
+/** A provisioning directory's id for the group (SCIM externalId): kept exactly as sent; null clears it. */
+const externalIdSchema = Joi.string().min(1).max(255).pattern(/^[^\p{Cc}]*$/u, { name: 'must not contain control characters' }).allow(null).label('External id');
+
 const createSchema = Joi.object({
   name: groupNameSchema.required(),
   description: descriptionSchema,
+  externalId: externalIdSchema,
 });
 
 const updateSchema = Joi.object({
@@ -52,6 +56,8 @@ const updateSchema = Joi.object({
   /** The values the editor started from, for a field-by-field merge when someone saved meanwhile. */
   baseName: Joi.string().max(300).allow(''),
   baseDescription: Joi.string().max(2000).allow(''),
+  /** Undefined: unchanged. */
+  externalId: externalIdSchema,
 });
 
 /**
@@ -84,6 +90,7 @@ export interface DetailsInput {
   version?: number;
   baseName?: string;
   baseDescription?: string;
+  externalId?: string | null;
 }
 
 export interface MembersInput {
@@ -118,9 +125,11 @@ export interface DetailsResult {
 /** The message for a group name that is taken. */
 export const nameTakenMessage = (name: string) => `A group named "${name}" already exists (names are compared without regard to case).`;
 
-function groupAuditView(g: Pick<Group, 'name' | 'description'>) {
-  return { name: g.name, description: g.description };
+function groupAuditView(g: Pick<Group, 'name' | 'description'> & { externalId?: string | null }) {
+  return { name: g.name, description: g.description, ...(g.externalId ? { externalId: g.externalId } : {}) };
 }
+
+const externalIdTakenMessage = 'Another group already has this external id.';
 
 async function requireGroup(db: Conn, id: number, lock = false): Promise<Group> {
   const g = lock ? await repo.lockById(db, id) : await repo.findById(db, id);
@@ -130,10 +139,11 @@ async function requireGroup(db: Conn, id: number, lock = false): Promise<Group> 
 
 // ----------------------------------------------------------------------------------------- create / edit
 
-export async function createGroup(db: Db, actor: Actor, raw: unknown): Promise<Group> {
-  const { value: input, fields } = collect<{ name: string; description: string }>(createSchema, raw);
+export async function createGroup(db: Conn, actor: Actor, raw: unknown): Promise<Group> {
+  const { value: input, fields } = collect<{ name: string; description: string; externalId?: string | null }>(createSchema, raw);
   // A taken name is reported together with the other fields' problems.
   if (!fields.name && (await repo.nameTaken(db, input.name))) fields.name = nameTakenMessage(input.name);
+  if (!fields.externalId && input.externalId && (await repo.externalIdTaken(db, input.externalId))) fields.externalId = externalIdTakenMessage;
   if (Object.keys(fields).length) throw new ValidationError(fields);
   try {
     return await transaction(db, async (trx) => {
@@ -144,7 +154,7 @@ export async function createGroup(db: Db, actor: Actor, raw: unknown): Promise<G
       return created;
     });
   } catch (e) {
-    if (isUniqueViolation(e)) throw new ValidationError({ name: nameTakenMessage(input.name) });
+    if (isUniqueViolation(e)) throw e instanceof ValidationError ? e : new ValidationError({ name: nameTakenMessage(input.name) });
     throw e;
   }
 }
@@ -176,11 +186,13 @@ function mergeDetails(current: Group, input: DetailsInput): { name: string; desc
 
 async function applyDetails(trx: Conn, actor: Actor, before: Group, input: DetailsInput): Promise<DetailsResult> {
   const merged = mergeDetails(before, input);
-  if (merged.name === before.name && merged.description === before.description) return { changed: false, merged: merged.merged };
+  const externalId = input.externalId !== undefined && input.externalId !== before.externalId ? input.externalId : undefined;
+  if (merged.name === before.name && merged.description === before.description && externalId === undefined) return { changed: false, merged: merged.merged };
   if (merged.name !== before.name && (await repo.nameTaken(trx, merged.name, before.id))) {
     throw new ValidationError({ name: nameTakenMessage(merged.name) });
   }
-  await repo.update(trx, before.id, { name: merged.name, description: merged.description });
+  if (externalId && (await repo.externalIdTaken(trx, externalId, before.id))) throw new ValidationError({ externalId: externalIdTakenMessage });
+  await repo.update(trx, before.id, { name: merged.name, description: merged.description, externalId });
   // Rules in the decision state carry the group's name for their explanations.
   if (merged.name !== before.name) await recordChange(trx, { kind: 'group', id: before.id });
   await audit.record(trx, actor, {
@@ -189,7 +201,7 @@ async function applyDetails(trx: Conn, actor: Actor, before: Group, input: Detai
     objectId: before.id,
     objectLabel: merged.name,
     before: groupAuditView(before),
-    after: { name: merged.name, description: merged.description },
+    after: groupAuditView({ name: merged.name, description: merged.description, externalId: externalId === undefined ? before.externalId : externalId }),
   });
   return { changed: true, merged: merged.merged };
 }
@@ -254,7 +266,7 @@ async function applyMembers(trx: Conn, actor: Actor, group: Group, input: Member
   if (toAdd.length || toRemove.length) {
     await repo.insertMembers(trx, group.id, toAdd.map((k) => k.id));
     await repo.deleteMembers(trx, group.id, toRemove.map((k) => k.id));
-    await recordChange(trx, { kind: 'group_members', id: group.id });
+    await recordMembershipChanges(trx, group.id, [...toAdd, ...toRemove].map((k) => k.id));
     await repo.bumpVersion(trx, group.id);
     version = group.version + 1;
     const countAfter = countBefore + toAdd.length - toRemove.length;
@@ -291,7 +303,7 @@ async function applyMembers(trx: Conn, actor: Actor, group: Group, input: Member
 
 /** Saves name/description and membership moves together, in one transaction (the group page's Save). */
 export async function saveGroup(
-  db: Db,
+  db: Conn,
   actor: Actor,
   id: number,
   raw: { details?: unknown; members?: unknown },
@@ -309,12 +321,12 @@ export async function saveGroup(
   });
 }
 
-export async function updateDetails(db: Db, actor: Actor, id: number, raw: unknown): Promise<{ group: Group; details: DetailsResult }> {
+export async function updateDetails(db: Conn, actor: Actor, id: number, raw: unknown): Promise<{ group: Group; details: DetailsResult }> {
   const r = await saveGroup(db, actor, id, { details: raw });
   return { group: r.group, details: r.details! };
 }
 
-export async function saveMembers(db: Db, actor: Actor, id: number, raw: unknown): Promise<MembershipResult> {
+export async function saveMembers(db: Conn, actor: Actor, id: number, raw: unknown): Promise<MembershipResult> {
   return (await saveGroup(db, actor, id, { members: raw })).members!;
 }
 
@@ -331,7 +343,7 @@ export async function addMember(db: Db, actor: Actor, groupId: number, userId: n
 
 // ------------------------------------------------------------------------------------------------ remove
 
-export async function deleteGroup(db: Db, actor: Actor, id: number): Promise<{ name: string; impact: repo.RemovalImpact }> {
+export async function deleteGroup(db: Conn, actor: Actor, id: number): Promise<{ name: string; impact: repo.RemovalImpact }> {
   return transaction(db, async (trx) => {
     const group = await requireGroup(trx, id, true);
     const impact = await repo.removalImpact(trx, id);

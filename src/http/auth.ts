@@ -39,7 +39,13 @@ export function loadUserFromSession(): Koa.Middleware {
   };
 }
 
+/**
+ * Who the audit trail names for this request: the signed-in user, or a machine client as `client:<name>`
+ * (with its owner's id, whose permissions it acts with and as whom the who-may-change-whom rule judges it).
+ */
 export function actorOf(ctx: Koa.Context): Actor {
   const u = ctx.state.user;
+  const client = ctx.state.client;
+  if (u && client) return { id: u.id, username: `client:${client.name}`, ip: ctx.ip, isSuperuser: u.isSuperuser };
   return { id: u?.id ?? null, username: u?.username ?? 'anonymous', ip: ctx.ip, isSuperuser: !!u?.isSuperuser };
 }

@@ -1,7 +1,8 @@
-import type { Knex } from 'knex';
-import type { Conn } from '../db/connect';
+import type { DualListItem, DualListSource, Pending, Side } from '../db/dualListSource';
 import { asArray } from './forms';
-import { COUNT_CAP, countUpTo } from '../users/repo';
+import { COUNT_CAP } from '../users/repo';
+
+export type { DualListItem, DualListSource, Pending, Side };
 
 /**
  * The dual list ("Users not in the group" ⇄ "Assigned users", `>` / `<`, Save) shared by group members,
@@ -15,19 +16,6 @@ export const DUAL_LIST_PAGE_SIZE = 25;
 /** "Move all matching" resolves a search to ids; beyond this the administrator narrows the search. */
 export const DUAL_LIST_BULK_CAP = 20_000;
 
-export type Side = 'available' | 'assigned';
-
-export interface DualListItem {
-  id: number;
-  label: string;
-  detail?: string;
-}
-
-export interface Pending {
-  add: number[];
-  remove: number[];
-}
-
 export interface DualListState {
   name: string;
   pending: Pending;
@@ -40,12 +28,6 @@ export interface DualListState {
   rightIds: number[];
   leftSelected: number[];
   rightSelected: number[];
-}
-
-export interface DualListSource {
-  /** `total` is exact unless `exact` is false: then it is a lower bound (more than COUNT_CAP match). */
-  page(side: Side, q: string, pending: Pending, limit: number, offset: number): Promise<{ items: DualListItem[]; total: number; exact?: boolean }>;
-  ids(side: Side, q: string, pending: Pending, cap: number): Promise<number[]>;
 }
 
 function ids(value: unknown, cap = DUAL_LIST_BULK_CAP * 2): number[] {
@@ -215,81 +197,5 @@ export async function buildView(state: DualListState, source: DualListSource, er
     bulkCap: DUAL_LIST_BULK_CAP,
     countCap: COUNT_CAP,
     error,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------------------
-
-/**
- * A dual list over a table of items (users, groups) where "assigned" is a condition in SQL (a membership
- * row exists, a column equals a value). Pending ids are validated integers, inlined so that a list of
- * thousands stays one statement on both dialects without hitting placeholder limits.
- */
-export interface SqlDualListConfig {
-  db: Conn;
-  /** The items: e.g. `db('users')`. Filtering, counting and paging run on this alone. */
-  from: (db: Conn) => Knex.QueryBuilder;
-  /** Joins needed only to show the page's items (e.g. each user's role name). */
-  join?: (q: Knex.QueryBuilder) => void;
-  idColumn: string;
-  /** Adds "item is assigned in the database" (or its negation) to the query. */
-  assignedInDb: (q: Knex.QueryBuilder, assigned: boolean) => void;
-  /** Looks a search up ahead (e.g. the users' union of prefix lookups); its result reaches `search`. */
-  prepare?: (text: string) => Promise<unknown>;
-  search: (q: Knex.QueryBuilder, text: string, prepared?: unknown) => void;
-  orderBy: string[];
-  select: string[];
-  toItem: (row: Record<string, unknown>) => DualListItem;
-}
-
-function idList(list: number[]): string {
-  return list.map((n) => String(Math.trunc(n))).join(',');
-}
-
-export function sqlDualListSource(cfg: SqlDualListConfig): DualListSource {
-  const scoped = (side: Side, q: string, pending: Pending, prepared?: unknown) => {
-    const query = cfg.from(cfg.db);
-    const add = idList(pending.add);
-    const remove = idList(pending.remove);
-    const col = cfg.idColumn;
-    query.where((w) => {
-      if (side === 'assigned') {
-        w.where((inner) => {
-          cfg.assignedInDb(inner, true);
-          if (remove) inner.whereRaw(`${col} NOT IN (${remove})`);
-        });
-        if (add) w.orWhereRaw(`${col} IN (${add})`);
-      } else {
-        w.where((inner) => {
-          cfg.assignedInDb(inner, false);
-          if (remove) inner.orWhereRaw(`${col} IN (${remove})`);
-        });
-        if (add) w.whereRaw(`${col} NOT IN (${add})`);
-      }
-    });
-    cfg.search(query, q, prepared);
-    return query;
-  };
-  return {
-    async page(side, q, pending, limit, offset) {
-      const prepared = q.trim() && cfg.prepare ? await cfg.prepare(q) : undefined;
-      // Counted up to COUNT_CAP: beyond, the pane says "more than 10,000" instead of scanning the directory.
-      const count = await countUpTo(cfg.db, scoped(side, q, pending, prepared), COUNT_CAP);
-      // Deferred join: page through ids on the sort index, then read (and join) only the rows shown.
-      const idQuery = scoped(side, q, pending, prepared).select(`${cfg.idColumn} as id`).limit(limit).offset(offset);
-      for (const o of cfg.orderBy) idQuery.orderBy(o);
-      const ids: number[] = (await idQuery).map((r: { id: number }) => Number(r.id));
-      if (!ids.length) return { items: [], total: count.n, exact: count.exact };
-      const rowQuery = cfg.from(cfg.db).select(cfg.select).whereRaw(`${cfg.idColumn} IN (${idList(ids)})`);
-      cfg.join?.(rowQuery);
-      const byId = new Map((await rowQuery).map((r: Record<string, unknown>) => [Number(r.id), r]));
-      const items = ids.map((id) => byId.get(id)).filter((r): r is Record<string, unknown> => !!r).map(cfg.toItem);
-      return { items, total: count.n, exact: count.exact };
-    },
-    async ids(side, q, pending, cap) {
-      const prepared = q.trim() && cfg.prepare ? await cfg.prepare(q) : undefined;
-      const rows = await scoped(side, q, pending, prepared).select(`${cfg.idColumn} as id`).limit(cap);
-      return rows.map((r: { id: number }) => Number(r.id));
-    },
   };
 }

@@ -17,11 +17,14 @@ const SECTIONS: NavItem[] = [
   { label: 'Roles', href: '/roles', anyOf: [P.usersManage] },
   { label: 'Licenses', href: '/licenses', anyOf: [P.usersManage] },
   { label: 'Workspaces', href: '/workspaces', anyOf: [P.accessManage] },
+  { label: 'Domains', href: '/domains', anyOf: [P.accessManage], superuser: true },
   { label: 'Assets', href: '/assets', anyOf: [P.accessManage] },
   { label: 'Access explorer', href: '/access', anyOf: [P.accessManage] },
   { label: 'Audit log', href: '/audit', anyOf: [P.usersManage, P.accessManage] },
   { label: 'Sign-in security', href: '/settings/sign-in', anyOf: [P.usersManage, P.accessManage], superuser: true },
   { label: 'Webhooks', href: '/settings/webhooks', anyOf: [P.usersManage, P.accessManage], superuser: true },
+  { label: 'Machine clients', href: '/settings/clients', anyOf: [P.usersManage, P.accessManage], superuser: true },
+  { label: 'SCIM provisioning', href: '/settings/scim', anyOf: [P.usersManage, P.accessManage], superuser: true },
 ];
 
 export function navigationFor(ctx: Koa.Context): Array<NavItem & { current: boolean }> {

@@ -1,6 +1,7 @@
 import type { Db } from '../db/connect';
 import type { Config } from '../config';
 import type { AppPermission } from '../permissions/catalog';
+import type { Scope } from '../clients/scopes';
 
 /** The signed-in user as every request sees it; computed once per request. */
 export interface CurrentUser {
@@ -41,6 +42,8 @@ declare module 'koa' {
     csrfToken?: string;
     /** Set on /api requests authenticated by a token. */
     apiTokenId?: number;
+    /** Set when the token is a machine client's (src/api/auth.ts); ctx.state.user is then its owner. */
+    client?: ClientCaller;
     isApi?: boolean;
     /** The API surface (src/api/operation.ts) answering this request. */
     apiSurface?: unknown;
@@ -50,4 +53,12 @@ declare module 'koa' {
   interface DefaultContext {
     services: AppServices;
   }
+}
+
+/** The machine client a request is made by (set on ctx.state.client by src/api/auth.ts). */
+export interface ClientCaller {
+  id: number;
+  name: string;
+  scopes: readonly Scope[];
+  rateLimitPerMinute: number | null;
 }

@@ -33,7 +33,11 @@ const LicenseSchema = component(
     'A license type: seats, and caps on the operations its users may get.',
   ),
 );
-const perDomain = (ops: Joi.StringSchema, description: string) => Joi.object(Object.fromEntries(DOMAINS.map((d) => [d.key, ops]))).description(description);
+/** Built-in domains by name; the domains a Superuser added (src/domains) under their keys too. */
+const perDomain = (ops: Joi.StringSchema, description: string) =>
+  Joi.object(Object.fromEntries(DOMAINS.map((d) => [d.key, ops])))
+    .pattern(Joi.string().max(40), ops)
+    .description(`${description} Domains added by a Superuser appear under their keys too.`);
 const capsKeys = {
   license: licenseRef,
   caps: perDomain(
@@ -169,7 +173,7 @@ const setLicenseCaps = operation({
   }),
   example: { caps: { processes: 'RMC', maintenance: '' } },
   responses: { 200: { description: 'The caps after the change, with the number of domains changed.', schema: LicenseCapsChange } },
-  errors: { 403: 'The caller is not a Superuser.', 422: 'Letters other than R, M, C, D.' },
+  errors: { 403: 'The caller is not a Superuser.', 422: 'Letters other than R, M, C, D, or a domain key that names no domain.' },
   async handler(ctx, { body, target }) {
     const caps: Record<string, Operation[]> = {};
     for (const [k, v] of Object.entries(body.caps)) caps[k] = OPERATIONS.filter((o) => v.includes(o));

@@ -12,24 +12,29 @@ export type LicenseKey = (typeof LICENSE_TYPES)[number]['key'];
 
 const ALL_OPS: Operation[] = ['R', 'M', 'C', 'D'];
 
+/**
+ * The seeded caps of PRODUCT.md for one domain: "every domain" rules cover the domains a Superuser adds
+ * later too (a Process modeler and a Project manager do everything there, a Process participant reads,
+ * a Process viewer nothing); the named domains get their own rows of the table.
+ */
+export function defaultCap(license: string, domainKey: string): Operation[] {
+  switch (license) {
+    case 'process_modeler':
+      return ALL_OPS;
+    case 'project_manager':
+      return domainKey === 'processes' ? ['R'] : ALL_OPS;
+    case 'process_participant':
+      return domainKey === 'comments' || domainKey === 'feedback' ? ['R', 'M', 'C'] : ['R'];
+    case 'process_viewer':
+      return ['compliance', 'processes', 'users', 'workspaces'].includes(domainKey) ? ['R'] : [];
+    default:
+      return [];
+  }
+}
+
 /** The seeded caps of PRODUCT.md: for each license type, the operations allowed per domain. */
 export function defaultLicenseCaps(license: LicenseKey): Record<DomainKey, Operation[]> {
   const caps = {} as Record<DomainKey, Operation[]>;
-  for (const d of DOMAINS) {
-    switch (license) {
-      case 'process_modeler':
-        caps[d.key] = ALL_OPS;
-        break;
-      case 'project_manager':
-        caps[d.key] = d.key === 'processes' ? ['R'] : ALL_OPS;
-        break;
-      case 'process_participant':
-        caps[d.key] = d.key === 'comments' || d.key === 'feedback' ? ['R', 'M', 'C'] : ['R'];
-        break;
-      case 'process_viewer':
-        caps[d.key] = ['compliance', 'processes', 'users', 'workspaces'].includes(d.key) ? ['R'] : [];
-        break;
-    }
-  }
+  for (const d of DOMAINS) caps[d.key] = defaultCap(license, d.key);
   return caps;
 }

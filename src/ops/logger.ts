@@ -18,5 +18,7 @@ export function createLogger(config: Pick<Config, 'env' | 'logLevel'>, destinati
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
   };
-  return destination ? pino(options, destination) : pino(options);
+  // Standard output is written asynchronously: a line per request must not cost a blocking write each
+  // (lines written while one write is under way go out together). pino flushes what is left on exit.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }

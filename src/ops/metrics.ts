@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics at /metrics (prom-client): request duration per route pattern, decisions and their
- * outcome, the decision index's state and apply lag, the database pool's use, transaction retries, and the
- * process's own figures. Labels are bounded (route patterns, never paths), and nothing user-specific is
+ * outcome, the decision index's state and apply lag, the database pool's use, transaction retries, the webhook
+ * backlog, and the process's own figures. Labels are bounded (route patterns, never paths), and nothing user-specific is
  * exported.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -9,6 +9,7 @@ import type { Db } from '../db/connect';
 import { transactionStats } from '../db/transaction';
 import { processRegistry } from './decisions';
 import { indexStatus } from './indexStatus';
+import { failingEndpoints, pendingTotal } from '../webhooks/repo';
 
 let defaultsCollected = false;
 
@@ -76,17 +77,40 @@ export function createMetrics(db: Db, options: { processMetrics: boolean }): Ops
   });
   new Gauge({
     name: 'gatehouse_index_loaded',
-    help: '1 when the decision index is loaded and following the database, else 0.',
+    help: '1 when the decision state is loaded and following the change log, else 0.',
     registers: [registry],
-    async collect() {
-      const s = await indexStatus(db);
+    collect() {
+      const s = indexStatus(db);
       this.set(s.loaded && s.following ? 1 : 0);
       lag.set(s.lagSeconds);
       if (s.position !== null) position.set(s.position);
+      if (s.lastAppliedAt !== null) lastApplied.set(s.lastAppliedAt / 1000);
+      holes.set(s.holes);
+      rebuilds.set(s.rebuilds);
     },
   });
-  const lag = new Gauge({ name: 'gatehouse_index_apply_lag_seconds', help: 'How far the decision index is behind the database.', registers: [registry] });
-  const position = new Gauge({ name: 'gatehouse_index_position', help: 'The change position the decision index reflects.', registers: [registry] });
+  const lag = new Gauge({ name: 'gatehouse_index_apply_lag_seconds', help: 'How far the decision state may be behind the database: time since the change log was last read, beyond the poll interval.', registers: [registry] });
+  const position = new Gauge({ name: 'gatehouse_index_position', help: 'The change-log position the decision state reflects.', registers: [registry] });
+  const lastApplied = new Gauge({ name: 'gatehouse_index_last_apply_timestamp_seconds', help: 'When changes were last applied to the decision state (or it was loaded), Unix time.', registers: [registry] });
+  const holes = new Gauge({ name: 'gatehouse_change_log_holes', help: 'Change-log positions below the applied one not seen yet (commits still in flight, rolled back, or never used).', registers: [registry] });
+  const rebuilds = new Gauge({ name: 'gatehouse_index_loads', help: 'Times the decision state was loaded whole (start-up, seeds, a trimmed log).', registers: [registry] });
+
+  new Gauge({
+    name: 'gatehouse_webhook_events_pending',
+    help: 'Webhook events waiting to be delivered (all endpoints); a growing number means receivers are down or slow.',
+    registers: [registry],
+    async collect() {
+      this.set(await pendingTotal(db));
+    },
+  });
+  new Gauge({
+    name: 'gatehouse_webhook_endpoints_failing',
+    help: 'Enabled webhook endpoints whose recent deliveries failed repeatedly.',
+    registers: [registry],
+    async collect() {
+      this.set(await failingEndpoints(db));
+    },
+  });
 
   return {
     observeRequest(method, route, status, seconds) {

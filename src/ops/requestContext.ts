@@ -45,7 +45,15 @@ export function requestContext(logger: Logger, metrics: OpsMetrics, lifecycle: L
     const started = process.hrtime.bigint();
     const requestId = requestIdFrom(ctx.get('X-Request-Id') || undefined);
     ctx.state.requestId = requestId;
-    ctx.state.log = logger.child({ reqId: requestId });
+    // The request's logger is made only when something logs through it (most requests log just the access
+    // line below, written without one): a decision request should not pay for a child logger it never uses.
+    let child: Logger | undefined;
+    Object.defineProperty(ctx.state, 'log', {
+      get: () => (child ??= logger.child({ reqId: requestId })),
+      set: (value: Logger) => (child = value),
+      configurable: true,
+      enumerable: true,
+    });
     ctx.set('X-Request-Id', requestId);
     lifecycle.inFlight++;
     try {
@@ -57,8 +65,8 @@ export function requestContext(logger: Logger, metrics: OpsMetrics, lifecycle: L
       const route = routeLabel(ctx);
       metrics.observeRequest(ctx.method, route, ctx.status, seconds);
       if (!ctx.state.opsRoute) {
-        ctx.state.log.info(
-          { method: ctx.method, route, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 10_000) / 10, user: ctx.state.user?.id },
+        (child ?? logger).info(
+          { ...(child ? {} : { reqId: requestId }), method: ctx.method, route, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 10_000) / 10, user: ctx.state.user?.id },
           'request',
         );
       }

@@ -1,7 +1,8 @@
 import type { Conn } from '../db/connect';
 import { bool, isMysql, likeContains, likePrefix, whereLike } from '../db/connect';
 import type { AppPermission } from '../permissions/catalog';
-import { applySearch as applyUserSearch } from '../users/repo';
+import { applySearch as applyUserSearch, prepareSearch, whereSearch, type PreparedSearch } from '../users/repo';
+import { sqlDualListSource, type DualListSource } from '../db/dualListSource';
 
 export interface Role {
   id: number;
@@ -216,6 +217,34 @@ export async function permissionMap(db: Conn): Promise<Map<number, Set<AppPermis
   return map;
 }
 
+/** What the decision state keeps of a role: enough to authenticate an API caller from memory. */
+export interface RoleEntry {
+  id: number;
+  name: string;
+  builtinKey: string | null;
+  permissions: ReadonlySet<AppPermission>;
+}
+
+/** Every role, or these roles (a missing id was deleted), with their application permissions. */
+export async function loadEntries(db: Conn, ids?: number[]): Promise<RoleEntry[]> {
+  const rows: Array<{ id: number; name: string; builtin_key: string | null }> = [];
+  const perms: Array<{ role_id: number; permission_key: AppPermission }> = [];
+  for (let i = 0; i < (ids ? ids.length : 1); i += 500) {
+    const chunk = ids?.slice(i, i + 500);
+    const roleQuery = db('roles').select('id', 'name', 'builtin_key');
+    const permQuery = db('role_permissions').select('role_id', 'permission_key');
+    rows.push(...(await (chunk ? roleQuery.whereIn('id', chunk) : roleQuery)));
+    perms.push(...(await (chunk ? permQuery.whereIn('role_id', chunk) : permQuery)));
+  }
+  const byRole = new Map<number, Set<AppPermission>>();
+  for (const p of perms) {
+    const id = Number(p.role_id);
+    if (!byRole.has(id)) byRole.set(id, new Set());
+    byRole.get(id)!.add(p.permission_key);
+  }
+  return rows.map((r) => ({ id: Number(r.id), name: r.name, builtinKey: r.builtin_key, permissions: byRole.get(Number(r.id)) ?? new Set() }));
+}
+
 export async function userCount(db: Conn, roleId: number): Promise<number> {
   const r = await db('users').where({ role_id: roleId }).count({ n: '*' }).first();
   return Number(r?.n ?? 0);
@@ -315,4 +344,31 @@ export async function idsOfUsernames(db: Conn, usernames: string[]): Promise<Map
 /** The application permission keys the database holds (the seeded catalog). */
 export async function storedPermissionKeys(db: Conn): Promise<string[]> {
   return (await db('app_permissions').select('key')).map((r: { key: string }) => r.key);
+}
+
+/**
+ * A role's holders: users with another role on one side, the role's users on the other. Every user has
+ * exactly one role, so each item shows the user's current role (assigning moves them from it).
+ */
+export function usersOfRoleSource(db: Conn, roleId: number): DualListSource {
+  return sqlDualListSource({
+    db,
+    from: (d) => d('users'),
+    join: (q) => q.leftJoin('roles', 'roles.id', 'users.role_id'),
+    idColumn: 'users.id',
+    assignedInDb: (q, assigned) => {
+      if (assigned) q.where('users.role_id', roleId);
+      else q.where((b) => b.whereNot('users.role_id', roleId).orWhereNull('users.role_id'));
+    },
+    // A union of prefix lookups, one index per column, like the users list (users/repo prepareSearch).
+    prepare: (text) => prepareSearch(db, text),
+    search: (q, text, prepared) => whereSearch(q, { q: text, search: (prepared as PreparedSearch | null | undefined) ?? null }),
+    orderBy: ['users.username_lower'],
+    select: ['users.id', 'users.username', 'users.first_name', 'users.last_name', 'users.email', 'roles.name as role_name'],
+    toItem: (r) => ({
+      id: Number(r.id),
+      label: String(r.username),
+      detail: `${[r.first_name, r.last_name].filter(Boolean).join(' ')} · ${r.email} · role: ${r.role_name ?? 'none'}`,
+    }),
+  });
 }

@@ -9,7 +9,7 @@ import { actorOf } from '../http/auth';
 import { HttpError, ValidationError, notFound } from '../http/errors';
 import { asArray } from '../http/forms';
 import { applyOperation, buildView, DualListLimitError, operationFor, readState, type DualListState } from '../http/dualList';
-import { usersOfRoleSource } from '../groups/dualLists';
+import { usersOfRoleSource } from './repo';
 import * as repo from './repo';
 import type { Role } from './repo';
 import * as service from './service';

@@ -51,6 +51,13 @@ export async function onlineUserIds(db: Conn, userIds: number[], now: number): P
   return new Set(rows.map((r: { user_id: number }) => r.user_id));
 }
 
+/** Removes every session of a user but `keepId` (the browser asking); returns how many went. */
+export async function removeOthersOfUser(db: Conn, userId: number, keepId: string | undefined): Promise<number> {
+  const q = db('sessions').where({ user_id: userId });
+  if (keepId) q.whereNot({ id: keepId });
+  return q.delete();
+}
+
 /** Removes one session of a user; returns how many rows went (0 when it had ended already). */
 export async function removeOfUser(db: Conn, userId: number, id: string): Promise<number> {
   return db('sessions').where({ user_id: userId, id }).delete();

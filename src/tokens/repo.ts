@@ -1,8 +1,8 @@
-import type { Conn } from '../db/connect';
+import { inIdChunks, numberOrNull, type Conn } from '../db/connect';
 
-export interface ApiToken {
+/** The columns every kind of token row has (personal tokens here, machine clients' in src/clients). */
+export interface TokenColumns {
   id: number;
-  userId: number;
   name: string;
   prefix: string;
   createdAt: number;
@@ -11,20 +11,23 @@ export interface ApiToken {
   revokedAt: number | null;
 }
 
-const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+export interface ApiToken extends TokenColumns {
+  userId: number;
+}
 
-function toToken(r: Record<string, unknown>): ApiToken {
+export function tokenColumns(r: Record<string, unknown>): TokenColumns {
   return {
     id: Number(r.id),
-    userId: Number(r.user_id),
     name: String(r.name),
     prefix: String(r.prefix),
     createdAt: Number(r.created_at),
-    lastUsedAt: n(r.last_used_at),
-    expiresAt: n(r.expires_at),
-    revokedAt: n(r.revoked_at),
+    lastUsedAt: numberOrNull(r.last_used_at),
+    expiresAt: numberOrNull(r.expires_at),
+    revokedAt: numberOrNull(r.revoked_at),
   };
 }
+
+const toToken = (r: Record<string, unknown>): ApiToken => ({ ...tokenColumns(r), userId: Number(r.user_id) });
 
 export async function insert(db: Conn, row: { userId: number; name: string; hash: string; prefix: string; expiresAt: number | null }): Promise<number> {
   await db('api_tokens').insert({
@@ -36,15 +39,6 @@ export async function insert(db: Conn, row: { userId: number; name: string; hash
     expires_at: row.expiresAt,
   });
   return (await db('api_tokens').where({ token_hash: row.hash }).first('id')).id;
-}
-
-export async function findActiveByHash(db: Conn, hash: string, now: number): Promise<ApiToken | undefined> {
-  const r = await db('api_tokens')
-    .where({ token_hash: hash })
-    .whereNull('revoked_at')
-    .andWhere((w) => w.whereNull('expires_at').orWhere('expires_at', '>', now))
-    .first();
-  return r ? toToken(r) : undefined;
 }
 
 export async function listForUser(db: Conn, userId: number): Promise<ApiToken[]> {
@@ -62,4 +56,22 @@ export async function revoke(db: Conn, id: number, now: number): Promise<void> {
 
 export async function touch(db: Conn, id: number, now: number): Promise<void> {
   await db('api_tokens').where({ id }).update({ last_used_at: now });
+}
+
+/** What the decision state keeps of a token (src/access/state.ts): never the token, only its SHA-256. */
+export interface TokenEntry {
+  id: number;
+  userId: number;
+  hash: string;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+/** Every token not revoked, or these tokens whatever their state (a missing id was deleted). */
+export async function loadEntries(db: Conn, ids?: number[]): Promise<TokenEntry[]> {
+  const rows = await inIdChunks(ids, async (chunk) => {
+    const q = db('api_tokens').select('id', 'user_id', 'token_hash', 'expires_at', 'revoked_at');
+    return chunk ? q.whereIn('id', chunk) : q.whereNull('revoked_at');
+  });
+  return rows.map((r: Record<string, unknown>) => ({ id: Number(r.id), userId: Number(r.user_id), hash: String(r.token_hash), expiresAt: numberOrNull(r.expires_at), revokedAt: numberOrNull(r.revoked_at) }));
 }

@@ -15,7 +15,7 @@ import type { Conn, Db } from '../db/connect';
 import type { Actor } from '../http/types';
 import { validate } from '../http/forms';
 import { ValidationError } from '../http/errors';
-import { recordChange, recordChanges } from '../changes/service';
+import { recordChanges, recordMembershipChanges } from '../changes/service';
 import { transaction } from '../db/transaction';
 import { guard } from '../db/guards';
 import * as audit from '../audit/service';
@@ -26,6 +26,7 @@ import * as licenses from '../licenses/repo';
 import type { LicenseType } from '../licenses/repo';
 import { assertSeatAvailable } from '../licenses/service';
 import * as groups from '../groups/repo';
+import * as clients from '../clients/repo';
 import { policyFor } from './policy';
 import * as users from './repo';
 import * as bulkRepo from './bulkRepo';
@@ -97,18 +98,19 @@ export interface ResolvedAction {
   receiver?: { id: number; username: string };
 }
 
-export type SkipCode = 'self' | 'forbidden' | 'already' | 'receiver' | 'last_superuser' | 'no_seats' | 'gone';
+export type SkipCode = 'self' | 'forbidden' | 'already' | 'receiver' | 'owns_clients' | 'last_superuser' | 'no_seats' | 'gone';
 
 export const SKIP_LABELS: Record<SkipCode, string> = {
   self: 'your own account',
   forbidden: 'you may not change them',
   already: 'already in that state',
   receiver: 'receives the assets',
+  owns_clients: 'owns machine clients',
   last_superuser: 'last active Superuser',
   no_seats: 'no seats left',
   gone: 'no longer exists',
 };
-const SKIP_ORDER: SkipCode[] = ['gone', 'self', 'forbidden', 'last_superuser', 'no_seats', 'receiver', 'already'];
+const SKIP_ORDER: SkipCode[] = ['gone', 'self', 'forbidden', 'last_superuser', 'no_seats', 'owns_clients', 'receiver', 'already'];
 
 export interface Skipped {
   id: number;
@@ -213,6 +215,7 @@ export async function evaluate(db: Conn, actor: Actor, resolved: ResolvedAction,
   const allIds = all.map((t) => t.id);
   const members = resolved.group ? await bulkRepo.membersAmong(db, resolved.group.id, allIds) : new Set<number>();
   const signedIn = resolved.action === 'end_sessions' ? await bulkRepo.signedInAmong(db, allIds, now) : new Set<number>();
+  const clientOwners = resolved.action === 'remove' ? await clients.ownersAmong(db, allIds) : new Set<number>();
 
   let change: BulkTarget[] = [];
   for (const t of all) {
@@ -229,6 +232,10 @@ export async function evaluate(db: Conn, actor: Actor, resolved: ResolvedAction,
     }
     if (resolved.receiver && resolved.receiver.id === t.id) {
       skip('receiver', `Receives the assets of the others, so stays.`);
+      continue;
+    }
+    if (clientOwners.has(t.id)) {
+      skip('owns_clients', `Owns machine clients: give them another owner or delete them first.`);
       continue;
     }
     change.push(t);
@@ -397,8 +404,8 @@ export async function apply(db: Db, actor: Actor, raw: unknown, plannedIds: numb
           break;
         }
       }
-      // Decisions and API callers follow the change log: one entry per account (or a rebuild for very many), one for a group's members.
-      if (resolved.action === 'add_to_group' || resolved.action === 'remove_from_group') await recordChange(trx, { kind: 'group_members', id: resolved.group!.id });
+      // Decisions and API callers follow the change log: an entry per account (or one for very many).
+      if (resolved.action === 'add_to_group' || resolved.action === 'remove_from_group') await recordMembershipChanges(trx, resolved.group!.id, changeIds);
       else if (resolved.action !== 'end_sessions') await recordChanges(trx, 'user', changeIds);
       const usernames = plan.change.map((t) => t.username);
       await audit.record(trx, actor, {

@@ -275,7 +275,7 @@ export async function checkFile(db: Db, actor: Actor, upload: { filename: string
     }
     if (batch.length) await flush();
   } catch (e) {
-    await db('csv_imports').where({ id }).delete();
+    await repo.removeImport(db, id);
     if (e instanceof ValidationError) throw e;
     const code = (e as { code?: string }).code;
     if (typeof code === 'string' && code.startsWith('CSV_')) {
@@ -284,11 +284,11 @@ export async function checkFile(db: Db, actor: Actor, upload: { filename: string
     throw e;
   }
   if (upload.stream.truncated) {
-    await db('csv_imports').where({ id }).delete();
+    await repo.removeImport(db, id);
     throw new ValidationError({ file: 'The file is too large (64 MB at most): split it into several files.' });
   }
   if (!total) {
-    await db('csv_imports').where({ id }).delete();
+    await repo.removeImport(db, id);
     throw new ValidationError({ file: 'The file has a header line but no users.' });
   }
   // Seats, over the whole file: the first rows in the file get the seats that are left.

@@ -6,8 +6,8 @@ import { flash } from '../http/session';
 import { actorOf } from '../http/auth';
 import { HttpError, ValidationError, notFound } from '../http/errors';
 import { csvDate, sendCsv } from '../http/csv';
-import type { Conn } from '../db/connect';
 import * as repo from './repo';
+import * as groupRepo from '../groups/repo';
 import * as importRepo from './importRepo';
 import * as csvImport from './csvImport';
 import { readListFilters } from './listFilters';
@@ -18,18 +18,6 @@ const stamp = () => new Date().toISOString().slice(0, 10);
 
 /** The export's columns: the import's, then what describes the account (an import reads past those). */
 export const EXPORT_COLUMNS = [...csvImport.IMPORT_COLUMNS, 'status', 'source', 'created_at', 'last_sign_in_at'];
-
-async function groupNamesOf(db: Conn, ids: number[]): Promise<Map<number, string[]>> {
-  const out = new Map<number, string[]>();
-  if (!ids.length) return out;
-  const rows = await db('group_members').join('groups', 'groups.id', 'group_members.group_id').whereIn('group_members.user_id', ids).orderBy('groups.name_lower').select('group_members.user_id', 'groups.name');
-  for (const r of rows) {
-    const list = out.get(Number(r.user_id)) ?? [];
-    list.push(r.name);
-    out.set(Number(r.user_id), list);
-  }
-  return out;
-}
 
 /** Every user the list's filters match (all pages), streamed in username order. */
 async function exportUsers(ctx: Koa.Context) {
@@ -43,7 +31,7 @@ async function exportUsers(ctx: Koa.Context) {
     EXPORT_COLUMNS,
     (async function* () {
       for await (const rows of repo.eachMatching(db, filter, now)) {
-        const groups = await groupNamesOf(db, rows.map((r) => r.id));
+        const groups = await groupRepo.groupNamesByMember(db, rows.map((r) => r.id));
         yield rows.map((u) => [
           u.username,
           u.firstName,

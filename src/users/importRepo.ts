@@ -110,6 +110,11 @@ export async function* eachRow(db: Conn, importId: string, outcome: 'ok' | 'erro
 }
 
 /** Imports older than `before` go (their rows with them). */
+/** Removes an import that could not be checked (its rows go with it). */
+export async function removeImport(db: Conn, id: string): Promise<void> {
+  await db('csv_imports').where({ id }).delete();
+}
+
 export async function removeImportsBefore(db: Conn, before: number): Promise<void> {
   await db('csv_imports').where('created_at', '<', before).delete();
 }

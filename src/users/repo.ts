@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
-import { countOf, isMysql, likePrefix, sqlConcat, wherePrefix } from '../db/connect';
+import { countOf, isMysql, likePrefix, numberOrNull, sqlConcat, wherePrefix } from '../db/connect';
 
 export type UserStatus = 'active' | 'deactivated';
 
@@ -22,6 +22,8 @@ export interface User {
   failedLogins: number;
   source: 'local' | 'sso';
   ssoSubject: string | null;
+  /** The provisioning directory's id for this account (SCIM `externalId`), exact and unique. */
+  externalId: string | null;
   version: number;
   createdAt: number;
   updatedAt: number;
@@ -47,6 +49,7 @@ interface UserRow {
   failed_logins: number;
   source: 'local' | 'sso';
   sso_subject: string | null;
+  external_id?: string | null;
   version: number;
   created_at: number | string;
   updated_at: number | string;
@@ -54,7 +57,6 @@ interface UserRow {
   last_activity_at: number | string | null;
 }
 
-const num = (v: number | string | null): number | null => (v === null || v === undefined ? null : Number(v));
 
 export function toUser(r: UserRow): User {
   return {
@@ -71,15 +73,16 @@ export function toUser(r: UserRow): User {
     licenseName: r.license_name,
     licenseKey: r.license_key,
     status: r.status,
-    lockedUntil: num(r.locked_until),
+    lockedUntil: numberOrNull(r.locked_until),
     failedLogins: Number(r.failed_logins),
     source: r.source,
     ssoSubject: r.sso_subject,
+    externalId: r.external_id ?? null,
     version: Number(r.version),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
-    lastLoginAt: num(r.last_login_at),
-    lastActivityAt: num(r.last_activity_at),
+    lastLoginAt: numberOrNull(r.last_login_at),
+    lastActivityAt: numberOrNull(r.last_activity_at),
   };
 }
 
@@ -129,8 +132,10 @@ export async function findBySsoSubject(db: Conn, subject: string): Promise<User 
   return r ? toUser(r) : undefined;
 }
 
-export async function usernameTaken(db: Conn, username: string): Promise<boolean> {
-  return !!(await db('users').where('username_lower', username.toLowerCase()).first('id'));
+export async function externalIdTaken(db: Conn, externalId: string, exceptId?: number): Promise<boolean> {
+  const q = db('users').where('external_id', externalId);
+  if (exceptId) q.whereNot('id', exceptId);
+  return !!(await q.first('id'));
 }
 
 export async function emailTaken(db: Conn, email: string, exceptId?: number): Promise<boolean> {
@@ -150,6 +155,7 @@ export interface NewUserRow {
   status?: UserStatus;
   source?: 'local' | 'sso';
   ssoSubject?: string | null;
+  externalId?: string | null;
 }
 
 export function userRow(u: NewUserRow, now: number) {
@@ -168,6 +174,7 @@ export function userRow(u: NewUserRow, now: number) {
     status: u.status ?? 'active',
     source: u.source ?? 'local',
     sso_subject: u.ssoSubject ?? null,
+    external_id: u.externalId ?? null,
     failed_logins: 0,
     version: 1,
     created_at: now,
@@ -194,6 +201,7 @@ export interface UserPatch {
   failedLogins?: number;
   ssoSubject?: string | null;
   source?: 'local' | 'sso';
+  externalId?: string | null;
 }
 
 function patchRow(p: UserPatch): Record<string, unknown> {
@@ -209,6 +217,7 @@ function patchRow(p: UserPatch): Record<string, unknown> {
   if (p.failedLogins !== undefined) row.failed_logins = p.failedLogins;
   if (p.ssoSubject !== undefined) row.sso_subject = p.ssoSubject;
   if (p.source !== undefined) row.source = p.source;
+  if (p.externalId !== undefined) row.external_id = p.externalId;
   return row;
 }
 
@@ -622,7 +631,7 @@ function toListRow(r: Record<string, unknown>, now: number): UserListRow {
     status: r.status as UserStatus,
     locked: (r.locked_until !== null && Number(r.locked_until) > now) || (r.throttled_until !== null && Number(r.throttled_until) > now),
     source: r.source as 'local' | 'sso',
-    lastLoginAt: num(r.last_login_at as number | null),
+    lastLoginAt: numberOrNull(r.last_login_at as number | null),
     createdAt: Number(r.created_at),
     online: Number(r.online) === 1 || r.online === true,
   };

@@ -9,7 +9,7 @@ import { actorOf } from '../http/auth';
 import { HttpError, ValidationError, notFound } from '../http/errors';
 import { validate } from '../http/forms';
 import { applyOperation, buildView, DualListLimitError, operationFor, readState, type DualListState } from '../http/dualList';
-import { groupsOfUserSource } from '../groups/dualLists';
+import { groupsOfUserSource } from '../groups/repo';
 import * as roles from '../roles/repo';
 import { assignmentBlocker } from '../roles/service';
 import { signInPanel } from '../auth/adminRoutes';

@@ -14,6 +14,7 @@ import { assertSeatAvailable } from '../licenses/service';
 import * as assets from '../assets/repo';
 import * as sessions from '../sessions/repo';
 import * as repo from './repo';
+import * as clients from '../clients/repo';
 import type { User } from './repo';
 import { recordChange } from '../changes/service';
 import { transaction } from '../db/transaction';
@@ -43,6 +44,9 @@ export const emailSchema = Joi.string().trim().max(254).custom(fitsLowerCased(25
 
 const idField = (label: string) => Joi.number().integer().min(1).max(2147483647).empty('').label(label);
 
+/** A provisioning directory's id for the account (SCIM externalId): kept exactly as sent; null clears it. */
+const externalIdSchema = Joi.string().min(1).max(255).pattern(/^[^\p{Cc}]*$/u, { name: 'must not contain control characters' }).allow(null).label('External id');
+
 const groupIds = Joi.array().items(Joi.number().integer().min(1).max(2147483647)).max(20_000).default([]).label('Groups');
 
 export const createUserSchema = Joi.object({
@@ -54,6 +58,7 @@ export const createUserSchema = Joi.object({
   roleId: idField('Role'),
   licenseTypeId: idField('License'),
   addGroupIds: groupIds,
+  externalId: externalIdSchema,
 });
 
 export const updateUserSchema = Joi.object({
@@ -66,6 +71,7 @@ export const updateUserSchema = Joi.object({
   addGroupIds: groupIds,
   removeGroupIds: groupIds,
   version: Joi.number().integer().min(1).empty('').label('Version'),
+  externalId: externalIdSchema,
 });
 
 export interface CreateUserInput {
@@ -77,6 +83,7 @@ export interface CreateUserInput {
   roleId?: number;
   licenseTypeId?: number;
   addGroupIds: number[];
+  externalId?: string | null;
 }
 
 export interface UpdateUserInput {
@@ -89,6 +96,8 @@ export interface UpdateUserInput {
   addGroupIds: number[];
   removeGroupIds: number[];
   version?: number;
+  /** Undefined: unchanged. */
+  externalId?: string | null;
 }
 
 /** What the audit trail keeps of a user (never the password hash). */
@@ -101,6 +110,7 @@ export function auditView(u: User, groupIds?: number[]) {
     role: u.roleName,
     license: u.licenseName,
     status: u.status,
+    ...(u.externalId ? { externalId: u.externalId } : {}),
     ...(groupIds ? { groupIds } : {}),
   };
 }
@@ -139,9 +149,12 @@ async function assertSuperuserRemains(trx: Tx, u: User, message: string, status 
 export async function checkReferences(
   db: Conn,
   fields: FieldErrors,
-  input: { username?: unknown; email?: unknown; roleId?: unknown; licenseTypeId?: unknown; addGroupIds?: unknown },
+  input: { username?: unknown; email?: unknown; roleId?: unknown; licenseTypeId?: unknown; addGroupIds?: unknown; externalId?: unknown },
   exceptId?: number,
 ): Promise<void> {
+  if (!fields.externalId && typeof input.externalId === 'string' && (await repo.externalIdTaken(db, input.externalId, exceptId))) {
+    fields.externalId = 'Another user already has this external id.';
+  }
   // The messages name the account that has it, as it is spelled there (names are compared ignoring case).
   const sameName = !fields.username && typeof input.username === 'string' && input.username ? await repo.findByUsername(db, input.username) : undefined;
   if (sameName) fields.username = `This username is taken: “${sameName.username}” already exists.`;
@@ -190,12 +203,20 @@ async function assertMembershipsChangeable(trx: Conn, policy: AccountPolicy, gro
   }
 }
 
-export async function createUser(db: Db, actor: Actor, raw: unknown, scryptN: number): Promise<User> {
+export interface CreateOptions {
+  /**
+   * A provisioned account (SCIM) may come without a password: it signs in by single sign-on (linked by
+   * email) or sets one through a reset link; until then no password matches it.
+   */
+  passwordOptional?: boolean;
+}
+
+export async function createUser(db: Conn, actor: Actor, raw: unknown, scryptN: number, options: CreateOptions = {}): Promise<User> {
   const { value: input, fields } = collect<CreateUserInput>(createUserSchema, raw);
-  checkPassword(fields, input.password, input, true);
+  checkPassword(fields, input.password, input, !options.passwordOptional);
   await checkReferences(db, fields, input);
   throwIfAny(fields);
-  const passwordHash = await hashPassword(input.password, scryptN);
+  const passwordHash = input.password ? await hashPassword(input.password, scryptN) : null;
   return transaction(db, async (trx) => {
     const role = await resolveRole(trx, actor, input.roleId);
     const licenseTypeId = input.licenseTypeId ?? role.licenseTypeId;
@@ -212,6 +233,7 @@ export async function createUser(db: Db, actor: Actor, raw: unknown, scryptN: nu
       passwordHash,
       roleId: role.id,
       licenseTypeId,
+      externalId: input.externalId ?? null,
     });
     await repo.addToGroups(trx, id, groupIds);
     await recordChange(trx, { kind: 'user', id });
@@ -231,7 +253,7 @@ export async function createUser(db: Db, actor: Actor, raw: unknown, scryptN: nu
  * Saves the user form (or an API PATCH filled in with the current values). Returns the user unchanged — same
  * version, no audit event — when nothing differs from what is stored.
  */
-export async function updateUser(db: Db, actor: Actor, id: number, raw: unknown, scryptN: number): Promise<User> {
+export async function updateUser(db: Conn, actor: Actor, id: number, raw: unknown, scryptN: number): Promise<User> {
   const current = await requireUser(db, id);
   await policyFor(db, actor).assertMayChange(current);
   const { value: input, fields } = collect<UpdateUserInput>(updateUserSchema, raw);
@@ -239,7 +261,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, raw: unknown,
     fields.password = 'This account signs in with single sign-on only; Gatehouse keeps no password for it.';
   }
   checkPassword(fields, input.password, { username: current.username, email: input.email }, false);
-  await checkReferences(db, fields, { email: input.email, roleId: input.roleId, licenseTypeId: input.licenseTypeId, addGroupIds: input.addGroupIds }, id);
+  await checkReferences(db, fields, { email: input.email, roleId: input.roleId, licenseTypeId: input.licenseTypeId, addGroupIds: input.addGroupIds, externalId: input.externalId }, id);
   throwIfAny(fields);
   const passwordHash = input.password ? await hashPassword(input.password, scryptN) : undefined;
   return transaction(db, async (trx) => {
@@ -252,7 +274,9 @@ export async function updateUser(db: Db, actor: Actor, id: number, raw: unknown,
     const beforeGroups = await repo.groupIdsOf(trx, id);
     const add = [...new Set(input.addGroupIds)].filter((g) => !beforeGroups.includes(g));
     const remove = [...new Set(input.removeGroupIds)].filter((g) => beforeGroups.includes(g) && !add.includes(g));
+    const externalIdChanged = input.externalId !== undefined && input.externalId !== before.externalId;
     const changed =
+      externalIdChanged ||
       input.firstName !== before.firstName ||
       input.lastName !== before.lastName ||
       input.email !== before.email ||
@@ -283,6 +307,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, raw: unknown,
         roleId: input.roleId,
         licenseTypeId: input.licenseTypeId,
         ...(passwordHash ? { passwordHash } : {}),
+        ...(externalIdChanged ? { externalId: input.externalId } : {}),
       },
       before.version,
     );
@@ -305,7 +330,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, raw: unknown,
   });
 }
 
-export async function setStatus(db: Db, actor: Actor, id: number, status: 'active' | 'deactivated'): Promise<User> {
+export async function setStatus(db: Conn, actor: Actor, id: number, status: 'active' | 'deactivated'): Promise<User> {
   return transaction(db, async (trx) => {
     const before = await requireUser(trx, id);
     await policyFor(trx, actor).assertMayChange(before);
@@ -385,12 +410,17 @@ export async function removalBlocker(db: Conn, actor: Actor, u: User): Promise<H
  * Removes a user in one transaction: their assets move to another user or are deleted, their
  * memberships, tokens and sessions go, and the audit trail records what happened.
  */
-export async function deleteUser(db: Db, actor: Actor, id: number, raw: unknown): Promise<{ username: string; assets: number; mode: string }> {
+export async function deleteUser(db: Conn, actor: Actor, id: number, raw: unknown): Promise<{ username: string; assets: number; mode: string }> {
   const input = validate<{ assets: 'none' | 'delete' | 'transfer'; transferTo: string }>(deleteUserSchema, raw);
   return transaction(db, async (trx) => {
     const user = await requireUser(trx, id);
     await policyFor(trx, actor).assertMayChange(user);
     await assertSuperuserRemains(trx, user, `${user.username} is the last active Superuser and cannot be removed.`);
+    // Services act as their machine client's owner: removing the owner would silently cut them off.
+    const clientsOwned = await clients.countByOwner(trx, id);
+    if (clientsOwned > 0) {
+      throw conflict(`${user.username} owns ${clientsOwned} machine client${clientsOwned === 1 ? '' : 's'}: give ${clientsOwned === 1 ? 'it' : 'them'} another owner or delete ${clientsOwned === 1 ? 'it' : 'them'} first (Settings → Machine clients).`);
+    }
     const owned = await assets.countOwnedBy(trx, id);
     let mode = 'none';
     let recipient: User | undefined;

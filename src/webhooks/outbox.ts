@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Conn } from '../db/connect';
 import type { Actor } from '../http/types';
-import type { AuditEvent } from '../audit/service';
+import type { AuditEvent } from '../audit/repo';
 import * as repo from './repo';
 import { eventsFor, mapsToEvents, type DerivedEvent } from './events';
 

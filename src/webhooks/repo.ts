@@ -1,5 +1,5 @@
 /** Webhook endpoints and their outbox / delivery log: the only place with their SQL. */
-import type { Conn } from '../db/connect';
+import { numberOrNull, type Conn } from '../db/connect';
 
 export interface Endpoint {
   id: number;
@@ -35,7 +35,6 @@ export interface Delivery {
   createdAt: number;
 }
 
-const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
 function toEndpoint(r: Record<string, unknown>): Endpoint {
   return {
@@ -47,7 +46,7 @@ function toEndpoint(r: Record<string, unknown>): Endpoint {
     secretSealed: String(r.secret_sealed),
     secretRotatedAt: Number(r.secret_rotated_at),
     consecutiveFailures: Number(r.consecutive_failures),
-    failingSince: num(r.failing_since),
+    failingSince: numberOrNull(r.failing_since),
     lastError: (r.last_error as string | null) ?? null,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
@@ -64,11 +63,11 @@ function toDelivery(r: Record<string, unknown>): Delivery {
     status: r.status as DeliveryStatus,
     attempts: Number(r.attempts),
     nextAttemptAt: Number(r.next_attempt_at),
-    lastStatusCode: num(r.last_status_code),
+    lastStatusCode: numberOrNull(r.last_status_code),
     lastError: (r.last_error as string | null) ?? null,
-    lastAttemptAt: num(r.last_attempt_at),
-    deliveredAt: num(r.delivered_at),
-    redeliveryOf: num(r.redelivery_of),
+    lastAttemptAt: numberOrNull(r.last_attempt_at),
+    deliveredAt: numberOrNull(r.delivered_at),
+    redeliveryOf: numberOrNull(r.redelivery_of),
     createdAt: Number(r.created_at),
   };
 }
@@ -245,4 +244,21 @@ export async function recordEndpointHealth(db: Conn, id: number, health: { conse
 /** Rows written for an endpoint removed meanwhile (by a server whose subscription cache was older). */
 export async function removeOrphanDeliveries(db: Conn): Promise<number> {
   return db('webhook_deliveries').whereNotExists(db('webhook_endpoints as e').whereRaw('e.id = webhook_deliveries.endpoint_id')).delete();
+}
+
+/** For /metrics: events waiting, over all endpoints. */
+export async function pendingTotal(db: Conn): Promise<number> {
+  const [p] = await db('webhook_deliveries').where({ status: 'pending' }).count({ n: '*' });
+  return Number(p.n);
+}
+
+/** For /metrics: enabled endpoints marked failing. */
+export async function failingEndpoints(db: Conn): Promise<number> {
+  const [f] = await db('webhook_endpoints').where({ enabled: true }).whereNotNull('failing_since').count({ n: '*' });
+  return Number(f.n);
+}
+
+/** Removes delivered and failed events older than `before` from the delivery log (never those still to send). */
+export async function removeOldDeliveries(db: Conn, before: number): Promise<number> {
+  return db('webhook_deliveries').whereIn('status', ['delivered', 'failed']).where('created_at', '<', before).delete();
 }

@@ -177,7 +177,11 @@ export function createWorker(db: Db, config: Config, logger?: Logger): WebhookWo
   }
 
   async function round(): Promise<number> {
-    if (++rounds % 100 === 1) await repo.removeOrphanDeliveries(db);
+    // Now and then: the log beyond its retention, and rows queued for an endpoint removed meanwhile.
+    if (++rounds % 100 === 1) {
+      await repo.removeOldDeliveries(db, Date.now() - wh.logRetentionMs);
+      await repo.removeOrphanDeliveries(db);
+    }
     const ids = await repo.endpointsWithWork(db, Date.now(), ENDPOINTS_PER_ROUND);
     let attempts = 0;
     for (let i = 0; i < ids.length; i += PARALLEL) {

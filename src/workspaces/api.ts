@@ -20,6 +20,7 @@ const workspaceKeys = {
   name: text(),
   path: text('Full path from the root, e.g. "/Root/Sales/EMEA".'),
   parentId: id('Null for the root workspace.').allow(null),
+  externalKey: text('The suite\'s own id for the object this workspace stands for (unique, case-sensitive): an AuthZEN resource id resolves to it. Null when none.').allow(null),
   version: version(),
   createdAt: time(),
   updatedAt: time(),
@@ -43,7 +44,7 @@ const WorkspaceDeleted = component(
 );
 
 export function workspaceJson(w: Workspace, path: string) {
-  return { id: w.id, name: w.name, path, parentId: w.parentId, version: w.version, createdAt: iso(w.createdAt), updatedAt: iso(w.updatedAt) };
+  return { id: w.id, name: w.name, path, parentId: w.parentId, externalKey: w.externalKey, version: w.version, createdAt: iso(w.createdAt), updatedAt: iso(w.updatedAt) };
 }
 
 async function detailJson(db: Conn, id: number) {
@@ -105,6 +106,9 @@ const listWorkspaces = operation({
 });
 
 const nameField = service.nameSchema.description('1–100 characters; no "/" and no control characters. Unique among its siblings (case-insensitive).');
+const externalKeyField = service.externalKeySchema
+  .allow(null)
+  .description('Optional: the suite\'s own id for the object this workspace stands for, e.g. "record-1"; 1–200 characters, unique over all workspaces (case-sensitive). Null clears it.');
 
 const createWorkspace = operation({
   operationId: 'createWorkspace',
@@ -114,15 +118,19 @@ const createWorkspace = operation({
   summary: 'Create a workspace',
   description: 'Creates a workspace under `parent` (default: the root).',
   requires: manage,
-  body: Joi.object<{ name: string; parent?: string | number }>({ name: nameField.required(), parent: workspaceRef('parent workspace') }),
-  example: { name: 'EMEA', parent: '/Root/Sales' },
+  body: Joi.object<{ name: string; parent?: string | number; externalKey?: string | null }>({
+    name: nameField.required(),
+    parent: workspaceRef('parent workspace'),
+    externalKey: externalKeyField,
+  }),
+  example: { name: 'EMEA', parent: '/Root/Sales', externalKey: 'region-emea' },
   responses: { 201: { description: 'Created.', schema: WorkspaceDetail, headers: { Location: { description: 'The URL of the new workspace.', required: true } } } },
-  errors: { 422: 'The name is invalid or taken under that parent, or the parent does not exist.' },
+  errors: { 422: 'The name is invalid or taken under that parent, the parent does not exist, or another workspace has the external key.' },
   check: (ctx, { body }) => refProblem(ctx.services.db, body.parent, 'parent', 'parent workspace'),
   async handler(ctx, { body }) {
     const { db } = ctx.services;
     const parent = body.parent === undefined ? { id: (await repo.findRoot(db)).id } : refOf(body.parent);
-    const { workspace } = await service.createWorkspace(db, actorOf(ctx), { name: body.name, parent });
+    const { workspace } = await service.createWorkspace(db, actorOf(ctx), { name: body.name, parent, externalKey: body.externalKey });
     return created(ctx, `/api/v1/workspaces/${workspace.id}`, await detailJson(db, workspace.id));
   },
 });
@@ -146,28 +154,34 @@ const updateWorkspace = operation({
   method: 'PATCH',
   path: '/workspaces/:id',
   tag: TAG,
-  summary: 'Rename or move a workspace',
-  description: 'Send `name` to rename, `parent` to move (never into itself or its own sub-workspaces), or both. The root cannot move.',
+  summary: 'Rename, move or re-key a workspace',
+  description: 'Send `name` to rename, `parent` to move (never into itself or its own sub-workspaces), `externalKey` to set or clear (null) its external key, or several. The root cannot move.',
   requires: manage,
   params: workspacePath,
   load: loadWorkspace,
-  body: Joi.object<{ name?: string; parent?: string | number; version?: number }>({
+  body: Joi.object<{ name?: string; parent?: string | number; externalKey?: string | null; version?: number }>({
     name: nameField,
     parent: workspaceRef('new parent workspace'),
+    externalKey: externalKeyField,
     version: version('The version you read.'),
   })
-    .or('name', 'parent')
-    .messages({ 'object.missing': 'Send name (to rename), parent (to move), or both.' }),
+    .or('name', 'parent', 'externalKey')
+    .messages({ 'object.missing': 'Send name (to rename), parent (to move), externalKey, or several.' }),
   example: { parent: '/Root/Marketing', version: 3 },
   responses: { 200: { description: 'The workspace after the change.', schema: WorkspaceDetail } },
   errors: {
     409: 'The workspace was changed meanwhile (stale `version`).',
-    422: 'Neither `name` nor `parent`; the name is invalid or taken there; the move is impossible (root, into itself, into a sub-workspace, already there).',
+    422: 'None of `name`, `parent`, `externalKey`; the name is invalid or taken there; the external key is another workspace\'s; the move is impossible (root, into itself, into a sub-workspace, already there).',
   },
   check: (ctx, { body }) => refProblem(ctx.services.db, body.parent, 'parent', 'new parent workspace'),
   async handler(ctx, { body, target }) {
     const { db } = ctx.services;
-    await service.updateWorkspace(db, actorOf(ctx), target.id, { name: body.name, parent: body.parent === undefined ? undefined : refOf(body.parent), version: body.version });
+    await service.updateWorkspace(db, actorOf(ctx), target.id, {
+      name: body.name,
+      parent: body.parent === undefined ? undefined : refOf(body.parent),
+      externalKey: body.externalKey,
+      version: body.version,
+    });
     return detailJson(db, target.id);
   },
 });

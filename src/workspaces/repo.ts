@@ -9,6 +9,8 @@ export interface Workspace {
   id: number;
   name: string;
   parentId: number | null;
+  /** The suite's own id for the object this workspace stands for (unique), or null. */
+  externalKey: string | null;
   version: number;
   createdAt: number;
   updatedAt: number;
@@ -25,6 +27,7 @@ interface Row {
   id: number;
   name: string;
   parent_id: number | null;
+  external_key?: string | null;
   version: number;
   created_at: number | string;
   updated_at: number | string;
@@ -35,6 +38,7 @@ function toWorkspace(r: Row): Workspace {
     id: Number(r.id),
     name: r.name,
     parentId: r.parent_id === null ? null : Number(r.parent_id),
+    externalKey: r.external_key ?? null,
     version: Number(r.version),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
@@ -74,8 +78,14 @@ export async function findByName(db: Conn, name: string, limit: number): Promise
   return (await db('workspaces').where('name_lower', name.toLowerCase()).orderBy('id').limit(limit)).map(toWorkspace);
 }
 
-export async function insert(db: Conn, name: string, parentId: number, now = Date.now()): Promise<number> {
-  await db('workspaces').insert({ name, name_lower: name.toLowerCase(), parent_id: parentId, version: 1, created_at: now, updated_at: now });
+/** The workspace with this external key (exact match), if any. */
+export async function findByExternalKey(db: Conn, externalKey: string): Promise<Workspace | undefined> {
+  const r = await db('workspaces').where({ external_key: externalKey }).first();
+  return r ? toWorkspace(r) : undefined;
+}
+
+export async function insert(db: Conn, name: string, parentId: number, now = Date.now(), externalKey: string | null = null): Promise<number> {
+  await db('workspaces').insert({ name, name_lower: name.toLowerCase(), parent_id: parentId, external_key: externalKey, version: 1, created_at: now, updated_at: now });
   // Ids differ by dialect: read the row back by its unique key.
   const r = await db('workspaces').where({ parent_id: parentId, name_lower: name.toLowerCase() }).first('id');
   return Number(r.id);
@@ -85,7 +95,7 @@ export async function insert(db: Conn, name: string, parentId: number, now = Dat
 export async function update(
   db: Conn,
   id: number,
-  patch: { name?: string; parentId?: number },
+  patch: { name?: string; parentId?: number; externalKey?: string | null },
   expectedVersion: number,
   now = Date.now(),
 ): Promise<boolean> {
@@ -95,6 +105,7 @@ export async function update(
     row.name_lower = patch.name.toLowerCase();
   }
   if (patch.parentId !== undefined) row.parent_id = patch.parentId;
+  if (patch.externalKey !== undefined) row.external_key = patch.externalKey;
   return (await db('workspaces').where({ id, version: expectedVersion }).update(row)) === 1;
 }
 

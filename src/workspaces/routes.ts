@@ -20,6 +20,7 @@ interface PanelValues {
   childName: string;
   parent: string;
   parentId: string;
+  externalKey: string;
   version: string;
 }
 
@@ -28,7 +29,7 @@ interface PanelState {
   errors?: Record<string, string>;
   message?: string;
   /** Which form the message belongs to. */
-  form?: 'rename' | 'child' | 'move';
+  form?: 'rename' | 'child' | 'move' | 'key';
   status?: number;
 }
 
@@ -47,7 +48,7 @@ async function panelData(ctx: Koa.Context, id: number, state: PanelState = {}) {
     permissionCount: info.permissions,
     permissions: await repo.permissionsOn(db, id, 12),
     deleteBlocker: info.blocker,
-    values: { name: ws.name, childName: '', parent: '', parentId: '', version: String(ws.version), ...state.values },
+    values: { name: ws.name, childName: '', parent: '', parentId: '', externalKey: ws.externalKey ?? '', version: String(ws.version), ...state.values },
     errors: state.errors ?? {},
     message: state.message,
     form: state.form,
@@ -118,8 +119,9 @@ async function change(ctx: Koa.Context, form: PanelState['form'], run: (body: Bo
     if (!(e instanceof HttpError) || e.status >= 500 || e.status === 404) throw e;
     const errors: Record<string, string> = {};
     for (const [k, v] of Object.entries(e.fields)) errors[fieldMap[k] ?? k] = v;
-    const values: Partial<PanelValues> = { name: str(body.name), childName: str(body.childName), parent: str(body.parent), parentId: str(body.parentId) };
+    const values: Partial<PanelValues> = { name: str(body.name), childName: str(body.childName), parent: str(body.parent), parentId: str(body.parentId), externalKey: str(body.externalKey) };
     if (form !== 'rename') delete values.name;
+    if (form !== 'key') delete values.externalKey;
     // After a conflict the form carries the current version, so saving again applies the change knowingly.
     if (e.code !== 'conflict' && str(body.version)) values.version = str(body.version);
     await render(ctx, id, { values, errors, message: e.message, form, status: e.status });
@@ -154,6 +156,12 @@ const move = (ctx: Koa.Context) =>
     { name: 'parent' },
   );
 
+const setExternalKey = (ctx: Koa.Context) =>
+  change(ctx, 'key', async (body) => {
+    const { workspace, path } = await service.updateWorkspace(ctx.services.db, actorOf(ctx), idParam(ctx), { externalKey: str(body.externalKey), version: versionOf(body) });
+    return { message: workspace.externalKey ? `${path} now has the external key ${workspace.externalKey}.` : `${path} has no external key now.`, goTo: idParam(ctx) };
+  });
+
 function versionOf(body: Body): number | undefined {
   const v = str(body.version);
   return /^\d{1,10}$/.test(v) ? Number(v) : undefined;
@@ -184,6 +192,7 @@ export const routes = [
   post('/workspaces/:id/children', manage, create),
   post('/workspaces/:id/rename', manage, rename),
   post('/workspaces/:id/move', manage, move),
+  post('/workspaces/:id/external-key', manage, setExternalKey),
   get('/workspaces/:id/delete', manage, removal.confirm),
   post('/workspaces/:id/delete', manage, removal.remove),
 ];

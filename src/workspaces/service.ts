@@ -24,6 +24,34 @@ export const nameSchema = Joi.string()
   .pattern(/^[^/]*$/, { name: 'must not contain "/" (it separates the levels of a path)' })
   .label('Name');
 
+export const EXTERNAL_KEY_MAX = 200;
+
+/**
+ * An external key: the suite's own id for the object a workspace stands for (an AuthZEN resource id such
+ * as `record-1`). Compared exactly (case matters); no blanks at either end, no control characters.
+ */
+export const externalKeySchema = Joi.string()
+  .trim()
+  .min(1)
+  .max(EXTERNAL_KEY_MAX)
+  .pattern(/^[^\p{Cc}\p{Cf}\u2028\u2029]*$/u, { name: 'must not contain control characters' })
+  .label('External key');
+
+/** An external key from a form or the API: empty or null clears it, undefined leaves it as it is. */
+function validExternalKey(value: unknown): string | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || (typeof value === 'string' && value.trim() === '')) return null;
+  return validate<Record<string, string>>(Joi.object({ externalKey: externalKeySchema.required() }), { externalKey: value }).externalKey.normalize('NFC');
+}
+
+async function assertFreeExternalKey(db: Conn, externalKey: string | null | undefined, exceptId?: number): Promise<void> {
+  if (!externalKey) return;
+  const clash = await repo.findByExternalKey(db, externalKey);
+  if (clash && clash.id !== exceptId) {
+    throw new ValidationError({ externalKey: `${(await repo.pathOf(db, clash.id)) ?? 'Another workspace'} already has the external key "${externalKey}".` });
+  }
+}
+
 /** What a picker (or an API caller) submits to name a workspace: its id, its path, or a unique name. */
 export interface WorkspaceRef {
   id?: number;
@@ -110,6 +138,7 @@ async function lockTree(trx: Tx): Promise<void> {
 export interface CreateInput {
   name: unknown;
   parent: WorkspaceRef;
+  externalKey?: unknown;
 }
 
 /** Validates a name as the field `field` (so the message is shown beside it). */
@@ -121,23 +150,26 @@ function validName(value: unknown, field: string): string {
 
 export async function createWorkspace(db: Db, actor: Actor, input: CreateInput): Promise<{ workspace: Workspace; path: string }> {
   const name = validName(input.name, 'name');
+  const externalKey = validExternalKey(input.externalKey) ?? null;
   try {
     return await transaction(db, async (trx) => {
       await lockTree(trx);
+      await assertFreeExternalKey(trx, externalKey);
       const { workspace: parentRef } = await requireRef(trx, input.parent, 'parent', 'parent workspace');
       // Lock the parent so it cannot be deleted while the child is added.
       const parent = await repo.findForUpdate(trx, parentRef.id);
       if (!parent) throw new ValidationError({ parent: 'The parent workspace no longer exists.' });
       const parentPath = (await repo.pathOf(trx, parent.id))!;
       await assertFreeName(trx, parent.id, name, 'name', parentPath);
-      const id = await repo.insert(trx, name, parent.id);
+      const id = await repo.insert(trx, name, parent.id, Date.now(), externalKey);
       const created = (await repo.findById(trx, id))!;
       const path = `${parentPath}/${name}`;
       await recordChange(trx, { kind: 'workspace', id });
-      await audit.record(trx, actor, { action: 'workspace.create', objectType: 'workspace', objectId: id, objectLabel: path, after: { name, path, parentId: parent.id } });
+      await audit.record(trx, actor, { action: 'workspace.create', objectType: 'workspace', objectId: id, objectLabel: path, after: { name, path, parentId: parent.id, externalKey } });
       return { workspace: created, path };
     });
   } catch (e) {
+    if (e instanceof ValidationError) throw e;
     if (isUniqueViolation(e)) throw new ValidationError({ name: `A sub-workspace with this name already exists there.` });
     throw e;
   }
@@ -146,6 +178,8 @@ export async function createWorkspace(db: Db, actor: Actor, input: CreateInput):
 export interface UpdateInput {
   name?: unknown;
   parent?: WorkspaceRef;
+  /** A new external key; null or empty clears it. */
+  externalKey?: unknown;
   /** The version the editor saw; a different current version refuses the change. */
   version?: number;
 }
@@ -158,12 +192,14 @@ const versionSchema = Joi.number().integer().min(1).max(2147483647).label('Versi
  */
 export async function updateWorkspace(db: Db, actor: Actor, id: number, input: UpdateInput): Promise<{ workspace: Workspace; path: string }> {
   const name = input.name === undefined ? undefined : validName(input.name, 'name');
+  const externalKey = validExternalKey(input.externalKey);
   const version = input.version === undefined ? undefined : validate<number>(versionSchema, input.version);
   try {
     return await transaction(db, async (trx) => {
       await lockTree(trx);
       const before = await repo.findForUpdate(trx, id);
       if (!before) throw notFound('Workspace');
+      await assertFreeExternalKey(trx, externalKey, id);
       const beforePath = (await repo.pathOf(trx, id))!;
       if (input.parent !== undefined && before.parentId === null) throw new ValidationError({ parent: 'The root workspace cannot be moved.' });
       if (version !== undefined && version !== before.version) {
@@ -195,10 +231,16 @@ export async function updateWorkspace(db: Db, actor: Actor, id: number, input: U
         const other = await repo.findChildByName(trx, null, newName);
         if (other && other.id !== id) throw new ValidationError({ name: 'Another top-level workspace has this name.' });
       }
-      if (newName === before.name && parentId === before.parentId) {
+      const keyChanged = externalKey !== undefined && externalKey !== before.externalKey;
+      if (newName === before.name && parentId === before.parentId && !keyChanged) {
         return { workspace: before, path: beforePath };
       }
-      const ok = await repo.update(trx, id, { ...(newName !== before.name ? { name: newName } : {}), ...(parentId !== before.parentId ? { parentId: parentId! } : {}) }, before.version);
+      const ok = await repo.update(
+        trx,
+        id,
+        { ...(newName !== before.name ? { name: newName } : {}), ...(parentId !== before.parentId ? { parentId: parentId! } : {}), ...(keyChanged ? { externalKey } : {}) },
+        before.version,
+      );
       if (!ok) throw conflict(`${beforePath} was changed by someone else while saving. Reload and try again.`);
       const after = (await repo.findById(trx, id))!;
       const afterPath = (await repo.pathOf(trx, id))!;
@@ -206,16 +248,17 @@ export async function updateWorkspace(db: Db, actor: Actor, id: number, input: U
       const moved = parentId !== before.parentId;
       const renamed = newName !== before.name;
       await audit.record(trx, actor, {
-        action: moved && renamed ? 'workspace.update' : moved ? 'workspace.move' : 'workspace.rename',
+        action: moved && renamed ? 'workspace.update' : moved ? 'workspace.move' : renamed ? 'workspace.rename' : 'workspace.external_key',
         objectType: 'workspace',
         objectId: id,
         objectLabel: afterPath,
-        before: { name: before.name, path: beforePath, parentId: before.parentId },
-        after: { name: after.name, path: afterPath, parentId: after.parentId },
+        before: { name: before.name, path: beforePath, parentId: before.parentId, externalKey: before.externalKey },
+        after: { name: after.name, path: afterPath, parentId: after.parentId, externalKey: after.externalKey },
       });
       return { workspace: after, path: afterPath };
     });
   } catch (e) {
+    if (e instanceof ValidationError) throw e;
     if (isUniqueViolation(e)) {
       throw new ValidationError({ [input.name !== undefined ? 'name' : 'parent']: 'A sub-workspace with this name already exists there.' });
     }

@@ -26,16 +26,7 @@ async function mkws(path: string): Promise<number> {
   return (await workspaces.createWorkspace(env.t.db, SYSTEM_ACTOR, { name: parts[parts.length - 1], parent: { id: parent! } })).workspace.id;
 }
 
-async function makeGroup(name: string, members: string[] = []): Promise<number> {
-  const now = Date.now();
-  await env.t.db('groups').insert({ name, name_lower: name.toLowerCase(), description: `${name} team`, created_at: now, updated_at: now });
-  const id = Number((await env.t.db('groups').where({ name_lower: name.toLowerCase() }).first('id')).id);
-  for (const m of members) {
-    const u = await env.t.db('users').where({ username_lower: m }).first('id');
-    await env.t.db('group_members').insert({ group_id: id, user_id: u.id, added_at: now });
-  }
-  return id;
-}
+const makeGroup = async (name: string, members: string[] = []) => (await env.t.make.makeGroup(name, members, `${name} team`)).id;
 
 /** Marks the window; a full page load loses the mark (so a test can tell an htmx swap from a navigation). */
 async function mark(page: Page) {

@@ -1,4 +1,5 @@
 import { AxeBuilder } from '@axe-core/playwright';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBrowserEnv, type BrowserEnv } from '../support/browser';
 import { seedDemo } from '../../seeds/demo';
@@ -37,6 +38,8 @@ const PAGES: Array<[string, (o: Objects) => string]> = [
   ['a role’s users', (o) => `/roles/${o.role}/users`],
   ['the role matrix', () => '/roles/matrix'],
   ['the licenses', () => '/licenses'],
+  ['the domains', () => '/domains'],
+  ['adding a domain', () => '/domains/new'],
   ['the workspaces', () => '/workspaces'],
   ['a workspace', (o) => `/workspaces/${o.workspace}`],
   ['the assets', () => '/assets'],
@@ -51,7 +54,11 @@ const PAGES: Array<[string, (o: Objects) => string]> = [
 
 describe('accessibility', () => {
   let objects: Objects;
+  // One signed-in browser for every page (each test opens a tab of its own): signing in again per page only
+  // cost time, the pages are only read.
+  let signedIn: BrowserContext;
   beforeAll(async () => {
+    signedIn = (await env.signedInPage('admin')).context();
     const db = env.t.db;
     objects = {
       group: (await db('groups').orderBy('id').first('id')).id,
@@ -64,7 +71,7 @@ describe('accessibility', () => {
 
   it.each(PAGES)('%s has no serious or critical axe violations', async (_, pathOf) => {
     const path = pathOf(objects);
-    const page = await env.signedInPage('admin');
+    const page = await signedIn.newPage();
     try {
       const res = await page.goto(path);
       expect(res?.status(), path).toBe(200);
@@ -74,7 +81,7 @@ describe('accessibility', () => {
         .map((v) => `${path}: ${v.id} (${v.impact}) ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
       expect(problems).toEqual([]);
     } finally {
-      await page.context().close();
+      await page.close();
     }
   });
 

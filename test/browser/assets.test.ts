@@ -7,8 +7,7 @@ beforeAll(async () => {
   env = await startBrowserEnv();
   await env.t.makeUser({ username: 'admin', role: 'administrator' });
   await env.t.makeUser({ username: 'maria.owner', firstName: 'Maria', lastName: 'Owner' });
-  const now = Date.now();
-  await env.t.db('groups').insert({ name: 'Finance', name_lower: 'finance', description: '', created_at: now, updated_at: now });
+  await env.t.make.makeGroup('Finance');
 });
 afterAll(async () => env?.close());
 

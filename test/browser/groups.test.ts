@@ -1,20 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { htmxSettled, startBrowserEnv, type BrowserEnv } from '../support/browser';
-import * as service from '../../src/groups/service';
-import { SYSTEM_ACTOR } from '../../src/audit/service';
 
 /** The Groups console in Chromium: the Members dual list (JavaScript on and off), + Add member, relations. */
 let env: BrowserEnv;
 
-async function makeGroup(name: string, members: string[] = []): Promise<number> {
-  const g = await service.createGroup(env.t.db, SYSTEM_ACTOR, { name, description: `${name} team` });
-  if (members.length) {
-    const ids = await Promise.all(members.map(async (u) => Number((await env.t.db('users').where({ username_lower: u }).first('id')).id)));
-    await service.saveMembers(env.t.db, SYSTEM_ACTOR, g.id, { add: ids, remove: [] });
-  }
-  return g.id;
-}
+const makeGroup = async (name: string, members: string[] = []) => (await env.t.make.makeGroup(name, members, `${name} team`)).id;
 
 async function memberNames(groupId: number): Promise<string[]> {
   const rows = await env.t.db('users').join('group_members', 'group_members.user_id', 'users.id').where('group_members.group_id', groupId).orderBy('users.username_lower').select('users.username');

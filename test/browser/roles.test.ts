@@ -13,9 +13,7 @@ const ids: Record<string, number> = {};
 async function permsOf(roleId: number): Promise<string[]> {
   return ((await env.t.db('role_permissions').where({ role_id: roleId }).pluck('permission_key')) as string[]).sort();
 }
-async function roleId(name: string): Promise<number> {
-  return (await env.t.db('roles').where('name_lower', name.toLowerCase()).first('id')).id;
-}
+const roleId = (name: string) => env.t.make.roleId(name);
 async function holders(roleId: number): Promise<string[]> {
   return ((await env.t.db('users').where({ role_id: roleId }).orderBy('username_lower').pluck('username')) as string[]);
 }

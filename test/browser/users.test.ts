@@ -40,10 +40,7 @@ describe('users list', () => {
 });
 
 describe('create, edit and remove users in the browser', () => {
-  async function group(name: string) {
-    const now = Date.now();
-    await env.t.db('groups').insert({ name, name_lower: name.toLowerCase(), description: `${name} team`, created_at: now, updated_at: now });
-  }
+  const group = (name: string) => env.t.make.makeGroup(name, [], `${name} team`);
 
   for (const javaScript of [true, false]) {
     it(`creates a user with groups picked in the dual list (JavaScript ${javaScript ? 'on' : 'off'})`, async () => {
@@ -122,9 +119,7 @@ describe('create, edit and remove users in the browser', () => {
   it('removes a user who owns assets, transferring them to a user picked by type-ahead in the dialog', async () => {
     const owner = await env.t.makeUser({ username: 'departing', firstName: 'Dee', lastName: 'Parting' });
     await env.t.makeUser({ username: 'successor', firstName: 'Sue', lastName: 'Cessor' });
-    const root = await env.t.db('workspaces').whereNull('parent_id').first('id');
-    const now = Date.now();
-    await env.t.db('assets').insert({ kind: 'log', name: 'Sales log 2026', workspace_id: root.id, owner_id: owner, created_at: now, updated_at: now });
+    await env.t.make.makeAsset({ kind: 'log', name: 'Sales log 2026', owner: 'departing', workspace: '/Root' });
     const page = await env.signedInPage('admin');
     await page.goto(`/users/${owner}`);
     await page.click('text=Remove user…');
@@ -194,11 +189,7 @@ describe('create, edit and remove users in the browser', () => {
 
 describe('user list group filter', () => {
   it('suggests group names as you type and filters by the chosen group', async () => {
-    const now = Date.now();
-    await env.t.db('groups').insert({ name: 'Harbour Pilots', name_lower: 'harbour pilots', description: '', created_at: now, updated_at: now });
-    const gid = (await env.t.db('groups').where({ name_lower: 'harbour pilots' }).first('id')).id;
-    const uid = (await env.t.db('users').where({ username_lower: 'bob.stone' }).first('id')).id;
-    await env.t.db('group_members').insert({ group_id: gid, user_id: uid, added_at: now });
+    await env.t.make.makeGroup('Harbour Pilots', ['bob.stone']);
     const page = await env.signedInPage('admin');
     await page.goto('/users');
     await page.fill('#f-group', 'harb');

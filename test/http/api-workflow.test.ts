@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, csrfFrom, type TestApp } from '../support/app';
 import { apiCheckStats } from '../support/openapi';
 import { documentedOperations } from '../support/api';
+import { startReceiver } from '../support/receiver';
 
 /**
  * A client working from the document alone: builds an organisation through the API, decides, and tears it
@@ -96,6 +97,24 @@ describe('a client working from the document alone', () => {
     const grid = await ok(call('get', `/users/ann.org/effective-permissions?workspace=${encodeURIComponent('/Root/Org/Sales EMEA')}`));
     expect(grid.domains.find((d: { key: string }) => d.key === 'processes').allowed).toBe('RMC');
 
+    // A domain of another application, a workspace named by the suite's own id, and AuthZEN over them
+    const tickets = await ok(call('post', '/domains', { key: 'tickets', name: 'Tickets' }), 201);
+    expect((await ok(call('get', '/domains'))).items.map((d: { key: string }) => d.key)).toContain('tickets');
+    await ok(call('patch', '/domains/tickets', { usesLevels: false }));
+    expect((await ok(call('get', '/domains/tickets'))).permissions).toBe(0);
+    await ok(call('patch', `/workspaces/${sales.id}`, { externalKey: 'ticket-queue-7' }));
+    const ticketPerm = await ok(call('post', '/groups/Org%20Analysts/permissions', { effect: 'allow', domain: tickets.key, workspace: sales.id, operations: 'RM' }), 201);
+    const authzen = (path: string, body: object) => request(t.server).post(`/access/v1${path}`).set('Authorization', `Bearer ${adminToken}`).send(body);
+    const ask = { subject: { type: 'user', id: 'ann.org' }, action: { name: 'write' }, resource: { type: 'tickets', id: 'ticket-queue-7' } };
+    expect((await ok(authzen('/evaluation', ask))).decision).toBe(true);
+    expect((await ok(authzen('/evaluations', { ...ask, evaluations: [{}, { action: { name: 'delete' } }] }))).evaluations.map((e: { decision: boolean }) => e.decision)).toEqual([true, false]);
+    expect((await ok(authzen('/search/subject', { ...ask, subject: { type: 'user' } }))).results).toEqual([{ type: 'user', id: 'ann.org' }]);
+    expect((await ok(authzen('/search/resource', { ...ask, resource: { type: 'tickets' } }))).results).toEqual([{ type: 'tickets', id: 'ticket-queue-7' }]);
+    expect((await ok(authzen('/search/action', { subject: ask.subject, resource: ask.resource }))).results.map((a: { name: string }) => a.name)).toEqual(['read', 'modify', 'write']);
+    expect((await ok(request(t.server).get('/.well-known/authzen-configuration'))).access_evaluation_endpoint).toMatch(/\/access\/v1\/evaluation$/);
+    await ok(call('delete', `/permissions/${ticketPerm.id}`));
+    expect((await ok(call('delete', '/domains/tickets'))).deleted).toBe('tickets');
+
     // Role assignment
     expect((await ok(call('get', `/roles/${role.id}/users`))).items.map((u: { username: string }) => u.username)).toEqual(['ann.org']);
     expect((await ok(call('post', `/roles/${role.id}/users`, { add: ['max.org'] }))).added).toBe(1);
@@ -119,12 +138,45 @@ describe('a client working from the document alone', () => {
     const maxAgent = request.agent(t.server);
     const loginForm = await maxAgent.get('/login');
     await maxAgent.post('/login').type('form').send({ _csrf: csrfFrom(loginForm.text), username: 'max.org', password: 'another-long-passphrase' }).expect(303);
-    const maxId = (await t.db('users').where({ username_lower: 'max.org' }).first('id')).id;
-    await t.db('totp_factors').insert({ user_id: maxId, secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', last_used_step: 0, created_at: Date.now() });
+    await t.make.enrolTotp('max.org');
     const signInState = await ok(call('get', '/users/max.org/sign-in'));
     expect(signInState.secondFactor.totp).toBe(true);
     expect((await ok(call('delete', `/users/max.org/sessions/${signInState.sessions[0].id}`))).ended).toBe(signInState.sessions[0].id);
     expect((await ok(call('delete', '/users/max.org/second-factor'))).removed.totp).toBe(true);
+
+    // Webhooks: register, test, deliver, redeliver, rotate, change, remove
+    const receiver = await startReceiver();
+    try {
+      const hook = await ok(call('post', '/webhooks', { url: receiver.url, eventTypes: ['user.removed'], description: 'Workflow' }), 201);
+      expect(hook.secret).toMatch(/^whsec_/);
+      expect((await ok(call('get', '/webhooks'))).items.map((h: { id: number }) => h.id)).toContain(hook.id);
+      const queued = await ok(call('post', `/webhooks/${hook.id}/test`), 202);
+      await t.gate.webhooks.runOnce();
+      expect(receiver.received.map((r) => r.headers['webhook-id'])).toEqual([queued.messageId]);
+      const log = await ok(call('get', `/webhooks/${hook.id}/deliveries`));
+      expect(log.items[0]).toMatchObject({ status: 'delivered', responseStatus: 204, attempts: 1 });
+      expect((await ok(call('post', `/webhooks/${hook.id}/deliveries/${log.items[0].id}/redeliver`), 202)).messageId).toBe(queued.messageId);
+      expect((await ok(call('post', `/webhooks/${hook.id}/secret`))).secret).not.toBe(hook.secret);
+      expect((await ok(call('patch', `/webhooks/${hook.id}`, { enabled: false }))).enabled).toBe(false);
+      expect((await ok(call('get', `/webhooks/${hook.id}`))).pending).toBe(1);
+      await ok(call('delete', `/webhooks/${hook.id}`), 204);
+    } finally {
+      await receiver.close();
+    }
+
+    // Machine clients: a service with the decisions scope gets a token, decides, and is retired
+    const service = await ok(call('post', '/clients', { name: 'orders-service', owner: 'admin', scopes: ['decisions'] }), 201);
+    expect((await ok(call('get', '/clients?q=orders'))).items.map((c: { id: number }) => c.id)).toEqual([service.id]);
+    expect((await ok(call('get', `/clients/${service.id}`))).scopes).toEqual(['decisions']);
+    expect((await ok(call('patch', `/clients/${service.id}`, { rateLimitPerMinute: 6000 }))).rateLimitPerMinute).toBe(6000);
+    const issued = await ok(call('post', `/clients/${service.id}/tokens`, { name: 'production' }), 201);
+    const asService = (path: string, body: object) => request(t.server).post(`/api/v1${path}`).set('Authorization', `Bearer ${issued.token}`).send(body);
+    expect((await asService('/check', { user: 'admin', domain: 'Files', operation: 'R', workspace: '/Root' })).status).toBe(200);
+    expect((await request(t.server).get('/api/v1/users').set('Authorization', `Bearer ${issued.token}`)).status).toBe(403);
+    expect((await ok(call('get', `/clients/${service.id}/tokens`))).items.map((k: { id: number }) => k.id)).toEqual([issued.id]);
+    expect((await ok(call('delete', `/clients/${service.id}/tokens/${issued.id}`))).revokedAt).not.toBeNull();
+    expect((await asService('/check', { user: 'admin', domain: 'Files', operation: 'R', workspace: '/Root' })).status).toBe(401);
+    expect((await ok(call('delete', `/clients/${service.id}`))).deleted).toBe(service.id);
 
     // The trail, page by page
     const page1 = await ok(call('get', '/audit?limit=3'));

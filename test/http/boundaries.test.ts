@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { $, createTestApp, type TestApp } from '../support/app';
+import { $, createTestApp, eachTestStartsFromSetUp, type TestApp } from '../support/app';
 import { userEditForm } from '../support/forms';
 import { SYSTEM_ACTOR } from '../../src/audit/service';
 import * as roleService from '../../src/roles/service';
@@ -68,6 +68,7 @@ beforeAll(async () => {
   await t.makeUser({ username: 'plain', role: 'analyst' });
 });
 afterAll(async () => t?.close());
+eachTestStartsFromSetUp(() => t);
 
 describe('account takeover', () => {
   it('an Administrator cannot set a Superuser’s password or email in the console', async () => {

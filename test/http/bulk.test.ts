@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { $, createTestApp, type Agent, type TestApp } from '../support/app';
+import { $, createTestApp, eachTestStartsFromSetUp, type Agent, type TestApp } from '../support/app';
+import * as userService from '../../src/users/service';
 import * as bulk from '../../src/users/bulk';
 import { SYSTEM_ACTOR } from '../../src/audit/service';
 import type { Actor } from '../../src/http/types';
@@ -8,18 +9,11 @@ let t: TestApp;
 let admin: Agent;
 let adminId: number;
 
-async function userId(username: string): Promise<number> {
-  return (await t.db('users').where({ username_lower: username.toLowerCase() }).first('id')).id;
-}
 async function statusOf(username: string): Promise<string> {
   return (await t.db('users').where({ username_lower: username.toLowerCase() }).first('status')).status;
 }
-async function makeGroup(name: string): Promise<number> {
-  const now = Date.now();
-  await t.db('groups').insert({ name, name_lower: name.toLowerCase(), description: '', created_at: now, updated_at: now });
-  return (await t.db('groups').where({ name_lower: name.toLowerCase() }).first('id')).id;
-}
-async function makeUsers(prefix: string, n: number, spec: { role?: string; status?: 'active' | 'deactivated'; license?: string } = {}): Promise<number[]> {
+const makeGroup = async (name: string) => (await t.make.makeGroup(name)).id;
+async function makeUsers(prefix: string, n: number, spec: { role?: string; status?: 'active' | 'deactivated'; license?: string; lastName?: string } = {}): Promise<number[]> {
   const ids: number[] = [];
   for (let i = 1; i <= n; i++) ids.push(await t.makeUser({ username: `${prefix}${String(i).padStart(3, '0')}`, lastName: prefix, ...spec }));
   return ids;
@@ -57,6 +51,7 @@ beforeAll(async () => {
   admin = await t.signIn('admin');
 });
 afterAll(async () => t?.close());
+eachTestStartsFromSetUp(() => t);
 
 describe('bulk actions from the users list', () => {
   it('offers tick boxes and the actions on the list', async () => {
@@ -70,8 +65,7 @@ describe('bulk actions from the users list', () => {
 
   it('previews a deactivation of all users matching a filter, skipping those already deactivated and the actor, then applies it with one audit event', async () => {
     await makeUsers('leaver', 5);
-    await makeUsers('gone', 2, { status: 'deactivated' });
-    await t.db('users').whereIn('username_lower', ['gone001', 'gone002']).update({ last_name: 'leaver', last_name_lower: 'leaver' });
+    await makeUsers('gone', 2, { status: 'deactivated', lastName: 'leaver' });
     const before = Number((await t.db('audit_events').count({ n: '*' }).first())!.n);
     const { preview, result } = await runBulk(admin, { scope: 'filter', q: 'leaver', action: 'deactivate' });
     const p = $(preview.text);
@@ -131,13 +125,14 @@ describe('bulk actions from the users list', () => {
     expect((await t.db('users').whereIn('id', ids).distinct('role_id')).map((x) => x.role_id)).toEqual([viewer]);
 
     const group = await makeGroup('Night shift');
-    await t.db('group_members').insert({ group_id: group, user_id: ids[0], added_at: Date.now() });
+    await t.make.addMembers(group, ['multi001']);
     r = await runBulk(admin, { ids: ids.join(','), action: 'add_to_group', group: 'Night shift' });
     expect($(r.preview.text)('.bulk-summary').text()).toMatch(/2 users\s+will change; 1 user is skipped/);
     expect(Number((await t.db('group_members').where({ group_id: group }).count({ n: '*' }).first())!.n)).toBe(3);
     r = await runBulk(admin, { ids: ids.slice(0, 2).join(','), action: 'remove_from_group', group: 'Night shift' });
     expect(Number((await t.db('group_members').where({ group_id: group }).count({ n: '*' }).first())!.n)).toBe(1);
 
+    // An account lock from before sign-in throttling (the column is still honoured, and unlocked).
     await t.db('users').where({ id: ids[1] }).update({ locked_until: Date.now() + 3600_000, failed_logins: 5 });
     r = await runBulk(admin, { ids: ids.join(','), action: 'unlock' });
     expect($(r.result.text)('.flash-success').text()).toContain('1 user unlocked');
@@ -152,9 +147,7 @@ describe('bulk actions from the users list', () => {
   it('removes users, transferring their assets to one receiving user', async () => {
     const ids = await makeUsers('quitter', 2);
     const receiver = await t.makeUser({ username: 'heir' });
-    const root = (await t.db('workspaces').whereNull('parent_id').first('id')).id;
-    const now = Date.now();
-    await t.db('assets').insert(ids.map((owner, i) => ({ kind: 'model', name: `Model ${i}`, workspace_id: root, owner_id: owner, created_at: now, updated_at: now })));
+    for (const [i, owner] of ['quitter001', 'quitter002'].entries()) await t.make.makeAsset({ name: `Model ${i}`, owner, workspace: '/Root' });
     const r = await runBulk(admin, { ids: [...ids, receiver].join(','), action: 'remove', assets: 'transfer', transferTo: 'heir' });
     expect($(r.preview.text)('.bulk-preview').text()).toContain('Receives the assets');
     expect($(r.result.text)('.flash-success').text()).toContain('2 users removed. Their 2 assets now belong to heir.');
@@ -166,12 +159,11 @@ describe('bulk actions from the users list', () => {
     const ids = await makeUsers('seat', 4, { license: 'process_viewer' });
     const participant = await t.db('license_types').where({ key: 'process_participant' }).first('id', 'name');
     const used = Number((await t.db('users').where({ license_type_id: participant.id }).count({ n: '*' }).first())!.n);
-    await t.db('license_types').where({ id: participant.id }).update({ seat_limit: used + 2 });
+    await t.make.seatLimit('process_participant', used + 2);
     const r = await runBulk(admin, { ids: ids.join(','), action: 'set_license', licenseTypeId: String(participant.id) });
     expect($(r.preview.text)('.bulk-summary').text()).toMatch(/2 users\s+will change; 2 users are skipped/);
     expect($(r.preview.text)('.skip-reasons').text()).toContain('no seats left');
     expect((await t.db('users').whereIn('id', ids).where({ license_type_id: participant.id }).select('username')).map((u) => u.username).sort()).toEqual(['seat001', 'seat002']);
-    await t.db('license_types').where({ id: participant.id }).update({ seat_limit: null });
   });
 
   it('re-evaluates at apply time and says what changed since the preview', async () => {
@@ -180,8 +172,8 @@ describe('bulk actions from the users list', () => {
     const fields = hiddenFields(preview.text);
     expect(fields.planned.split(',')).toHaveLength(3);
     // Meanwhile someone else deactivates one and removes another.
-    await t.db('users').where({ id: ids[0] }).update({ status: 'deactivated' });
-    await t.db('users').where({ id: ids[2] }).delete();
+    await userService.setStatus(t.db, SYSTEM_ACTOR, ids[0], 'deactivated');
+    await userService.deleteUser(t.db, SYSTEM_ACTOR, ids[2], {});
     const res = await admin.post('/users/bulk').type('form').send(fields);
     let page = await admin.get(res.headers.location);
     for (let i = 0; i < 50 && page.headers.refresh; i++) page = await admin.get(res.headers.location);
@@ -217,7 +209,7 @@ describe('bulk actions racing each other', () => {
     const second = await makeUsers('raceB', 6, { license: 'process_viewer' });
     const participant = (await t.db('license_types').where({ key: 'process_participant' }).first('id')).id;
     const used = Number((await t.db('users').where({ license_type_id: participant }).count({ n: '*' }).first())!.n);
-    await t.db('license_types').where({ id: participant }).update({ seat_limit: used + 8 });
+    await t.make.seatLimit('process_participant', used + 8);
     const actor: Actor = { id: adminId, username: 'admin', ip: '127.0.0.1', isSuperuser: true };
     const raw = { action: 'set_license', licenseTypeId: String(participant) };
     // Both previews see 8 seats left and plan all 6 of their users; applied together, only 8 may get one.
@@ -227,7 +219,6 @@ describe('bulk actions racing each other', () => {
     expect(results.map((r) => r.changed).sort()).toEqual([2, 6]);
     const loser = results.find((r) => r.changed === 2)!;
     expect(loser.sinceThePreview.map((s) => s.code)).toEqual(['no_seats', 'no_seats', 'no_seats', 'no_seats']);
-    await t.db('license_types').where({ id: participant }).update({ seat_limit: null });
   });
 
   it('keeps one active Superuser when two bulk deactivations of Superusers run at once', async () => {
@@ -242,7 +233,6 @@ describe('bulk actions racing each other', () => {
       (await t.db('users').join('roles', 'roles.id', 'users.role_id').where('roles.builtin_key', 'superuser').andWhere('users.status', 'active').count({ n: '*' }).first())!.n,
     );
     expect(left).toBe(1);
-    await t.db('users').whereIn('id', all).update({ status: 'active' });
   });
 });
 

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { $, createTestApp, type Agent, type TestApp } from '../support/app';
+import { $, createTestApp, eachTestStartsFromSetUp, type Agent, type TestApp } from '../support/app';
 import { headPosition } from '../../src/changes/service';
 
 /** Group → Permissions tab and /api/v1 permissions: list, add, edit, remove, and every refusal. */
@@ -14,11 +14,10 @@ let files: number;
 const api = () => request(t.server);
 const auth = () => ({ Authorization: `Bearer ${token}` });
 
-async function makeGroup(name: string): Promise<number> {
-  const now = Date.now();
-  await t.db('groups').insert({ name, name_lower: name.toLowerCase(), description: '', created_at: now, updated_at: now });
-  return Number((await t.db('groups').where({ name_lower: name.toLowerCase() }).first('id')).id);
-}
+const makeGroup = async (name: string) => (await t.make.makeGroup(name)).id;
+
+/** High Allow R on Processes at /Root/Sales, level 4, only there: the permission the edit tests start from. */
+const salesRule = () => t.make.grant('Sales', { domain: 'Processes', workspace: '/Root/Sales', operations: 'R', level: 4, priority: 'high' });
 
 async function domainId(key: string): Promise<number> {
   return Number((await t.db('domains').where({ key }).first('id')).id);
@@ -75,6 +74,7 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => t?.close());
+eachTestStartsFromSetUp(() => t);
 
 describe('the Permissions tab', () => {
   it('shows the group tabs, an empty list and the add form with Allow/Deny, domains from the catalog and the workspace picker', async () => {
@@ -203,6 +203,7 @@ describe('the Permissions tab', () => {
   });
 
   it('edits a permission: the form shows its values; saving replaces them; a stale version is refused', async () => {
+    await salesRule();
     const [p] = await perms(sales);
     const edit = await admin.get(`/groups/${sales}/permissions/${p.id}`).set('HX-Request', 'true').set('HX-Target', 'section#perm-editor');
     expect(edit.text).not.toContain('<html');
@@ -231,6 +232,8 @@ describe('the Permissions tab', () => {
   });
 
   it('validates edits like additions, including duplicates of another permission', async () => {
+    await t.make.grant('Sales', { domain: 'Processes', workspace: '/Root/Sales/EMEA', operations: 'RM', level: 6, priority: 'high' });
+    await t.make.grant('Sales', { domain: 'Files', workspace: '/Root/Sales', operations: 'R' });
     const rows = await perms(sales);
     const target = rows[1];
     const other = rows[0];
@@ -247,7 +250,7 @@ describe('the Permissions tab', () => {
 
   it('answers 404 for a permission of another group, an unknown group or permission', async () => {
     const other = await makeGroup('Other');
-    const [p] = await perms(sales);
+    const p = await salesRule();
     expect((await admin.get(`/groups/${other}/permissions/${p.id}`)).status).toBe(404);
     expect((await post(`/groups/${other}/permissions/${p.id}`, form())).status).toBe(404);
     expect((await post(`/groups/${other}/permissions/${p.id}/delete`, { _csrf: admin.csrf })).status).toBe(404);
@@ -257,7 +260,7 @@ describe('the Permissions tab', () => {
   });
 
   it('removes a permission with the shared confirmation (page without JS, dialog with htmx)', async () => {
-    const p = (await perms(sales)).pop();
+    const p = await salesRule();
     const page = await admin.get(`/groups/${sales}/permissions/${p.id}/delete`);
     expect(page.status).toBe(200);
     expect($(page.text)('.confirm h2').text()).toMatch(/^Remove this (Allow|Deny) on \S.* from \S.*\?$/);
@@ -277,13 +280,11 @@ describe('the Permissions tab', () => {
 
   it('pages a long list', async () => {
     const big = await makeGroup('Many rules');
-    const ws = await wsId('/Root');
-    const now = Date.now();
-    const rows = Array.from({ length: 60 }, (_, i) => ({
-      group_id: big, effect: 'allow', domain_id: files, workspace_id: ws, transitive: false, can_read: true, can_modify: false, can_create: false, can_delete: false,
-      level: 0, priority: 'low', created_at: now + i, updated_at: now + i,
-    }));
-    await t.db('domain_permissions').insert(rows);
+    // 60 different permissions: Allow/Deny × Low/High × the 15 non-empty sets of operations.
+    const opSets = Array.from({ length: 15 }, (_, n) => [...'RMCD'].filter((_, bit) => (n + 1) & (1 << bit)).join(''));
+    for (let i = 0; i < 60; i++) {
+      await t.make.grant('Many rules', { effect: i % 2 ? 'deny' : 'allow', priority: (i >> 1) % 2 ? 'high' : 'low', domain: 'Files', workspace: '/Root', operations: opSets[i >> 2] });
+    }
     const first = await admin.get(`/groups/${big}/permissions`);
     expect($(first.text)('#perm-list tbody tr').length).toBe(50);
     expect($(first.text)('.pagination').text()).toContain('Page 1 of 2');
@@ -301,20 +302,20 @@ describe('the Permissions tab', () => {
 });
 
 describe('JSON API', () => {
-  let created: { id: number };
-
-  it('adds a permission in the check API shape', async () => {
-    const res = await api().post('/api/v1/groups/sales/permissions').set(auth()).send({
+  /** High Deny RMD on Processes up to level 3, /Root/Engineering and below, added through the API. */
+  const addDeny = () =>
+    api().post('/api/v1/groups/sales/permissions').set(auth()).send({
       effect: 'deny', domain: 'processes', workspace: '/Root/Engineering', transitive: true, operations: 'rmd', level: 3, priority: 'high',
     });
+
+  it('adds a permission in the check API shape', async () => {
+    const res = await addDeny();
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body).toEqual({ id: res.body.id, group: 'Sales', effect: 'deny', domain: 'Processes', workspace: '/Root/Engineering', transitive: true, operations: 'RMD', level: 3, priority: 'high' });
     expect(res.headers.location).toBe(`/api/v1/permissions/${res.body.id}`);
     expect(res.headers.etag).toBe('"1"');
-    created = res.body;
     // The engine sees it at once: the deny decides a check for a member.
-    const member = await t.makeUser({ username: 'sales.rep' });
-    await t.db('group_members').insert({ group_id: sales, user_id: member, added_at: Date.now() });
+    await t.makeUser({ username: 'sales.rep', groups: ['Sales'] });
     const check = await api().post('/api/v1/check').set(auth()).send({ user: 'sales.rep', domain: 'Processes', operation: 'M', workspace: '/Root/Engineering', level: 5 });
     expect(check.body.allowed).toBe(false);
     expect(check.body.decidedBy).toEqual(res.body);
@@ -327,6 +328,8 @@ describe('JSON API', () => {
   });
 
   it('lists a group’s permissions, paged', async () => {
+    await salesRule();
+    await addDeny();
     const res = await api().get('/api/v1/groups/SALES/permissions?limit=2').set(auth());
     expect(res.status).toBe(200);
     expect(res.body.group).toBe('Sales');
@@ -379,6 +382,7 @@ describe('JSON API', () => {
   });
 
   it('gets, patches (with If-Match) and deletes one permission', async () => {
+    const created = (await addDeny()).body;
     const got = await api().get(`/api/v1/permissions/${created.id}`).set(auth());
     expect(got.status).toBe(200);
     expect(got.body).toEqual(created);

@@ -21,16 +21,7 @@ async function mkws(path: string) {
   return res.body.id as number;
 }
 
-async function group(name: string, members: string[]) {
-  const now = Date.now();
-  await t.db('groups').insert({ name, name_lower: name.toLowerCase(), description: '', created_at: now, updated_at: now });
-  const id = Number((await t.db('groups').where({ name_lower: name.toLowerCase() }).first('id')).id);
-  for (const m of members) {
-    const u = await t.db('users').where({ username_lower: m }).first('id');
-    await t.db('group_members').insert({ group_id: id, user_id: u.id, added_at: now });
-  }
-  return id;
-}
+const group = async (name: string, members: string[]) => (await t.make.makeGroup(name, members)).id;
 
 async function permit(groupName: string, body: Record<string, unknown>) {
   const res = await api().post(`/api/v1/groups/${encodeURIComponent(groupName)}/permissions`).set(auth()).send(body);

@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { $, createTestApp, type Agent, type TestApp } from '../support/app';
-import { userRow } from '../../src/users/repo';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { $, createTestApp, eachTestStartsFromSetUp, type Agent, type TestApp } from '../support/app';
 import { headPosition } from '../../src/changes/service';
 import { SYSTEM_ACTOR } from '../../src/audit/service';
 import * as groupService from '../../src/groups/service';
@@ -9,9 +8,7 @@ import * as groupService from '../../src/groups/service';
 let t: TestApp;
 let admin: Agent;
 
-async function userId(username: string): Promise<number> {
-  return Number((await t.db('users').where({ username_lower: username.toLowerCase() }).first('id')).id);
-}
+const userId = (username: string) => t.make.userId(username);
 
 async function groupByName(name: string) {
   return t.db('groups').where({ name_lower: name.toLowerCase() }).first();
@@ -28,9 +25,7 @@ async function memberNames(groupId: number): Promise<string[]> {
   return rows.map((r: { username: string }) => r.username);
 }
 
-async function addDirect(groupId: number, usernames: string[]) {
-  for (const u of usernames) await t.db('group_members').insert({ group_id: groupId, user_id: await userId(u), added_at: Date.now() });
-}
+const addDirect = (groupId: number, usernames: string[]) => t.make.addMembers(groupId, usernames);
 
 async function countRows(table: string, where: Record<string, unknown> = {}): Promise<number> {
   return Number(((await t.db(table).where(where).count({ n: '*' }).first()) as { n: number | string } | undefined)?.n ?? 0);
@@ -55,17 +50,7 @@ async function formOf(agent: Agent, groupId: number, overrides: Record<string, s
   };
 }
 
-/** Inserts users directly, 400 rows per statement, and returns their ids in username order. */
-async function bulkUsers(prefix: string, n: number): Promise<number[]> {
-  const role = await t.db('roles').where({ builtin_key: 'viewer' }).first('id', 'license_type_id');
-  const rows = [];
-  for (let i = 0; i < n; i++) {
-    const u = `${prefix}${String(i).padStart(5, '0')}`;
-    rows.push(userRow({ username: u, firstName: 'Bulk', lastName: `User ${i}`, email: `${u}@bulk.example.com`, passwordHash: null, roleId: role.id, licenseTypeId: role.license_type_id }, Date.now()));
-  }
-  for (let i = 0; i < rows.length; i += 400) await t.db('users').insert(rows.slice(i, i + 400));
-  return (await t.db('users').where('username_lower', 'like', `${prefix}%`).orderBy('username_lower').select('id')).map((r: { id: number }) => Number(r.id));
-}
+const bulkUsers = (prefix: string, n: number) => t.make.bulkUsers(prefix, n);
 
 const hx = (target: string) => ({ 'HX-Request': 'true', 'HX-Target': target });
 
@@ -86,6 +71,7 @@ beforeAll(async () => {
   admin = await t.signIn('admin');
 });
 afterAll(async () => t?.close());
+eachTestStartsFromSetUp(() => t);
 
 describe('groups list and create', () => {
   it('starts empty and explains how to begin', async () => {
@@ -175,10 +161,7 @@ describe('groups list and create', () => {
   });
 
   it('pages through many groups and treats nonsense paging as page 1', async () => {
-    const now = Date.now();
-    const rows = Array.from({ length: 60 }, (_, i) => ({ name: `Paged ${String(i).padStart(2, '0')}`, name_lower: `paged ${String(i).padStart(2, '0')}`, description: '', version: 1, created_at: now, updated_at: now }));
-    await t.db('groups').insert(rows.slice(0, 30));
-    await t.db('groups').insert(rows.slice(30));
+    for (let i = 0; i < 60; i++) await t.make.makeGroup(`Paged ${String(i).padStart(2, '0')}`);
     const p1 = $((await admin.get('/groups?q=paged')).text);
     expect(p1('#group-results tbody tr').length).toBe(50);
     expect(p1('.pagination .page-status').text()).toBe('Page 1 of 2');
@@ -203,7 +186,7 @@ describe('groups list and create', () => {
 
 describe('the Members tab', () => {
   let gid: number;
-  beforeAll(async () => {
+  beforeEach(async () => {
     gid = await createGroup('Members test', 'For the dual list');
     await addDirect(gid, ['carla.diaz']);
   });
@@ -303,6 +286,7 @@ describe('the Members tab', () => {
 
   it('saves every pending move in one transaction with one audit event naming the users', async () => {
     const before = await groupByName('Members test');
+    const since = Number((await t.db('audit_events').max({ id: 'id' }).first())?.id ?? 0);
     const anna = await userId('anna.berg');
     const bob = await userId('bob.stone');
     const carla = await userId('carla.diaz');
@@ -313,7 +297,7 @@ describe('the Members tab', () => {
     expect(await memberNames(gid)).toEqual(['anna.berg', 'bob.stone']);
     const after = await groupByName('Members test');
     expect(Number(after.version)).toBeGreaterThan(Number(before.version));
-    const events = await t.db('audit_events').where({ action: 'group.members', object_id: String(gid) });
+    const events = await t.db('audit_events').where({ action: 'group.members', object_id: String(gid) }).andWhere('id', '>', since);
     expect(events.length).toBe(1);
     const payload = JSON.parse(events[0].after_json);
     expect(payload).toMatchObject({ added: ['anna.berg', 'bob.stone'], removed: ['carla.diaz'], addedCount: 2, removedCount: 1, memberCount: 2 });
@@ -330,6 +314,7 @@ describe('the Members tab', () => {
   });
 
   it('saves name and description with the members, and refuses a taken name beside the field keeping the moves', async () => {
+    await t.make.makeGroup('Finance');
     const form = await formOf(admin, gid);
     const annika = await userId('annika.lund');
     let res = await admin.post(`/groups/${gid}`).type('form').send({ ...form, op: 'save', name: 'finance', members_add: String(annika) });
@@ -348,10 +333,10 @@ describe('the Members tab', () => {
 
   it('ignores hostile id lists and skips users who no longer exist', async () => {
     const form = await formOf(admin, gid);
-    const carla = await userId('carla.diaz');
-    const res = await admin.post(`/groups/${gid}`).type('form').send({ ...form, op: 'save', members_add: `abc,-5,1e3,${carla},0,999999,${carla}); DROP TABLE users; --` });
+    const bob = await userId('bob.stone');
+    const res = await admin.post(`/groups/${gid}`).type('form').send({ ...form, op: 'save', members_add: `abc,-5,1e3,${bob},0,999999,${bob}); DROP TABLE users; --` });
     expect(res.status).toBe(303);
-    expect(await memberNames(gid)).toContain('carla.diaz');
+    expect(await memberNames(gid)).toContain('bob.stone');
     expect($((await admin.get(`/groups/${gid}`)).text)('.flash-success').text()).toContain('1 user no longer exists');
   });
 
@@ -483,7 +468,7 @@ describe('two administrators saving the same group', () => {
 
 describe('+ Add member', () => {
   let gid: number;
-  beforeAll(async () => {
+  beforeEach(async () => {
     gid = await createGroup('Typeahead team');
     await addDirect(gid, ['anna.berg']);
   });
@@ -520,6 +505,7 @@ describe('+ Add member', () => {
   });
 
   it('with htmx: answers with the dual list (pending moves kept), the new count, version and candidates', async () => {
+    await addDirect(gid, ['annika.lund']);
     const bob = await userId('bob.stone');
     const carla = await userId('carla.diaz');
     const anna = await userId('anna.berg');
@@ -561,14 +547,10 @@ describe('removing a group', () => {
     const gid = await createGroup('Doomed', 'soon gone');
     const keep = await createGroup('Keeper');
     await addDirect(gid, ['anna.berg', 'bob.stone']);
-    const now = Date.now();
-    const root = await t.db('workspaces').whereNull('parent_id').first('id');
-    const domain = await t.db('domains').first('id');
-    await t.db('domain_permissions').insert({ group_id: gid, effect: 'allow', domain_id: domain.id, workspace_id: root.id, transitive: true, can_read: true, level: 0, priority: 'low', created_at: now, updated_at: now });
-    await t.db('assets').insert({ kind: 'model', name: 'Shared model', workspace_id: root.id, owner_id: await userId('anna.berg'), created_at: now, updated_at: now });
-    const asset = await t.db('assets').where({ name: 'Shared model' }).first('id');
-    await t.db('asset_shares').insert({ asset_id: asset.id, group_id: gid, access: 'viewer' });
-    await t.db('group_relations').insert({ requester_group_id: gid, approver_group_id: keep, created_at: now });
+    await t.make.grant('Doomed', { domain: 'Processes', workspace: '/Root', operations: 'R', transitive: true });
+    const asset = await t.make.makeAsset({ name: 'Shared model', owner: 'anna.berg', workspace: '/Root' });
+    await t.make.share(asset.id, 'Doomed');
+    await t.make.relate('Doomed', 'Keeper');
 
     const page = await admin.get(`/groups/${gid}/delete`);
     expect(page.status).toBe(200);
@@ -615,7 +597,7 @@ describe('relations', () => {
       await groupService.removeRelation(t.db, SYSTEM_ACTOR, r.id, a.id);
     }
   };
-  beforeAll(async () => {
+  beforeEach(async () => {
     requester = await createGroup('Authors');
     approver = await createGroup('Reviewers');
     await createGroup('Auditors');
@@ -738,11 +720,12 @@ describe('relations', () => {
   });
 
   it('searches and pages the relation list', async () => {
-    const now = Date.now();
-    const ids: number[] = [];
-    for (let i = 0; i < 55; i++) ids.push(await createGroup(`Rel ${String(i).padStart(2, '0')}`));
-    const hub = await createGroup('Hub approvers');
-    await t.db('group_relations').insert(ids.map((id) => ({ requester_group_id: id, approver_group_id: hub, created_at: now })));
+    await t.make.makeGroup('Hub approvers');
+    for (let i = 0; i < 55; i++) {
+      const name = `Rel ${String(i).padStart(2, '0')}`;
+      await t.make.makeGroup(name);
+      await t.make.relate(name, 'Hub approvers');
+    }
     let doc = $((await admin.get('/groups/relations?q=rel')).text);
     expect(doc('#relation-results .result-count').text()).toContain('55 relations');
     expect(doc('#relation-results tbody tr').length).toBe(50);

@@ -15,7 +15,10 @@ let t: TestApp;
 let adminToken: string;
 const doc = servedDocument();
 const operations = documentedOperations(doc);
-const withBody = operations.filter((o) => o.op.requestBody);
+/** Operations of a surface with a standard's input rules (AuthZEN): unknown fields ignored, every input problem a 400. */
+const isLenient = (o: (typeof operations)[number]) => o.op['x-input'] === 'lenient';
+const strict = operations.filter((o) => !isLenient(o));
+const withBody = strict.filter((o) => o.op.requestBody);
 const resolve = (s: Schema): Schema => (s.$ref ? doc.components.schemas[s.$ref.split('/').pop()!] : s);
 const bodySchema = (o: (typeof operations)[number]): Schema => resolve(o.op.requestBody.content['application/json'].schema);
 const auditCount = async () => Number((await t.db('audit_events').count({ n: '*' }).first())!.n);
@@ -79,8 +82,10 @@ describe('the OpenAPI document', () => {
     const statuses = Object.keys(op.responses);
     expect(statuses.some((s) => s.startsWith('2')), key).toBe(true);
     for (const s of ['401', '403', '429']) expect(statuses, key).toContain(s);
-    if (['post', 'put', 'patch'].includes(method)) for (const s of ['400', '413', '415']) expect(statuses, key).toContain(s);
-    if (op.requestBody) expect(statuses, key).toContain('422');
+    const lenient = op['x-input'] === 'lenient';
+    if (['post', 'put', 'patch'].includes(method)) for (const s of lenient ? ['400', '413'] : ['400', '413', '415']) expect(statuses, key).toContain(s);
+    if (op.requestBody && !lenient) expect(statuses, key).toContain('422');
+    if (lenient) for (const s of ['415', '422']) expect(statuses, `${key}: every input problem is a 400`).not.toContain(s);
     if (inPath.length) expect(statuses, `${key} answers 404 for an unknown ${inPath.join('/')}`).toContain('404');
     for (const [status, r] of Object.entries(op.responses as Record<string, { content?: Record<string, { schema: Schema }>; headers?: Record<string, unknown> }>)) {
       if (Number(status) >= 400) expect(r.content?.['application/json'].schema, `${key} ${status}`).toEqual({ $ref: '#/components/schemas/Error' });
@@ -150,7 +155,7 @@ describe('every operation follows the same rules', () => {
     expect(await auditCount()).toBe(before);
   });
 
-  it.each(operations.filter((o) => ['post', 'put', 'patch'].includes(o.method)).map((o) => [o.key, o] as const))(
+  it.each(strict.filter((o) => ['post', 'put', 'patch'].includes(o.method)).map((o) => [o.key, o] as const))(
     '%s: answers 415 to a body that is not JSON, and writes nothing',
     async (key, o) => {
       const objects = await makePathObjects(t);
@@ -163,6 +168,24 @@ describe('every operation follows the same rules', () => {
       expect(await auditCount()).toBe(before);
     },
   );
+
+  const lenientWithBody = operations.filter((o) => isLenient(o) && o.op.requestBody);
+
+  it.each(lenientWithBody.map((o) => [o.key, o] as const))('%s (a standard\'s rules): ignores unknown fields, answers 400 to null in a required field and to a body that is not JSON', async (key, o) => {
+    const v = responseValidator();
+    const pointer = `openapi.json#/paths/${o.path.replace(/~/g, '~0').replace(/\//g, '~1')}/${o.method}/requestBody/content/application~1json/schema`;
+    expect(v.ajv.getSchema(pointer)!(exampleOf(o)), `${key} example`).toBe(true);
+    const ignored = await call(t, adminToken, o.method, o.path).send({ ...exampleOf(o), sneaky_field: '<script>x</script>' });
+    expect(ignored.status, `${key}: ${JSON.stringify(ignored.body)}`).toBe(200);
+    const required = (bodySchema(o).required ?? []) as string[];
+    if (required.length) {
+      const nulls = await call(t, adminToken, o.method, o.path).send({ ...exampleOf(o), ...Object.fromEntries(required.map((f) => [f, null])) });
+      expect(nulls.status, `${key}: ${JSON.stringify(nulls.body)}`).toBe(400);
+      for (const f of required) expect(nulls.body.error.details.fields, `${key} ${f}`).toHaveProperty(f);
+    }
+    const text = await call(t, adminToken, o.method, o.path).set('Content-Type', 'text/plain').send(JSON.stringify(exampleOf(o)));
+    expect(text.status, key).toBe(400);
+  });
 
   it.each(operations.filter((o) => ['post', 'put', 'patch'].includes(o.method)).map((o) => [o.key, o] as const))('%s: answers malformed JSON with 400', async (key, o) => {
     const objects = await makePathObjects(t);

@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { createTestApp, $, type Agent, type TestApp } from '../support/app';
-import { userRow } from '../../src/users/repo';
+import { createTestApp, eachTestStartsFromSetUp, $, type Agent, type TestApp } from '../support/app';
 
 /**
  * Roles: list, create from a template, view/edit, clone, default role, removal with moving users,
@@ -62,6 +61,7 @@ beforeAll(async () => {
   adm = await t.signIn('adm');
 });
 afterAll(async () => t?.close());
+eachTestStartsFromSetUp(() => t);
 
 describe('roles list', () => {
   it('lists every role with its user count, license and the checkmark on the default role', async () => {
@@ -106,6 +106,7 @@ describe('create a role from a template', () => {
   });
 
   it('refuses bad names with a message beside the field and writes nothing', async () => {
+    await createRole('Auditors', 'viewer');
     const before = await countRoles();
     const cases: Array<[string, RegExp]> = [
       ['', /required/],
@@ -127,7 +128,7 @@ describe('create a role from a template', () => {
   });
 
   it('requires a built-in template', async () => {
-    const custom = await role('Auditors');
+    const custom = await t.make.makeRole('Auditors', { template: 'viewer' });
     for (const templateRoleId of ['', 'abc', '999999', String(custom.id), '1 OR 1=1']) {
       const res = await su.post('/roles/new').type('form').send({ _csrf: su.csrf, name: 'Whatever', templateRoleId });
       expect(res.status, templateRoleId).toBe(422);
@@ -280,7 +281,7 @@ describe('clone a role', () => {
   });
 
   it('a clone of a custom role keeps that role’s template', async () => {
-    const src = await role('Auditors B');
+    const src = await t.make.makeRole('Auditors B', { template: 'viewer', permissions: ['models.view', 'logs.filter'] });
     const res = await su.post(`/roles/${src.id}/clone`).type('form').send({ _csrf: su.csrf, name: 'Model auditors 2' });
     expect(res.status).toBe(303);
     const copy = await role('Model auditors 2');
@@ -289,6 +290,7 @@ describe('clone a role', () => {
   });
 
   it('refuses a taken or bad name beside the field', async () => {
+    await t.make.makeRole('Analyst (copy)');
     for (const [name, msg] of [
       ['analyst (COPY)', /A role named “Analyst \(copy\)” already exists/],
       ['', /required/],
@@ -353,7 +355,7 @@ describe('the default role', () => {
 
 describe('remove a role', () => {
   it('confirms as a page without JavaScript and as a dialog fragment with htmx', async () => {
-    const id = (await role('Model auditors 2')).id;
+    const id = (await t.make.makeRole('Model auditors 2', { template: 'viewer' })).id;
     const full = await su.get(`/roles/${id}/delete`);
     expect(full.text).toContain('<html');
     expect($(full.text)('.confirm h2').text()).toBe('Remove role Model auditors 2?');
@@ -363,7 +365,7 @@ describe('remove a role', () => {
   });
 
   it('removes a role nobody holds', async () => {
-    const id = (await role('Model auditors 2')).id;
+    const id = (await t.make.makeRole('Model auditors 2', { template: 'viewer' })).id;
     const res = await su.post(`/roles/${id}/delete`).type('form').send({ _csrf: su.csrf });
     expect(res.status).toBe(303);
     expect(await t.db('roles').where({ id }).first()).toBeUndefined();
@@ -420,7 +422,7 @@ describe('remove a role', () => {
 
 describe('assign users with the dual list', () => {
   let target: number;
-  beforeAll(async () => {
+  beforeEach(async () => {
     target = await createRole('Assignees', 'model_designer');
   });
 
@@ -458,6 +460,7 @@ describe('assign users with the dual list', () => {
   });
 
   it('removing users moves them to the default role; concurrent saves merge', async () => {
+    await dual(su, target, { users_add: String(await t.make.userId('anna.berg')) + ',' + String(await t.make.userId('annika.lund')), op: 'save' });
     const anna = (await t.db('users').where('username_lower', 'anna.berg').first()).id;
     const bob = (await t.db('users').where('username_lower', 'bob.stone').first()).id;
     // Two administrators with pages opened at the same time: one removes anna, the other adds bob.
@@ -517,23 +520,7 @@ describe('assign users with the dual list', () => {
 
   it('moves every user matching a search with “All >>” and saves 5,000 users at once', async () => {
     const big = await createRole('Bulk', 'viewer');
-    const now = Date.now();
-    const licenseTypeId = (await t.db('license_types').where({ key: 'process_modeler' }).first()).id;
-    const rows = Array.from({ length: 5000 }, (_, i) => ({
-      ...userRow(
-        {
-          username: `bulk${String(i).padStart(4, '0')}`,
-          firstName: 'Bulk',
-          lastName: `User${i}`,
-          email: `bulk${i}@example.com`,
-          passwordHash: null,
-          roleId: ids.analyst,
-          licenseTypeId,
-        },
-        now,
-      ),
-    }));
-    for (let i = 0; i < rows.length; i += 500) await t.db('users').insert(rows.slice(i, i + 500));
+    await t.make.bulkUsers('bulk', 5000, 'analyst');
     const all = await dual(su, big, { users_lq: 'bulk', op: 'users:add_all' }).set('HX-Request', 'true').set('HX-Target', 'fieldset#dl-users');
     expect(all.status).toBe(200);
     const add = $(all.text)('input[name=users_add]').attr('value')!;
@@ -549,13 +536,12 @@ describe('assign users with the dual list', () => {
     const remove = $(back.text)('input[name=users_remove]').attr('value')!;
     expect((await dual(su, big, { users_remove: remove, op: 'save' })).status).toBe(303);
     expect(Number((await t.db('users').where({ role_id: big }).count({ n: '*' }).first())!.n)).toBe(0);
-    await t.db('users').where('username_lower', 'like', 'bulk%').delete();
   });
 });
 
 describe('the role × permission matrix', () => {
   let col: number;
-  beforeAll(async () => {
+  beforeEach(async () => {
     col = await createRole('Matrix role', 'viewer');
   });
 
@@ -647,11 +633,12 @@ describe('API /api/v1/roles', () => {
   let token: string;
   const api = (method: 'get' | 'post' | 'patch' | 'put' | 'delete', url: string) =>
     request(t.server)[method](`/api/v1${url}`).set('Authorization', `Bearer ${token}`);
-  beforeAll(async () => {
+  beforeEach(async () => {
     token = await t.token('root');
   });
 
   it('lists roles with permissions and user counts, searchable and paged', async () => {
+    await t.make.makeRole('Analysts EMEA');
     const res = await api('get', '/roles?q=analyst&limit=1');
     expect(res.status).toBe(200);
     expect(res.body.items[0].name).toBe('Analyst');

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import { seedBase } from '../../seeds/base';
 import { migrateLatest, migrateRollback } from '../../src/db/migrate';
@@ -9,8 +9,11 @@ import { APP_PERMISSIONS, BUILT_IN_ROLES } from '../../src/permissions/catalog';
 let tdb: TestDatabase;
 beforeAll(async () => {
   tdb = await createTestDatabase();
+  await tdb.snapshot();
 });
 afterAll(async () => tdb?.cleanup());
+// Every test starts from the freshly migrated and seeded database (they roll back, reseed, delete users).
+beforeEach(() => tdb.restore());
 
 async function snapshot() {
   const db = tdb.db;

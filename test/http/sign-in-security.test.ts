@@ -15,7 +15,7 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 
 const sessionCount = async () => Number((await t.db('sessions').count({ n: '*' }).first())!.n);
-const userId = async (username: string) => (await t.db('users').where({ username_lower: username }).first('id')).id as number;
+const userId = (username: string) => t.make.userId(username);
 
 /** Enrols TOTP for a signed-in agent; returns the secret. */
 async function enrolTotp(agent: Agent): Promise<{ secret: string; codes: string[] }> {
@@ -294,10 +294,7 @@ describe('re-authentication before role-permission and seat changes', () => {
   }
 
   it('sends a stale Superuser to confirm before changing a role’s permissions (matrix, htmx) or seats', async () => {
-    const now = Date.now();
-    const lic = await t.db('license_types').where({ key: 'process_modeler' }).first('id');
-    await t.db('roles').insert({ name: 'Reauth role', name_lower: 'reauth role', description: '', license_type_id: lic.id, is_default: false, created_at: now, updated_at: now });
-    const role = await t.db('roles').where({ name_lower: 'reauth role' }).first('id');
+    const role = await t.make.makeRole('Reauth role', { permissions: [] });
     const su = await staleSuperuser();
     const cell = await su.post(`/roles/matrix/${role.id}`).set('HX-Request', 'true').set('X-CSRF-Token', su.csrf).type('form').send({ perm: ['models.create'], cell: 'models.create' });
     expect(cell.status).toBe(204);

@@ -453,11 +453,8 @@ describe('deactivate, reactivate, end sessions', () => {
 
 describe('remove user', () => {
   async function giveAssets(owner: number, count: number) {
-    const root = await t.db('workspaces').whereNull('parent_id').first('id');
-    const now = Date.now();
-    for (let i = 0; i < count; i++) {
-      await t.db('assets').insert({ kind: 'model', name: `Model ${owner}-${i}`, workspace_id: root.id, owner_id: owner, created_at: now, updated_at: now });
-    }
+    const { username } = await t.db('users').where({ id: owner }).first('username');
+    for (let i = 0; i < count; i++) await t.make.makeAsset({ name: `Model ${owner}-${i}`, owner: username, workspace: '/Root' });
   }
 
   it('removes a user without assets after a confirmation', async () => {

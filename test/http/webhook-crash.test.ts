@@ -90,7 +90,9 @@ afterAll(async () => {
 });
 
 describe('a server killed in the middle of a delivery', () => {
-  it('does not lose the event: another server delivers it after the lease expires', async () => {
+  // Two servers start as child processes (tsx compiles the app in each): on a busy 2-core machine that alone
+  // took most of the default minute, so a longer timeout.
+  it('does not lose the event: another server delivers it after the lease expires', { timeout: 180_000 }, async () => {
     const first = await startServer();
     const config = loadConfig({ ...env, NODE_ENV: 'test' });
     const db: Db = createDb(config);

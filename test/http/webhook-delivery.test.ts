@@ -4,6 +4,7 @@
  * once each when two workers share the database.
  */
 import { spawn } from 'node:child_process';
+import request from 'supertest';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
@@ -107,8 +108,11 @@ describe('webhook delivery', () => {
       expect(second.attempts).toBe(0);
       const row = await t.db('webhook_endpoints').where({ id: endpoint.id }).first();
       expect(row.failing_since).not.toBeNull();
-      const shown = await (await import('supertest')).default(t.server).get(`/api/v1/webhooks/${endpoint.id}`).set('Authorization', `Bearer ${api}`);
+      const shown = await request(t.server).get(`/api/v1/webhooks/${endpoint.id}`).set('Authorization', `Bearer ${api}`);
       expect(shown.body).toMatchObject({ failing: true, pending: 2 });
+      const metrics = (await request(t.server).get('/metrics')).text;
+      expect(Number(/^gatehouse_webhook_events_pending (\d+)$/m.exec(metrics)![1])).toBeGreaterThanOrEqual(2);
+      expect(Number(/^gatehouse_webhook_endpoints_failing (\d+)$/m.exec(metrics)![1])).toBeGreaterThanOrEqual(1);
     } finally {
       await receiver.up();
     }
@@ -139,6 +143,21 @@ describe('webhook delivery', () => {
     await t.makeUser({ username: 'after-failure' });
     await deliverAll(endpoint.id, worker);
     expect(usernameOf(receiver.received.at(-1)!.body)).toBe('after-failure');
+  });
+
+  it('keeps the delivery log for its retention period only, and never drops an event still to send', async () => {
+    const { endpoint } = await t.make.makeWebhook('http://127.0.0.1:9/retention', ['user.created']);
+    await t.makeUser({ username: 'old-news' });
+    await t.makeUser({ username: 'still-waiting' });
+    // Disabled, so that this round only tidies the log.
+    await t.db('webhook_endpoints').where({ id: endpoint.id }).update({ enabled: false });
+    const [old, waiting] = await t.db('webhook_deliveries').where({ endpoint_id: endpoint.id }).orderBy('id');
+    const longAgo = Date.now() - t.config.webhooks.logRetentionMs - 60_000;
+    await t.db('webhook_deliveries').where({ id: old.id }).update({ status: 'delivered', created_at: longAgo });
+    await t.db('webhook_deliveries').where({ id: waiting.id }).update({ created_at: longAgo });
+    const worker = createWorker(t.db, t.config);
+    await worker.runOnce();
+    expect((await t.db('webhook_deliveries').where({ endpoint_id: endpoint.id })).map((d: { id: number }) => d.id)).toEqual([waiting.id]);
   });
 
   it('two workers sharing the database deliver each event once, in order', async () => {

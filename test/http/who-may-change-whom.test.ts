@@ -59,7 +59,7 @@ async function lockTarget(target: Target): Promise<void> {
 }
 
 async function enrolTarget(target: Target): Promise<void> {
-  await t.db('totp_factors').insert({ user_id: target.id, secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', last_used_step: 0, created_at: Date.now() });
+  await t.make.enrolTotp(target.username);
 }
 /** The handle of the target's session (or a made-up one when the target has none: the request is refused first). */
 async function sessionOf(target: Target): Promise<string> {
@@ -121,9 +121,33 @@ const NOT_ACCOUNT_ROUTES: Record<string, string> = {
   'WEB POST /password/forgot': 'mails a link to the account’s own address',
   'WEB POST /password/reset/:token': 'whoever holds the mailed link changes that account’s password',
   'WEB POST /settings/sign-in': 'the sign-in policy: Superuser only',
+  'WEB POST /settings/webhooks/new': 'webhook endpoints: Superuser only',
+  'WEB POST /settings/webhooks/:id': 'webhook endpoints: Superuser only',
+  'WEB POST /settings/webhooks/:id/secret': 'webhook endpoints: Superuser only',
+  'WEB POST /settings/webhooks/:id/test': 'webhook endpoints: Superuser only',
+  'WEB POST /settings/webhooks/:id/remove': 'webhook endpoints: Superuser only',
+  'WEB POST /settings/webhooks/:id/deliveries/:delivery/redeliver': 'webhook endpoints: Superuser only',
+  'API POST /webhooks': 'webhook endpoints: Superuser only',
+  'API PATCH /webhooks/:id': 'webhook endpoints: Superuser only',
+  'API DELETE /webhooks/:id': 'webhook endpoints: Superuser only',
+  'API POST /webhooks/:id/secret': 'webhook endpoints: Superuser only',
+  'API POST /webhooks/:id/test': 'webhook endpoints: Superuser only',
+  'API POST /webhooks/:id/deliveries/:delivery/redeliver': 'webhook endpoints: Superuser only',
   'WEB POST /workspaces/:id/children': 'workspaces',
   'WEB POST /workspaces/:id/rename': 'workspaces',
   'WEB POST /workspaces/:id/move': 'workspaces',
+  'WEB POST /workspaces/:id/external-key': 'workspaces',
+  'WEB POST /domains/new': 'the domain catalog: Superuser only',
+  'WEB POST /domains/:id': 'the domain catalog: Superuser only',
+  'WEB POST /domains/:id/delete': 'the domain catalog: Superuser only',
+  'API POST /domains': 'the domain catalog: Superuser only',
+  'API PATCH /domains/:key': 'the domain catalog: Superuser only',
+  'API DELETE /domains/:key': 'the domain catalog: Superuser only',
+  'API POST /evaluation': 'AuthZEN: decides, changes nothing',
+  'API POST /evaluations': 'AuthZEN: decides, changes nothing',
+  'API POST /search/subject': 'AuthZEN: searches, changes nothing',
+  'API POST /search/resource': 'AuthZEN: searches, changes nothing',
+  'API POST /search/action': 'AuthZEN: searches, changes nothing',
   'WEB POST /workspaces/:id/delete': 'workspaces',
   'WEB POST /groups': 'creates an empty group',
   'WEB POST /groups/relations': 'approval relations between groups',
@@ -174,6 +198,19 @@ const NOT_ACCOUNT_ROUTES: Record<string, string> = {
   'API POST /assets/:id/transfer': 'assets',
   'API PUT /assets/:id/shares': 'assets',
   'API DELETE /assets/:id/shares/:group': 'assets',
+  'WEB POST /settings/scim': 'the user who receives assets of users deleted through SCIM (Superusers only); SCIM itself acts as the client owner under this rule (scim-protocol.test.ts)',
+  'WEB POST /settings/clients/new': 'machine clients: creating one changes no account; its calls are judged as its owner (clients.test.ts)',
+  'WEB POST /settings/clients/:id': 'machine clients (Superusers only)',
+  'WEB POST /settings/clients/:id/disable': 'machine clients (Superusers only)',
+  'WEB POST /settings/clients/:id/enable': 'machine clients (Superusers only)',
+  'WEB POST /settings/clients/:id/tokens': 'machine clients (Superusers only)',
+  'WEB POST /settings/clients/:id/tokens/:tokenId/revoke': 'machine clients (Superusers only)',
+  'WEB POST /settings/clients/:id/delete': 'machine clients (Superusers only)',
+  'API POST /clients': 'machine clients: creating one changes no account; its calls are judged as its owner (clients.test.ts)',
+  'API PATCH /clients/:id': 'machine clients (Superusers only)',
+  'API DELETE /clients/:id': 'machine clients (Superusers only)',
+  'API POST /clients/:id/tokens': 'machine clients (Superusers only)',
+  'API DELETE /clients/:id/tokens/:tokenId': 'machine clients (Superusers only)',
 };
 
 const keyOf = (r: MountedRoute) => `${r.api ? 'API' : 'WEB'} ${r.method} ${r.path}`;

@@ -1,10 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { $, createTestApp, type Agent, type TestApp } from '../support/app';
+import { $, createTestApp, eachTestStartsFromSetUp, type Agent, type TestApp } from '../support/app';
 import { headPosition } from '../../src/changes/service';
 import { TREE_BUDGET, CHILD_PAGE } from '../../src/workspaces/service';
 
-/** Workspaces: the tree page, create / rename / move / delete, the picker's suggestions, and the JSON API. */
+/**
+ * Workspaces: the tree page, create / rename / move / delete, the picker's suggestions, and the JSON API.
+ * Every test starts from the file's set-up (a snapshot brought back before each test) holding /Root/Sales/EMEA/Germany and /Root/Engineering (the
+ * tests rename, move and delete workspaces), and makes whatever else it uses.
+ */
 let t: TestApp;
 let admin: Agent;
 let token: string;
@@ -47,19 +51,9 @@ async function mkdirs(...paths: string[]): Promise<void> {
   }
 }
 
-async function makeGroup(name: string): Promise<number> {
-  const now = Date.now();
-  await t.db('groups').insert({ name, name_lower: name.toLowerCase(), description: '', created_at: now, updated_at: now });
-  return Number((await t.db('groups').where({ name_lower: name.toLowerCase() }).first('id')).id);
-}
-
-async function grant(groupId: number, workspaceId: number, effect = 'allow') {
-  const domain = await t.db('domains').where({ key: 'files' }).first('id');
-  const now = Date.now();
-  await t.db('domain_permissions').insert({
-    group_id: groupId, effect, domain_id: domain.id, workspace_id: workspaceId, transitive: true,
-    can_read: true, can_modify: false, can_create: false, can_delete: false, level: 0, priority: 'low', created_at: now, updated_at: now,
-  });
+/** A group with a transitive Files permission (allow or deny) on this workspace. */
+async function grantFiles(groupName: string, workspacePath: string, effect: 'allow' | 'deny' = 'allow') {
+  await t.make.grant(groupName, { effect, domain: 'Files', workspace: workspacePath, operations: 'R', transitive: true });
 }
 
 function fieldError(html: string, field: string): string {
@@ -73,8 +67,11 @@ beforeAll(async () => {
   admin = await t.signIn('admin');
   token = await t.token('admin');
   rootId = await idOf('/Root');
+  await t.make.makeWorkspace('/Root/Sales/EMEA/Germany');
+  await t.make.makeWorkspace('/Root/Engineering');
 });
 afterAll(async () => t?.close());
+eachTestStartsFromSetUp(() => t);
 
 describe('the tree page', () => {
   it('shows the single-root tree with expandable levels that work without JavaScript', async () => {
@@ -157,6 +154,7 @@ describe('the workspace picker', () => {
   });
 
   it('trusts the chosen id only while the text still names that workspace', async () => {
+    await mkdirs('/Root/Archive');
     const germany = await idOf('/Root/Sales/EMEA/Germany');
     const w = (await ws('/Root/Sales/EMEA/Germany'))!;
     // The id says /Root/Engineering, the text says /Root/Archive: the text wins.
@@ -173,7 +171,7 @@ describe('the workspace picker', () => {
   });
 
   it('asks for the full path when a name is not unique', async () => {
-    await mkdirs('/Root/Engineering/EMEA');
+    await mkdirs('/Root/Archive', '/Root/Engineering/EMEA');
     const id = await idOf('/Root/Archive');
     const w = (await ws('/Root/Archive'))!;
     const res = await admin.post(`/workspaces/${id}/move`).type('form').send({ _csrf: admin.csrf, parent: 'emea', version: w.version });
@@ -255,6 +253,7 @@ describe('create', () => {
 
 describe('rename', () => {
   it('renames, keeping the name unique among siblings regardless of case', async () => {
+    await mkdirs('/Root/Sales/Nordics');
     const id = await idOf('/Root/Sales/Nordics');
     const w = (await ws('/Root/Sales/Nordics'))!;
     const res = await admin.post(`/workspaces/${id}/rename`).type('form').send({ _csrf: admin.csrf, name: 'Northern Europe', version: w.version });
@@ -272,6 +271,7 @@ describe('rename', () => {
   });
 
   it('refuses a stale version with a "changed meanwhile" message and loses nothing', async () => {
+    await mkdirs('/Root/Sales/Baltics');
     const id = await idOf('/Root/Sales/Baltics');
     const w = (await ws('/Root/Sales/Baltics'))!;
     const a = await admin.post(`/workspaces/${id}/rename`).type('form').send({ _csrf: admin.csrf, name: 'Baltic States', version: w.version });
@@ -308,6 +308,7 @@ describe('move', () => {
   });
 
   it('refuses cycles, the root, unknown targets, clashes and no-ops beside the field', async () => {
+    await mkdirs('/Root/Engineering/France', '/Root/Engineering/France/Paris');
     const france = await idOf('/Root/Engineering/France');
     const v = (await ws('/Root/Engineering/France'))!.version;
     const cases: Array<[number, string, string]> = [
@@ -352,16 +353,11 @@ describe('delete', () => {
 
     await mkdirs('/Root/Sales/Depot');
     const depot = await idOf('/Root/Sales/Depot');
-    const owner = Number((await t.db('users').where({ username_lower: 'admin' }).first('id')).id);
-    const now = Date.now();
-    await t.db('assets').insert([
-      { kind: 'model', name: 'Order to cash', workspace_id: depot, owner_id: owner, created_at: now, updated_at: now },
-      { kind: 'log', name: 'Orders 2025', workspace_id: depot, owner_id: owner, created_at: now, updated_at: now },
-    ]);
+    await t.make.makeAsset({ kind: 'model', name: 'Order to cash', owner: 'admin', workspace: '/Root/Sales/Depot' });
+    await t.make.makeAsset({ kind: 'log', name: 'Orders 2025', owner: 'admin', workspace: '/Root/Sales/Depot' });
     const withAssets = await admin.post(`/workspaces/${depot}/delete`).type('form').send({ _csrf: admin.csrf });
     expect(withAssets.status).toBe(409);
     expect($(withAssets.text)('.confirm').text()).toContain('2 assets');
-    await t.db('assets').where({ workspace_id: depot }).delete();
   });
 
   it('never deletes the root', async () => {
@@ -372,10 +368,11 @@ describe('delete', () => {
   });
 
   it('deletes an empty workspace with the permissions on it, saying how many in the confirmation', async () => {
+    await mkdirs('/Root/Sales/Depot');
     const depot = await idOf('/Root/Sales/Depot');
-    const g = await makeGroup('Depot keepers');
-    await grant(g, depot);
-    await grant(g, depot, 'deny');
+    await t.make.makeGroup('Depot keepers');
+    await grantFiles('Depot keepers', '/Root/Sales/Depot');
+    await grantFiles('Depot keepers', '/Root/Sales/Depot', 'deny');
     const confirm = await admin.get(`/workspaces/${depot}/delete`).set('HX-Request', 'true').set('HX-Target', 'div#modal-content');
     expect(confirm.text).not.toContain('<html');
     expect($(confirm.text)('.confirm p').first().text()).toContain('2 domain permissions');
@@ -454,6 +451,7 @@ describe('a large tree stays small on the page', () => {
 
 describe('JSON API', () => {
   it('lists workspaces flat with their paths, filtered and paged', async () => {
+    await mkdirs('/Root/Engineering/EMEA');
     const res = await api().get('/api/v1/workspaces?q=emea&limit=10').set(auth());
     expect(res.status).toBe(200);
     expect(res.body.items.map((w: { path: string }) => w.path).sort()).toEqual(['/Root/Engineering/EMEA', '/Root/Sales/EMEA']);
@@ -493,6 +491,7 @@ describe('JSON API', () => {
   });
 
   it('validates strictly: unknown fields (named), wrong types, duplicates, bad names', async () => {
+    await mkdirs('/Root/Sales/API made');
     const n = await count('workspaces');
     const unknown = await api().post('/api/v1/workspaces').set(auth()).send({ name: 'X', parent: '/Root', colour: 'red' });
     expect(unknown.status).toBe(400);
@@ -521,6 +520,7 @@ describe('JSON API', () => {
   });
 
   it('renames and moves with PATCH, refusing cycles, the root and stale versions', async () => {
+    await mkdirs('/Root/Sales/API made', '/Root/Sales/API made/Child');
     const made = (await api().get('/api/v1/workspaces?q=API%20made').set(auth())).body.items[0];
     const renamed = await api().patch(`/api/v1/workspaces/${made.id}`).set(auth()).send({ name: 'API built', version: made.version });
     expect(renamed.status).toBe(200);
@@ -546,13 +546,14 @@ describe('JSON API', () => {
   });
 
   it('deletes an empty workspace and refuses one with children (409 with counts)', async () => {
+    await mkdirs('/Root/Engineering/Moved and renamed', '/Root/Engineering/Moved and renamed/Child');
     const parent = (await api().get('/api/v1/workspaces?q=Moved%20and').set(auth())).body.items[0];
     const refused = await api().delete(`/api/v1/workspaces/${parent.id}`).set(auth());
     expect(refused.status).toBe(409);
     expect(refused.body.error).toMatchObject({ code: 'not_empty', details: { children: 1, assets: 0 } });
     const child = (await api().get(`/api/v1/workspaces?parent=${parent.id}`).set(auth())).body.items[0];
-    const g = await makeGroup('API keepers');
-    await grant(g, child.id);
+    await t.make.makeGroup('API keepers');
+    await grantFiles('API keepers', '/Root/Engineering/Moved and renamed/Child');
     const ok = await api().delete(`/api/v1/workspaces/${child.id}`).set(auth());
     expect(ok.status).toBe(200);
     expect(ok.body).toEqual({ deleted: '/Root/Engineering/Moved and renamed/Child', permissionsRemoved: 1 });
@@ -562,9 +563,8 @@ describe('JSON API', () => {
 
   it('feeds the decision engine: a move changes what a transitive permission covers', async () => {
     await mkdirs('/Root/Teams', '/Root/Teams/Blue', '/Root/Elsewhere');
-    const g = await makeGroup('Blue team');
-    const user = await t.makeUser({ username: 'blue.member' });
-    await t.db('group_members').insert({ group_id: g, user_id: user, added_at: Date.now() });
+    await t.makeUser({ username: 'blue.member' });
+    await t.make.makeGroup('Blue team', ['blue.member']);
     const perm = await api().post('/api/v1/groups/Blue%20team/permissions').set(auth()).send({ effect: 'allow', domain: 'Files', workspace: '/Root/Teams', transitive: true, operations: 'R', priority: 'low' });
     expect(perm.status).toBe(201);
     const ask = (workspace: string) => api().post('/api/v1/check').set(auth()).send({ user: 'blue.member', domain: 'Files', operation: 'R', workspace });

@@ -40,8 +40,13 @@ export interface PathObjects {
   permission: number;
   asset: number;
   license: string;
+  /** The key of a domain added for the test. */
+  domain: string;
   webhook: number;
   delivery: number;
+  /** A machine client with one token. */
+  client: number;
+  clientToken: number;
 }
 
 export async function makePathObjects(t: TestApp): Promise<PathObjects> {
@@ -54,18 +59,22 @@ export async function makePathObjects(t: TestApp): Promise<PathObjects> {
   const workspace = await t.make.makeWorkspace(`/Root/${ws}`);
   const permission = await t.make.grant(group, { domain: 'Files', workspace: `/Root/${ws}`, operations: 'R' });
   const asset = await t.make.makeAsset({ kind: 'log', name: unique('Sweep log'), owner: username, workspace: `/Root/${ws}` });
+  const domain = (await t.make.makeDomain({ key: unique('sweep').toLowerCase().replace(/[^a-z0-9_.-]/g, '-'), name: unique('Sweep Domain') })).key;
   const { endpoint } = await t.make.makeWebhook('http://127.0.0.1:9/sweep', ['user.created'], { enabled: false });
   await sendTestEvent(t.db, SYSTEM_ACTOR, endpoint.id);
   const delivery = Number((await t.db('webhook_deliveries').where({ endpoint_id: endpoint.id }).first('id')).id);
-  return { username, group, role: role.id, workspace: workspace.id, permission: permission.id, asset: asset.id, license: 'process_modeler', webhook: endpoint.id, delivery };
+  const client = await t.make.makeClient({ owner: username, scopes: ['read'] });
+  await t.make.clientToken(client.id);
+  const clientToken = (await t.db('client_tokens').where({ client_id: client.id }).first('id')).id as number;
+  return { username, group, role: role.id, workspace: workspace.id, permission: permission.id, asset: asset.id, license: 'process_modeler', webhook: endpoint.id, delivery, client: client.id, clientToken, domain };
 }
 
 /** A documented path with its parameters filled from these objects ("{id}" by the collection it is in). */
 export function concrete(path: string, o: PathObjects): string {
-  const ids: Record<string, number> = { roles: o.role, workspaces: o.workspace, permissions: o.permission, assets: o.asset, webhooks: o.webhook };
+  const ids: Record<string, number> = { roles: o.role, workspaces: o.workspace, permissions: o.permission, assets: o.asset, webhooks: o.webhook, clients: o.client };
   const collection = path.split('/')[3];
   return path.replace(/\{([^}]+)\}/g, (_, name: string) => {
-    const value = name === 'id' ? ids[collection] : name === 'username' ? o.username : name === 'key' ? o.license : name === 'delivery' ? o.delivery : o.group;
+    const value = name === 'id' ? ids[collection] : name === 'tokenId' ? o.clientToken : name === 'delivery' ? o.delivery : name === 'username' ? o.username : name === 'key' ? (collection === 'domains' ? o.domain : o.license) : o.group;
     return encodeURIComponent(String(value));
   });
 }

@@ -1,4 +1,4 @@
-import { afterEach } from 'vitest';
+import { afterEach, beforeAll, beforeEach } from 'vitest';
 import request from 'supertest';
 import * as cheerio from 'cheerio';
 import type { Config } from '../../src/config';
@@ -35,15 +35,18 @@ export interface TestApp {
   makeUser(spec: UserSpec): Promise<number>;
   /** A personal API token for this user. */
   token(username: string): Promise<string>;
+  /** Remembers the database as it is now (see `eachTestStartsFromSetUp`). */
+  snapshot(): Promise<void>;
+  /** Brings back the database of the last snapshot under a new app; signed-in clients stay signed in. */
+  restore(): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function createTestApp(overrides: Partial<Config> = {}): Promise<TestApp> {
   const tdb = await createTestDatabase(overrides);
-  const gate = await createApp(tdb.config, { db: tdb.db });
-  gate.app.middleware.unshift(recordApiResponses());
-  const server = gate.app.callback();
-  const make = factories(tdb.db, tdb.config);
+  // Clients keep talking to `server` while `restore()` swaps the app and database behind it.
+  let handle: ReturnType<GatehouseApp['app']['callback']>;
+  const server = ((req, res) => handle(req, res)) as TestApp['server'];
 
   async function anonymous(): Promise<Agent> {
     const agent = request.agent(server) as Agent;
@@ -52,14 +55,11 @@ export async function createTestApp(overrides: Partial<Config> = {}): Promise<Te
     return agent;
   }
 
-  const api: TestApp = {
-    gate,
-    db: tdb.db,
-    config: tdb.config,
+  const api = {
     dialect: tdb.dialect,
     server,
     anonymous,
-    async signIn(username, password = PASSWORD) {
+    async signIn(username: string, password = PASSWORD) {
       const agent = await anonymous();
       const res = await agent.post('/login').type('form').send({ _csrf: agent.csrf, username, password });
       if (res.status !== 303) throw new Error(`Sign-in as ${username} failed with ${res.status}`);
@@ -67,15 +67,50 @@ export async function createTestApp(overrides: Partial<Config> = {}): Promise<Te
       agent.csrf = csrfFrom(home.text);
       return agent;
     },
-    make,
-    makeUser: async (spec) => (await make.makeUser(spec)).id,
-    token: make.token,
+    makeUser: async (spec: UserSpec) => (await api.make.makeUser(spec)).id,
+    token: (username: string) => api.make.token(username),
+    snapshot: () => tdb.snapshot(),
+    async restore() {
+      const began = performance.now();
+      await api.gate.close();
+      await tdb.restore();
+      const restored = performance.now();
+      await start();
+      if (process.env.GATEHOUSE_TIME_RESTORE) console.log(`[restore] ${tdb.dialect}: database ${(restored - began).toFixed(0)} ms, app ${(performance.now() - restored).toFixed(0)} ms`);
+    },
     async close() {
-      await gate.close();
+      await api.gate.close();
       await tdb.cleanup();
     },
-  };
+  } as TestApp;
+
+  /** A new app (fresh in-memory state) over the current database. */
+  async function start() {
+    const gate = await createApp(tdb.config, { db: tdb.db });
+    gate.app.middleware.unshift(recordApiResponses());
+    handle = gate.app.callback();
+    Object.assign(api, { gate, db: tdb.db, config: tdb.config, make: factories(tdb.db, tdb.config) });
+  }
+  await start();
   return api;
+}
+
+/**
+ * Every test of the file starts from the state the file's `beforeAll` set up (users, roles, signed-in clients,
+ * whatever it made through the factories): the database is snapshotted once after that set-up and brought
+ * back, under a fresh app, before each test. So no test sees what another test did, in any order. Call it
+ * after the file's `beforeAll`; what a `describe` needs beyond that it makes in a `beforeEach`.
+ */
+export function eachTestStartsFromSetUp(app: () => TestApp): void {
+  let fresh = false;
+  beforeAll(async () => {
+    await app().snapshot();
+    fresh = true;
+  });
+  beforeEach(async () => {
+    if (!fresh) await app().restore();
+    fresh = false;
+  });
 }
 
 export function csrfFrom(html: string): string {

@@ -12,7 +12,23 @@ export interface TestDatabase {
   config: Config;
   /** `sqlite` or `mysql`: the suite runs on both (DATABASE_URL chooses). */
   dialect: 'sqlite' | 'mysql';
+  /** Remembers every row as it is now, for `restore()`. */
+  snapshot(): Promise<void>;
+  /** Brings back the rows of the last snapshot; `db` may be a new connection afterwards (SQLite). */
+  restore(): Promise<void>;
   cleanup(): Promise<void>;
+}
+
+/** Each table's next AUTO_INCREMENT value (tables without one are left out). */
+async function autoIncrements(db: Knex, schema: string): Promise<Map<string, number>> {
+  const rows = await db('information_schema.tables').where({ table_schema: schema, table_type: 'BASE TABLE' }).whereNotNull('auto_increment').select({ name: 'table_name', next: 'auto_increment' });
+  return new Map(rows.map((r: { name: string; next: number | string }) => [r.name, Number(r.next)]));
+}
+
+async function baseTables(db: Knex, schema: string): Promise<string[]> {
+  return (await db('information_schema.tables').where({ table_schema: schema, table_type: 'BASE TABLE' }).orderBy('table_name').select({ name: 'table_name' })).map(
+    (r: { name: string }) => r.name,
+  );
 }
 
 declare module 'vitest' {
@@ -30,9 +46,7 @@ export function serverConnection(url: string): Knex {
 /** Makes `target` a copy of `template`: its tables (with keys, foreign keys, collations, counters) and rows. */
 export async function cloneDatabase(admin: Knex, template: string, target: string): Promise<void> {
   await admin.raw('CREATE DATABASE ?? CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci', [target]);
-  const tables: string[] = (await admin('information_schema.tables').where({ table_schema: template, table_type: 'BASE TABLE' }).select({ name: 'table_name' })).map(
-    (r: { name: string }) => r.name,
-  );
+  const tables = await baseTables(admin, template);
   // Each table on its own connection, a few at a time; foreign keys are checked once every table exists.
   const queue = [...tables];
   const worker = async () => {
@@ -60,11 +74,34 @@ export async function createTestDatabase(overrides: Partial<Config> = {}): Promi
   const base = loadConfig({ NODE_ENV: 'test' }, { scryptN: 1024, sqliteFile: ':memory:', ...overrides });
   if (!url) {
     const config = { ...base, databaseUrl: undefined };
-    const db = createDb(config);
-    await prepareDatabase(db);
-    return { db, config, dialect: 'sqlite', cleanup: () => db.destroy() };
+    let image: Buffer | undefined;
+    const tdb: TestDatabase = {
+      db: createDb(config),
+      config,
+      dialect: 'sqlite',
+      async snapshot() {
+        // The in-memory database's image (better-sqlite3 `serialize()`): a copy costs a millisecond.
+        const conn = await tdb.db.client.acquireConnection();
+        try {
+          image = conn.serialize();
+        } finally {
+          await tdb.db.client.releaseConnection(conn);
+        }
+      },
+      async restore() {
+        if (!image) throw new Error('restore() without snapshot()');
+        await tdb.db.destroy();
+        tdb.db = createDb(config, { sqliteImage: image });
+      },
+      cleanup: () => tdb.db.destroy(),
+    };
+    await prepareDatabase(tdb.db);
+    return tdb;
   }
   const name = `gh_test_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const snapshotName = `${name}_snap`;
+  let snapshotTables: string[] | undefined;
+  let snapshotCounters = new Map<string, number>();
   const admin = serverConnection(url);
   try {
     await cloneDatabase(admin, inject('mysqlTemplate'), name);
@@ -75,18 +112,52 @@ export async function createTestDatabase(overrides: Partial<Config> = {}): Promi
   u.pathname = `/${name}`;
   const config = { ...base, databaseUrl: u.toString() };
   const db = createDb(config);
+  const dropDatabases = async () => {
+    const dropper = serverConnection(url);
+    try {
+      await dropper.raw('DROP DATABASE IF EXISTS ??', [name]);
+      if (snapshotTables) await dropper.raw('DROP DATABASE IF EXISTS ??', [snapshotName]);
+    } finally {
+      await dropper.destroy();
+    }
+  };
   return {
     db,
     config,
     dialect: 'mysql',
+    async snapshot() {
+      const admin = serverConnection(url);
+      try {
+        if (snapshotTables) await admin.raw('DROP DATABASE ??', [snapshotName]);
+        await cloneDatabase(admin, name, snapshotName);
+        snapshotTables = await baseTables(admin, snapshotName);
+        snapshotCounters = await autoIncrements(admin, name);
+      } finally {
+        await admin.destroy();
+      }
+    },
+    async restore() {
+      if (!snapshotTables) throw new Error('restore() without snapshot()');
+      // In place, on one connection: emptying and refilling the few small tables is much quicker than a new
+      // database (CREATE TABLE and DROP DATABASE each touch files).
+      await db.transaction(async (trx) => {
+        await trx.raw('SET FOREIGN_KEY_CHECKS = 0');
+        for (const table of snapshotTables!) {
+          await trx.raw('DELETE FROM ??', [table]);
+          await trx.raw('INSERT INTO ?? SELECT * FROM ??.??', [table, snapshotName, table]);
+        }
+        await trx.raw('SET FOREIGN_KEY_CHECKS = 1');
+      });
+      // DELETE keeps the counters where the test left them: set back those that moved, so ids (and positions
+      // such as the change log's head) continue as they would after the set-up.
+      for (const [table, next] of await autoIncrements(db, name)) {
+        const wanted = snapshotCounters.get(table);
+        if (wanted !== undefined && wanted !== next) await db.raw(`ALTER TABLE ?? AUTO_INCREMENT = ${Number(wanted)}`, [table]);
+      }
+    },
     async cleanup() {
       await db.destroy();
-      const dropper = serverConnection(url);
-      try {
-        await dropper.raw('DROP DATABASE IF EXISTS ??', [name]);
-      } finally {
-        await dropper.destroy();
-      }
+      await dropDatabases();
     },
   };
 }

@@ -8,18 +8,24 @@ import type { Db } from '../../src/db/connect';
 import { SYSTEM_ACTOR } from '../../src/audit/service';
 import type { AppPermission } from '../../src/permissions/catalog';
 import * as users from '../../src/users/repo';
+import * as importRepo from '../../src/users/importRepo';
 import * as userService from '../../src/users/service';
 import * as groups from '../../src/groups/repo';
 import * as groupService from '../../src/groups/service';
 import * as roles from '../../src/roles/repo';
 import * as roleService from '../../src/roles/service';
 import * as licenses from '../../src/licenses/repo';
+import * as licenseService from '../../src/licenses/service';
 import * as workspaces from '../../src/workspaces/repo';
 import * as workspaceService from '../../src/workspaces/service';
 import * as permissionService from '../../src/domainPermissions/service';
 import * as assetService from '../../src/assets/service';
 import * as tokenService from '../../src/tokens/service';
+import * as factorsRepo from '../../src/auth/factors';
+import * as domainService from '../../src/domains/service';
 import * as webhookService from '../../src/webhooks/service';
+import * as clientService from '../../src/clients/service';
+import type { Scope } from '../../src/clients/scopes';
 
 export const PASSWORD = 'a-long-test-password';
 
@@ -101,6 +107,28 @@ export function factories(db: Db, config: Config) {
       return g;
     },
 
+    /** Adds these usernames to the group (by name or id), through the groups service. */
+    async addMembers(group: string | number, usernames: string[]) {
+      const id = typeof group === 'number' ? group : await f.groupId(group);
+      await groupService.saveMembers(db, SYSTEM_ACTOR, id, { add: await Promise.all(usernames.map(f.userId)), remove: [] });
+    },
+
+    /**
+     * Many users at once, for the volume tests (thousands through the service, one password hash each, would
+     * take minutes): rows built by the users repo (`userRow`, and inserted in batches by the CSV import's repo,
+     * without a password, with the Viewer role and its license. Usernames `${prefix}00000`…; ids in that order.
+     */
+    async bulkUsers(prefix: string, n: number, roleKey = 'viewer') {
+      const role = await roleByKeyOrName(roleKey);
+      const now = Date.now();
+      const rows = Array.from({ length: n }, (_, i) => {
+        const username = `${prefix}${String(i).padStart(5, '0')}`;
+        return { username, firstName: 'Bulk', lastName: `User ${i}`, email: `${username}@bulk.example.com`, passwordHash: null, roleId: role.id, licenseTypeId: role.licenseTypeId };
+      });
+      const ids = await importRepo.insertUsers(db, rows, now);
+      return rows.map((r) => ids.get(r.username.toLowerCase())!);
+    },
+
     /** A role made from a built-in template (key), optionally with exactly these permissions. */
     async makeRole(name: string, options: { template?: string; permissions?: AppPermission[]; description?: string } = {}) {
       const template = await roleByKeyOrName(options.template ?? 'analyst');
@@ -119,6 +147,16 @@ export function factories(db: Db, config: Config) {
         current = child ?? (await workspaceService.createWorkspace(db, SYSTEM_ACTOR, { name, parent: { id: current.id } })).workspace;
       }
       return current;
+    },
+
+    /** A domain added by a Superuser (key, name, whether levels apply). */
+    async makeDomain(spec: { key: string; name?: string; usesLevels?: boolean }) {
+      return domainService.createDomain(db, SYSTEM_ACTOR, { key: spec.key, name: spec.name ?? spec.key, usesLevels: spec.usesLevels ?? false });
+    },
+
+    /** Sets a workspace's external key. */
+    async setExternalKey(workspaceId: number, externalKey: string | null) {
+      return (await workspaceService.updateWorkspace(db, SYSTEM_ACTOR, workspaceId, { externalKey })).workspace;
     },
 
     /** A domain permission on a group (the workspace is created when missing). */
@@ -142,14 +180,50 @@ export function factories(db: Db, config: Config) {
       return assetService.register(db, SYSTEM_ACTOR, { kind: spec.kind ?? 'model', name: spec.name, owner: spec.owner }, { text: spec.workspace });
     },
 
+    /** Sets a license type's seat limit (null: unlimited), by its key. */
+    async seatLimit(licenseKey: string, seatLimit: number | null) {
+      return licenseService.setSeatLimit(db, SYSTEM_ACTOR, await f.licenseId(licenseKey), { seatLimit });
+    },
+
+    /** Shares an asset (by id) with a group (by name): `viewer` or `editor`. */
+    async share(assetId: number, groupName: string, access = 'viewer') {
+      await assetService.share(db, SYSTEM_ACTOR, assetId, groupName, access);
+    },
+
+    /** Members of `requester` ask members of `approver` (both group names) for approval. */
+    async relate(requester: string, approver: string) {
+      return groupService.addRelation(db, SYSTEM_ACTOR, { requester, approver });
+    },
+
+    /** The token of a new machine client with the `scim` scope, owned (and acting as) this user: a directory's credentials. */
+    async scimToken(owner: string) {
+      const client = await f.makeClient({ owner, scopes: ['scim'], name: unique('directory').replace(/[^A-Za-z0-9._-]/g, '-') });
+      return f.clientToken(client.id);
+    },
+
     /** A webhook endpoint sent these event types; returns it with its signing secret. */
     async makeWebhook(url: string, eventTypes: string[], options: { enabled?: boolean; description?: string } = {}) {
       return webhookService.createEndpoint(db, config, SYSTEM_ACTOR, { url, eventTypes, enabled: options.enabled ?? true, description: options.description ?? '' });
     },
 
+    /** An authenticator app (TOTP) for this user, with this base32 secret, as enrolment saves it. */
+    async enrolTotp(username: string, secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP') {
+      await factorsRepo.saveTotp(db, await f.userId(username), secret, 0);
+    },
+
     /** A new personal API token of this user. */
     async token(username: string) {
       return (await tokenService.createToken(db, SYSTEM_ACTOR, await f.userId(username), { name: unique('test token') })).token;
+    },
+
+    /** A machine client owned by this user, made by the clients service (a unique name unless given). */
+    async makeClient(spec: { owner: string; scopes: Scope[]; name?: string; rateLimitPerMinute?: number | null; description?: string }) {
+      return clientService.createClient(db, SYSTEM_ACTOR, { name: spec.name ?? unique('client').replace(/[^A-Za-z0-9._-]/g, '-'), owner: spec.owner, scopes: spec.scopes, rateLimitPerMinute: spec.rateLimitPerMinute ?? null, description: spec.description ?? '' });
+    },
+
+    /** A new token of this machine client (its secret). */
+    async clientToken(clientId: number, options: { expiresInDays?: number } = {}) {
+      return (await clientService.issueToken(db, SYSTEM_ACTOR, clientId, { name: unique('client token'), ...options })).token;
     },
   };
   return f;

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
-import { isMysql } from '../db/connect';
-import type { DualListItem, DualListSource, Pending, Side } from '../http/dualList';
+import { countOf, isMysql } from '../db/connect';
+import { idList, whereOnSide, type DualListItem, type DualListSource, type Pending, type Side } from '../db/dualListSource';
 import { COUNT_CAP, countUpTo, prepareSearch, whereSearch, type PreparedSearch } from '../users/repo';
 
 /**
@@ -25,46 +25,19 @@ const ORDERED_SCAN_LIMIT = 30_000;
 const USERNAME_INDEX = 'users_username_lower_unique';
 const COLUMNS = ['users.id', 'users.username', 'users.first_name', 'users.last_name', 'users.email'];
 
-function idList(list: number[]): string {
-  return list
-    .filter((n) => Number.isInteger(n) && n > 0 && n <= 2147483647)
-    .map(String)
-    .join(',');
-}
-
 function toItem(r: Record<string, unknown>): DualListItem {
   return { id: Number(r.id), label: String(r.username), detail: `${[r.first_name, r.last_name].filter(Boolean).join(' ')} · ${r.email}` };
 }
 
-async function count(q: Knex.QueryBuilder): Promise<number> {
-  const row = (await q.count({ n: '*' }).first()) as { n: number | string } | undefined;
-  return Number(row?.n ?? 0);
-}
-
-export function groupMembersSource(db: Conn, groupId: number): DualListSource {
+/** A group's members: users not in the group on one side, members on the other. */
+export function membersOfGroupSource(db: Conn, groupId: number): DualListSource {
   const mysql = isMysql(db);
   const member = () => db('group_members').select(db.raw('1')).whereRaw('group_members.user_id = users.id').andWhere('group_members.group_id', groupId);
 
   /** Users on one side, given the pending moves; optionally read in username order from its index (MySQL). */
   function scoped(side: Side, text: string, pending: Pending, ordered = false, search: PreparedSearch | null = null): Knex.QueryBuilder {
     const query = ordered && mysql ? db.from(db.raw('?? FORCE INDEX (??)', ['users', USERNAME_INDEX])) : db('users');
-    const add = idList(pending.add);
-    const remove = idList(pending.remove);
-    query.where((w) => {
-      if (side === 'assigned') {
-        w.where((inner) => {
-          inner.whereExists(member());
-          if (remove) inner.whereRaw(`users.id NOT IN (${remove})`);
-        });
-        if (add) w.orWhereRaw(`users.id IN (${add})`);
-      } else {
-        w.where((inner) => {
-          inner.whereNotExists(member());
-          if (remove) inner.orWhereRaw(`users.id IN (${remove})`);
-        });
-        if (add) w.whereRaw(`users.id NOT IN (${add})`);
-      }
-    });
+    whereOnSide(query, 'users.id', side, pending, (q, assigned) => (assigned ? q.whereExists(member()) : q.whereNotExists(member())));
     whereSearch(query, { q: text, search });
     return query;
   }
@@ -75,13 +48,13 @@ export function groupMembersSource(db: Conn, groupId: number): DualListSource {
     const key = `${pending.add.join(',')}|${pending.remove.join(',')}`;
     if (totalsCache?.key === key) return totalsCache.value;
     const value = (async () => {
-      const members = await count(db('group_members').where('group_id', groupId));
-      const users = await count(db('users'));
+      const members = await countOf(db('group_members').where('group_id', groupId));
+      const users = await countOf(db('users'));
       const remove = idList(pending.remove);
       const add = idList(pending.add);
       // Pending removals of actual members leave; pending additions of existing non-members join.
-      const leaving = remove ? await count(db('group_members').where('group_id', groupId).whereRaw(`user_id IN (${remove})`)) : 0;
-      const joining = add ? await count(db('users').whereRaw(`users.id IN (${add})`).whereNotExists(member()).modify((q) => (remove ? q.whereRaw(`users.id NOT IN (${remove})`) : q))) : 0;
+      const leaving = remove ? await countOf(db('group_members').where('group_id', groupId).whereRaw(`user_id IN (${remove})`)) : 0;
+      const joining = add ? await countOf(db('users').whereRaw(`users.id IN (${add})`).whereNotExists(member()).modify((q) => (remove ? q.whereRaw(`users.id NOT IN (${remove})`) : q))) : 0;
       const assigned = members - leaving + joining;
       return { assigned, available: users - assigned, users };
     })();
