@@ -195,7 +195,7 @@ describe('the group Permissions tab', () => {
     // Edit: the editor swaps in place; switching to Files hides and disables the level.
     await mark(page);
     await row.locator('a:has-text("Edit")').click();
-    await page.waitForSelector('#perm-editor h2:has-text("Edit permission")');
+    await page.waitForSelector('#perm-editor h2:has-text("Edit the Deny on Processes at /Root/Sales")');
     expect(await marked(page)).toBe(true);
     expect(await page.inputValue('#f-workspace')).toBe('/Root/Sales');
     await page.selectOption('#f-domain', { label: 'Files' });

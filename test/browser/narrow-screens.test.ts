@@ -29,7 +29,7 @@ beforeAll(async () => {
     '/workspaces', `/workspaces/${workspace.id}`, `/workspaces/${workspace.id}/delete`,
     '/assets', '/assets/new', `/assets/${asset.id}`, `/assets/${asset.id}/delete`,
     '/access', `/access?user=maximiliana.schwarzenberger-oyelaran&workspace=${encodeURIComponent('/Root/Procurement/Purchase orders')}&domain=processes&op=R`, '/access/who', `/access/who?domain=processes&op=R&workspace=${encodeURIComponent('/Root/Procurement/Purchase orders')}`,
-    '/audit', '/settings/sign-in', '/settings/webhooks', '/settings/webhooks/new', '/account', '/account/two-factor', '/api-docs',
+    '/audit', '/settings/sign-in', '/settings/webhooks', '/settings/webhooks/new', '/settings/clients', '/settings/scim', '/domains', '/account', '/account/two-factor', '/api-docs',
   ];
 });
 afterAll(async () => env?.close());

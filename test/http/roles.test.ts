@@ -489,7 +489,7 @@ describe('assign users with the dual list', () => {
   it('refuses removing users from the default role, with a message in the component', async () => {
     const bob = (await t.db('users').where('username_lower', 'bob.stone').first()).id;
     const page = $((await su.get(`/roles/${ids.analyst}/users`)).text);
-    expect(page('#dl-users .hint').text()).toContain('by being assigned another role');
+    expect(page('#dl-users .dl-noremove').text()).toContain('by being assigned another role');
     const res = await dual(su, ids.analyst, { users_remove: String(bob), op: 'save' });
     expect(res.status).toBe(409);
     expect($(res.text)('#dl-users .field-error').text()).toContain('is the default role');
