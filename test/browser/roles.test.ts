@@ -118,7 +118,8 @@ describe('roles in the browser', () => {
     const id = await roleId('Field service');
     const page = await env.signedInPage('admin');
     await page.goto(`/roles/${id}/users`);
-    expect(await page.locator('#dl-users .hint').textContent()).toContain('moves them out of their current role');
+    // The component's explanation (not the per-user notes on who cannot be moved, also hints).
+    expect(await page.locator('#dl-users p.hint').first().textContent()).toContain('moves them out of their current role');
     await page.fill('#dl-users-lq', 'field');
     await page.waitForFunction(() => document.querySelector('#dl-users-lbody .dl-count')?.textContent?.includes('120 users matching'));
     await htmxSettled(page);
@@ -191,7 +192,8 @@ describe('roles in the browser', () => {
   it('moves the default-role checkmark from the list', async () => {
     const page = await env.signedInPage('admin');
     await page.goto('/roles');
-    const row = page.locator('#role-results tbody tr', { hasText: 'Model Designer' });
+    // The row named Model Designer (a role made from that template mentions it too).
+    const row = page.locator('#role-results tbody tr', { has: page.locator('.role-name', { hasText: /^Model Designer$/ }) });
     await Promise.all([page.waitForURL(/\/roles$/), row.locator('button:has-text("Make default")').click()]);
     expect(await page.locator('.flash-success').textContent()).toContain('Model Designer is now the default role');
     expect(await page.locator('tr.is-default .role-name').textContent()).toBe('Model Designer');
