@@ -44,6 +44,7 @@ import { routes as scimSettingsRoutes } from './scim/routes';
 import { scimServer } from './scim/server';
 import { routes as clientRoutes } from './clients/routes';
 import { createOps, type LogDestination, type Ops } from './ops';
+import { startFollowing, stopFollowing } from './changes/follower';
 import { routes as webhookRoutes } from './webhooks/routes';
 import { createWorker, type WebhookWorker } from './webhooks/worker';
 
@@ -129,6 +130,8 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
   // Expired sessions, stale throttle counters and old reset links are removed on a schedule, not only when
   // someone signs in.
   const housekeeping = startHousekeeping(db, config);
+  // The decision state is loaded now and follows the change log until close() (src/changes/follower.ts).
+  startFollowing(db);
   const webhooks = createWorker(db, config, ops.logger);
   if (config.webhooks.worker) webhooks.start();
 
@@ -140,6 +143,7 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
     webhooks,
     async close() {
       housekeeping.stop();
+      stopFollowing(db);
       await webhooks.stop();
       if (!options.db) await db.destroy();
     },

@@ -2,7 +2,6 @@ import { loadConfig } from './config';
 import { createDb } from './db/connect';
 import { createApp } from './app';
 import { ensureFirstSuperuser, prepareDatabase } from './setup/bootstrap';
-import { getIndex } from './access/service';
 import { gracefulShutdown } from './ops/shutdown';
 import { isRetryable, isUnavailable, redactedDatabaseError } from './db/errors';
 
@@ -43,8 +42,6 @@ async function main() {
       console.log('  This password is shown only once. Change it under "My account".');
       console.log('');
     }
-    // Build the decision index now rather than in the first check that needs it.
-    getIndex(db).catch((err) => ops.logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'could not build the access index'));
   });
   // Keep idle connections longer than a load balancer reuses them, so it never sends on one being closed.
   server.keepAliveTimeout = config.keepAliveTimeoutMs;

@@ -1,7 +1,7 @@
 /**
  * The in-memory index the decision engine works on — built from plain data (pure: no I/O), immutable once
- * built. src/access/service.ts loads the data from the database and rebuilds the index when the
- * `access_version` counter changes.
+ * built. The decision state (src/access/state.ts) builds it from the data it holds in memory, again
+ * whenever a rule, workspace, cap or domain changes.
  *
  * Rules are indexed group -> domain -> workspace, separately for "exactly here" and "here and below"
  * (transitive). Matching the rules of one group for one workspace therefore looks at the workspace and its
@@ -42,7 +42,7 @@ export interface AccessIndexInput {
   domains?: readonly DomainInput[];
   /** Defaults to the seeded license types (src/licenses/catalog.ts); only used for names in explanations. */
   licenses?: readonly LicenseInput[];
-  /** The `access_version` counter this index was built at. */
+  /** The change-log position this index was built at. */
   version?: number;
 }
 

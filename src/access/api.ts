@@ -7,12 +7,17 @@
  *                              does not exist gets {"error":{…}} in its place and the others are decided.
  *   GET  /api/v1/users/:username/effective-permissions?workspace=/Root/X[&level=N] → domains × R/M/C/D.
  * They answer questions about other users, so they need `access.manage` (besides `api.access`).
+ * All three are answered from memory (src/access/state.ts) and take a consistency token (header
+ * `Gatehouse-Consistency-Token`, or `consistencyToken` in a POST body): the answer then reflects every write
+ * up to that change-log position, waiting at most CONSISTENCY_WAIT_MS, else 503 with Retry-After.
  */
 import Joi from 'joi';
 import { can } from '../http/routing';
 import { P } from '../permissions/catalog';
 import { HttpError, ValidationError } from '../http/errors';
-import { operation } from '../api/operation';
+import type Koa from 'koa';
+import { CONSISTENCY_HEADER, operation } from '../api/operation';
+import { awaitPosition, CONSISTENCY_WAIT_MS } from '../changes/follower';
 import { component, flag, list, record, text, usernameParam } from '../api/schemas';
 import { PermissionSchema } from '../domainPermissions/api';
 import { MAX_LEVEL, OPERATIONS, type Operation } from './catalog';
@@ -34,20 +39,44 @@ export interface CheckBody {
   level?: number | null;
 }
 
+const QUESTION = {
+  user: Joi.string().trim().min(1).max(64).required().description('Username.'),
+  domain: Joi.string().trim().min(1).max(100).required().description('Domain name or key, e.g. "Processes".'),
+  operation: Joi.string().trim().uppercase().valid(...OPERATIONS).required().description('R, M, C or D.').messages({ 'any.only': 'operation must be one of R, M, C, D.' }),
+  workspace: Joi.alternatives()
+    .try(Joi.number().integer().min(1).max(2147483647).description('Workspace id.'), Joi.string().trim().min(1).max(2000).description('Workspace path, e.g. "/Root/Sales".'))
+    .required()
+    .messages({ 'alternatives.types': 'workspace must be a path like /Root/Sales or a workspace id.' }),
+  level: Joi.number().integer().min(0).max(MAX_LEVEL).allow(null).description(`Processes only: the level of the process (0–${MAX_LEVEL}).`),
+};
+
 /** One question: may this user perform this operation in this domain on this workspace? */
-export const CheckRequest = component(
-  'CheckRequest',
-  Joi.object<CheckBody>({
-    user: Joi.string().trim().min(1).max(64).required().description('Username.'),
-    domain: Joi.string().trim().min(1).max(100).required().description('Domain name or key, e.g. "Processes".'),
-    operation: Joi.string().trim().uppercase().valid(...OPERATIONS).required().description('R, M, C or D.').messages({ 'any.only': 'operation must be one of R, M, C, D.' }),
-    workspace: Joi.alternatives()
-      .try(Joi.number().integer().min(1).max(2147483647).description('Workspace id.'), Joi.string().trim().min(1).max(2000).description('Workspace path, e.g. "/Root/Sales".'))
-      .required()
-      .messages({ 'alternatives.types': 'workspace must be a path like /Root/Sales or a workspace id.' }),
-    level: Joi.number().integer().min(0).max(MAX_LEVEL).allow(null).description(`Processes only: the level of the process (0–${MAX_LEVEL}).`),
-  }).description('A question: may this user perform this operation in this domain on this workspace?'),
+export const CheckRequest = component('CheckRequest', Joi.object<CheckBody>(QUESTION).description('A question: may this user perform this operation in this domain on this workspace?'));
+
+const CONSISTENCY_TOKEN = Joi.string()
+  .pattern(/^[0-9]{1,15}$/)
+  .description(`A consistency token from a write's \`${CONSISTENCY_HEADER}\` response header: the answer reflects that write (waiting up to ${CONSISTENCY_WAIT_MS / 1000} s, else 503).`)
+  .example('1042');
+
+const TOKEN_HEADERS = { [CONSISTENCY_HEADER]: CONSISTENCY_TOKEN };
+
+/** The single check's body: a question, and optionally the consistency token it must be at least as fresh as. */
+const CheckOneRequest = component(
+  'CheckOneRequest',
+  Joi.object<CheckBody & { consistencyToken?: string }>({ ...QUESTION, consistencyToken: CONSISTENCY_TOKEN }).description('A question, optionally with a consistency token.'),
 );
+
+/**
+ * Waits until this server's decision state includes the consistency token's position (body field or
+ * header); 503 with Retry-After when it does not get there within CONSISTENCY_WAIT_MS — never a stale answer.
+ */
+async function freshEnough(ctx: Koa.Context, bodyToken: string | undefined, headers: Record<string, unknown>): Promise<void> {
+  const token = bodyToken ?? (headers[CONSISTENCY_HEADER] as string | undefined);
+  if (token === undefined) return;
+  if (!(await awaitPosition(ctx.services.db, Number(token)))) {
+    throw new HttpError(503, 'not_yet_consistent', `This server has not yet applied the change at position ${token}. Retry in a moment.`, {}, undefined, { 'Retry-After': '1' });
+  }
+}
 
 // A question already in the form CheckRequest produces — what a program sends. Checked by hand, field by
 // field, so a batch of 1,000 skips 1,000 passes of the schema (the schema still judges everything else).
@@ -170,12 +199,19 @@ const checkOne = operation({
   summary: 'Check a permission',
   description: "The decision and its explanation: the user's account and license, then the domain permissions of the user's groups on the workspace and its ancestors.",
   requires: manage,
-  body: CheckRequest,
-  canonicalBody: isCanonicalCheck,
+  consistency: 'decisions',
+  body: CheckOneRequest,
+  headers: TOKEN_HEADERS,
+  // A canonical question carries no consistency token (that field sends the body through the schema).
+  canonicalBody: isCanonicalCheck as (b: unknown) => b is CheckBody & { consistencyToken?: string },
   example: { user: 'jane.doe', domain: 'Processes', operation: 'M', workspace: '/Root/Sales', level: 2 },
   responses: { 200: { description: 'The decision.', schema: DecisionSchema } },
-  errors: { 422: 'A missing or malformed field, or a user, domain or workspace that does not exist (on that field).' },
-  async handler(ctx, { body }) {
+  errors: {
+    422: 'A missing or malformed field, or a user, domain or workspace that does not exist (on that field).',
+    503: `A consistency token was sent and this server's state did not reach it within ${CONSISTENCY_WAIT_MS / 1000} s.`,
+  },
+  async handler(ctx, { body, headers }) {
+    await freshEnough(ctx, body.consistencyToken, headers);
     try {
       const result = await service.check(ctx.services.db, toQuery(body));
       return decisionJson(result.index, result);
@@ -197,8 +233,13 @@ const checkBatch = operation({
   summary: 'Check many permissions',
   description: `Up to ${MAX_BATCH} questions in one request; the answers come in the same order. The request is validated as a whole (a malformed question is a 422 naming \`checks.<n>.<field>\`); a question naming a user, domain or workspace that does not exist gets an error in its place, and the others are still decided.`,
   requires: manage,
-  body: Joi.object<{ checks: CheckBody[] }>({ checks: Joi.array().items(CheckRequest).min(1).max(MAX_BATCH).required().label('checks') }),
-  canonicalBody: isCanonicalBatch,
+  consistency: 'decisions',
+  body: Joi.object<{ checks: CheckBody[]; consistencyToken?: string }>({
+    checks: Joi.array().items(CheckRequest).min(1).max(MAX_BATCH).required().label('checks'),
+    consistencyToken: CONSISTENCY_TOKEN,
+  }),
+  headers: TOKEN_HEADERS,
+  canonicalBody: isCanonicalBatch as (b: unknown) => b is { checks: CheckBody[]; consistencyToken?: string },
   example: {
     checks: [
       { user: 'jane.doe', domain: 'Processes', operation: 'R', workspace: '/Root/Sales' },
@@ -211,8 +252,12 @@ const checkBatch = operation({
       schema: component('CheckBatchResult', record({ results: list(Joi.alternatives(DecisionSchema, CheckItemError)) })),
     },
   },
-  errors: { 422: 'No `checks` list, an empty one, more than 1,000, or a malformed question (`details.fields` names `checks.<n>.<field>`).' },
-  async handler(ctx, { body }) {
+  errors: {
+    422: 'No `checks` list, an empty one, more than 1,000, or a malformed question (`details.fields` names `checks.<n>.<field>`).',
+    503: `A consistency token was sent and this server's state did not reach it within ${CONSISTENCY_WAIT_MS / 1000} s.`,
+  },
+  async handler(ctx, { body, headers }) {
+    await freshEnough(ctx, body.consistencyToken, headers);
     const answers = await service.checkMany(ctx.services.db, body.checks.map(toQuery));
     return { results: answers.map((a) => (a instanceof HttpError ? errorJson(asFieldError(a) as HttpError) : decisionJson(a.index, a))) };
   },
@@ -226,18 +271,26 @@ const effective = operation({
   summary: 'Effective permissions of a user',
   description: 'Every domain × R/M/C/D decided for one user on one workspace (default: the root).',
   requires: manage,
+  consistency: 'decisions',
+  headers: TOKEN_HEADERS,
   params: Joi.object<{ username: string }>({ username: usernameParam }),
   query: Joi.object<{ workspace?: string; level: number }>({
     workspace: Joi.string().trim().min(1).max(2000).description('Workspace path (or id). Default: the root.').example('/Root/Sales'),
     level: Joi.number().integer().min(0).max(MAX_LEVEL).default(0).description('Processes level to decide for.'),
   }),
   async load(ctx, params) {
+    // Fresh enough before the user is looked up: a user created through another server must be found.
+    const token = ctx.get(CONSISTENCY_HEADER);
+    if (/^[0-9]{1,15}$/.test(token)) await freshEnough(ctx, token, {});
     const subject = await service.loadSubject(ctx.services.db, params.username);
     if (!subject) throw service.userNotFound(params.username);
     return subject;
   },
   responses: { 200: { description: 'The grid of decisions.', schema: EffectivePermissions } },
-  errors: { 422: 'A value out of range, or a `workspace` that does not exist.' },
+  errors: {
+    422: 'A value out of range, or a `workspace` that does not exist.',
+    503: `A consistency token was sent and this server's state did not reach it within ${CONSISTENCY_WAIT_MS / 1000} s.`,
+  },
   async handler(ctx, { query, target }) {
     const { db } = ctx.services;
     const index = await service.getIndex(db);

@@ -1,42 +1,36 @@
 import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
-import { bool } from '../db/connect';
+import { bool, inIdChunks } from '../db/connect';
 import { applySearch } from '../users/repo';
 import type { CapInput, DomainInput, LicenseInput, WorkspaceInput } from './accessIndex';
-import type { DomainKey, Rule, Subject } from './engine';
+import type { DomainKey, Rule } from './engine';
 
-// ---- what the index is built from (read once per `access_version`) -------------------------------------
+// ---- what the decision state is built from (all at start-up, then the entities a change names) ---------
 
-export async function loadWorkspaces(db: Conn): Promise<WorkspaceInput[]> {
-  return (await db('workspaces').select('id', 'name', 'parent_id', 'external_key')).map(
-    (r: { id: number; name: string; parent_id: number | null; external_key: string | null }) => ({
-      id: Number(r.id),
-      name: r.name,
-      parentId: r.parent_id === null ? null : Number(r.parent_id),
-      externalKey: r.external_key ?? null,
-    }),
-  );
+export async function loadWorkspaces(db: Conn, ids?: number[]): Promise<WorkspaceInput[]> {
+  const rows = await inIdChunks(ids, async (chunk) => {
+    const q = db('workspaces').select('id', 'name', 'parent_id', 'external_key');
+    return chunk ? q.whereIn('id', chunk) : q;
+  });
+  return rows.map((r: { id: number; name: string; parent_id: number | null; external_key: string | null }) => ({
+    id: Number(r.id),
+    name: r.name,
+    parentId: r.parent_id === null ? null : Number(r.parent_id),
+    externalKey: r.external_key ?? null,
+  }));
 }
 
-export async function loadRules(db: Conn): Promise<Rule[]> {
-  const rows = await db('domain_permissions as p')
-    .join('groups as g', 'g.id', 'p.group_id')
-    .join('domains as d', 'd.id', 'p.domain_id')
-    .select(
-      'p.id',
-      'p.group_id',
-      'g.name as group_name',
-      'p.effect',
-      'd.key as domain_key',
-      'p.workspace_id',
-      'p.transitive',
-      'p.can_read',
-      'p.can_modify',
-      'p.can_create',
-      'p.can_delete',
-      'p.level',
-      'p.priority',
-    );
+/** Every rule, or those with these ids, or those of these groups. */
+export async function loadRules(db: Conn, only?: { ids: number[] } | { groupIds: number[] }): Promise<Rule[]> {
+  const column = only && 'ids' in only ? 'p.id' : 'p.group_id';
+  const rows = await inIdChunks(only ? ('ids' in only ? only.ids : only.groupIds) : undefined, async (chunk) => {
+    const q = db('domain_permissions as p')
+      .join('groups as g', 'g.id', 'p.group_id')
+      .join('domains as d', 'd.id', 'p.domain_id')
+      .select('p.id', 'p.group_id', 'g.name as group_name', 'p.effect', 'd.key as domain_key', 'p.workspace_id', 'p.transitive')
+      .select('p.can_read', 'p.can_modify', 'p.can_create', 'p.can_delete', 'p.level', 'p.priority');
+    return chunk ? q.whereIn(column, chunk) : q;
+  });
   return rows.map((r: Record<string, unknown>) => ({
     id: Number(r.id),
     groupId: Number(r.group_id),
@@ -72,76 +66,72 @@ export async function loadLicenses(db: Conn): Promise<LicenseInput[]> {
   return (await db('license_types').orderBy('position').select('key', 'name')).map((r: { key: string; name: string }) => ({ key: r.key, name: r.name }));
 }
 
-// ---- subjects (read per check: never cached) -----------------------------------------------------------
+// ---- accounts (the subjects of decisions and the callers of the API) ----------------------------------
 
-interface SubjectRow {
+export interface AccountRow {
   id: number;
   username: string;
-  first_name: string;
-  last_name: string;
-  status: string;
-  locked_until: number | string | null;
-  license_key: string | null;
-}
-
-export interface SubjectWithName extends Subject {
   firstName: string;
   lastName: string;
+  email: string;
+  status: string;
+  lockedUntil: number | null;
+  licenseTypeId: number | null;
+  licenseKey: string | null;
+  roleId: number | null;
+  source: 'local' | 'sso';
 }
 
-function subjectQuery(db: Conn) {
-  return db('users')
-    .leftJoin('license_types', 'license_types.id', 'users.license_type_id')
-    .select('users.id', 'users.username', 'users.first_name', 'users.last_name', 'users.status', 'users.locked_until', 'license_types.key as license_key');
-}
-
-function toSubject(r: SubjectRow, groupIds: number[]): SubjectWithName {
-  return {
-    userId: Number(r.id),
-    username: r.username,
-    firstName: r.first_name,
-    lastName: r.last_name,
-    active: r.status === 'active',
+/** Every account, or those with these ids (an id missing from the answer was deleted). */
+export async function loadAccounts(db: Conn, ids?: number[]): Promise<AccountRow[]> {
+  const rows = await inIdChunks(ids, async (chunk) => {
+    const q = db('users')
+      .leftJoin('license_types', 'license_types.id', 'users.license_type_id')
+      .select('users.id', 'users.username', 'users.first_name', 'users.last_name', 'users.email', 'users.status', 'users.locked_until')
+      .select('users.license_type_id', 'license_types.key as license_key', 'users.role_id', 'users.source');
+    return chunk ? q.whereIn('users.id', chunk) : q;
+  });
+  return rows.map((r: Record<string, unknown>) => ({
+    id: Number(r.id),
+    username: String(r.username),
+    firstName: String(r.first_name),
+    lastName: String(r.last_name),
+    email: String(r.email),
+    status: String(r.status),
     lockedUntil: r.locked_until === null ? null : Number(r.locked_until),
-    licenseKey: r.license_key ?? null,
-    groupIds,
-  };
+    licenseTypeId: r.license_type_id === null ? null : Number(r.license_type_id),
+    licenseKey: r.license_key === null || r.license_key === undefined ? null : String(r.license_key),
+    roleId: r.role_id === null ? null : Number(r.role_id),
+    source: r.source === 'sso' ? 'sso' : 'local',
+  }));
 }
 
-/** Two indexed queries: the user (by id or case-insensitive username) and the user's group ids. */
-export async function findSubject(db: Conn, ref: { id: number } | { username: string }): Promise<SubjectWithName | undefined> {
-  const q = subjectQuery(db);
-  if ('id' in ref) q.where('users.id', ref.id);
-  else q.where('users.username_lower', ref.username.toLowerCase());
-  const r = (await q.first()) as SubjectRow | undefined;
-  if (!r) return undefined;
-  const groups = (await db('group_members').where('user_id', r.id).select('group_id')).map((g: { group_id: number }) => Number(g.group_id));
-  return toSubject(r, groups);
-}
-
-/** Several subjects by username (lower-cased keys in the answer); two queries per chunk of 500. */
-export async function findSubjectsByUsername(db: Conn, usernames: string[]): Promise<Map<string, SubjectWithName>> {
-  const out = new Map<string, SubjectWithName>();
-  const lower = [...new Set(usernames.map((u) => u.toLowerCase()))];
-  for (let i = 0; i < lower.length; i += 500) {
-    const chunk = lower.slice(i, i + 500);
-    const rows = (await subjectQuery(db).whereIn('users.username_lower', chunk)) as SubjectRow[];
-    const groups = await groupIdsByUser(db, rows.map((r) => Number(r.id)));
-    for (const r of rows) out.set(r.username.toLowerCase(), toSubject(r, groups.get(Number(r.id)) ?? []));
-  }
-  return out;
-}
-
-async function groupIdsByUser(db: Conn, userIds: number[]): Promise<Map<number, number[]>> {
+/** Group ids by user: of every user, or of these users (each of them gets an entry, possibly empty). */
+export async function loadMemberships(db: Conn, userIds?: number[]): Promise<Map<number, number[]>> {
   const out = new Map<number, number[]>();
-  if (!userIds.length) return out;
-  for (const m of await db('group_members').whereIn('user_id', userIds).select('user_id', 'group_id')) {
+  for (const u of userIds ?? []) out.set(u, []);
+  const rows = await inIdChunks(userIds, async (chunk) => {
+    const q = db('group_members').select('user_id', 'group_id');
+    return chunk ? q.whereIn('user_id', chunk) : q;
+  });
+  for (const m of rows as Array<{ user_id: number; group_id: number }>) {
     const u = Number(m.user_id);
     let list = out.get(u);
     if (!list) out.set(u, (list = []));
     list.push(Number(m.group_id));
   }
   return out;
+}
+
+/** The members of one group. */
+export async function memberIdsOf(db: Conn, groupId: number): Promise<number[]> {
+  return (await db('group_members').where('group_id', groupId).select('user_id')).map((r: { user_id: number }) => Number(r.user_id));
+}
+
+/** Which of these groups exist. */
+export async function existingGroupIds(db: Conn, groupIds: number[]): Promise<Set<number>> {
+  const rows = await inIdChunks(groupIds, async (chunk) => db('groups').whereIn('id', chunk!).select('id'));
+  return new Set(rows.map((r: { id: number }) => Number(r.id)));
 }
 
 // ---- the reverse view ----------------------------------------------------------------------------------
@@ -220,13 +210,4 @@ export async function whoMay(db: Conn, f: WhoMayFilter, limit: number, offset: n
   if (f.allowed) page.where(cond!);
   else if (cond) page.whereNot(cond);
   return { ids: (await page).map((r: { id: number }) => Number(r.id)), total };
-}
-
-export async function findSubjectsById(db: Conn, ids: number[]): Promise<Map<number, SubjectWithName>> {
-  const out = new Map<number, SubjectWithName>();
-  if (!ids.length) return out;
-  const rows = (await subjectQuery(db).whereIn('users.id', ids)) as SubjectRow[];
-  const groups = await groupIdsByUser(db, ids);
-  for (const r of rows) out.set(Number(r.id), toSubject(r, groups.get(Number(r.id)) ?? []));
-  return out;
 }

@@ -1,77 +1,45 @@
 /**
- * The decision engine's I/O: keeps one AccessIndex per database handle, rebuilt when the `access_version`
- * counter in the settings table changes (every writer of workspaces, domain permissions, license caps and
- * groups bumps it inside its transaction), so a second server on the same database sees a change on its
- * next request. Subjects (status, lock, license, group memberships) are read per check and never cached.
+ * The decision engine's I/O: decisions are answered from the decision state of the database handle
+ * (src/access/state.ts), which the change-log follower (src/changes/follower.ts) loads at start-up and keeps
+ * current. In steady state `check`, `checkMany` and `effectivePermissions` read nothing from the database;
+ * a write made through this server is applied before its next decision, one made through another server
+ * within the follower's poll interval (or at once with a consistency token, see awaitPosition).
  */
-import type { Conn, Db } from '../db/connect';
-import { headPosition } from '../changes/service';
+import type { Db } from '../db/connect';
 import { HttpError, notFound } from '../http/errors';
+import { decisionState } from '../changes/follower';
 import { OPERATIONS, type Operation } from './catalog';
-import { AccessIndex, type DomainInput } from './accessIndex';
+import type { AccessIndex, DomainInput } from './accessIndex';
 import { decide, type Decision, type DomainKey, type Subject } from './engine';
 import * as repo from './repo';
-import type { SubjectWithName } from './repo';
+import type { SubjectWithName } from './state';
 import { recordDecision } from '../ops/decisions';
 
-interface Cache {
-  index?: AccessIndex;
-  building?: { version: number; promise: Promise<AccessIndex> };
-}
+export type { SubjectWithName };
 
-const caches = new WeakMap<object, Cache>();
-
-/** Builds an index from the database as it is now, tagged with `version`. */
-export async function buildIndex(db: Conn, version: number): Promise<AccessIndex> {
-  const [workspaces, rules, caps, domains, licenses] = await Promise.all([
-    repo.loadWorkspaces(db),
-    repo.loadRules(db),
-    repo.loadCaps(db),
-    repo.loadDomains(db),
-    repo.loadLicenses(db),
-  ]);
-  return AccessIndex.build({ workspaces, rules, caps, domains, licenses, version });
-}
-
-/**
- * The current index: one small read of the counter, and a rebuild only when it moved. The counter is read
- * before the data, so a change committed while building is seen (and rebuilt for) on the next call.
- */
+/** The current access index (workspaces, rules, caps, domains) from the decision state. */
 export async function getIndex(db: Db): Promise<AccessIndex> {
-  let cache = caches.get(db);
-  if (!cache) caches.set(db, (cache = {}));
-  const version = await headPosition(db);
-  if (cache.index && cache.index.version === version) return cache.index;
-  if (cache.building && cache.building.version === version) return cache.building.promise;
-  const c = cache;
-  const promise = buildIndex(db, version).then(
-    (index) => {
-      if (!c.index || c.index.version !== version) c.index = index;
-      if (c.building?.promise === promise) c.building = undefined;
-      return index;
-    },
-    (err) => {
-      if (c.building?.promise === promise) c.building = undefined;
-      throw err;
-    },
-  );
-  cache.building = { version, promise };
-  return promise;
+  return (await decisionState(db)).index;
 }
 
 // ---- subjects --------------------------------------------------------------------------------------------
 
 /** The subject of a check, by id or (case-insensitive) username; undefined when there is no such user. */
-export async function loadSubject(db: Conn, usernameOrId: string | number): Promise<SubjectWithName | undefined> {
-  if (typeof usernameOrId === 'number') return repo.findSubject(db, { id: usernameOrId });
-  const name = usernameOrId.trim();
-  if (!name || name.length > 64) return undefined;
-  return repo.findSubject(db, { username: name });
+export async function loadSubject(db: Db, usernameOrId: string | number): Promise<SubjectWithName | undefined> {
+  return (await decisionState(db)).account(usernameOrId);
 }
 
-/** Several subjects by (case-insensitive) username, keyed by the lower-cased username. */
-export function loadSubjectsByUsername(db: Conn, usernames: string[]): Promise<Map<string, SubjectWithName>> {
-  return repo.findSubjectsByUsername(db, usernames.map((u) => u.trim()).filter((u) => u.length > 0 && u.length <= 64));
+/** Several subjects by (case-insensitive) username, keyed by the lower-cased username (from the decision state). */
+export async function loadSubjectsByUsername(db: Db, usernames: string[]): Promise<Map<string, SubjectWithName>> {
+  const state = await decisionState(db);
+  const out = new Map<string, SubjectWithName>();
+  for (const raw of usernames) {
+    const name = raw.trim();
+    if (!name || name.length > 64) continue;
+    const subject = state.account(name);
+    if (subject) out.set(name.toLowerCase(), subject);
+  }
+  return out;
 }
 
 // ---- resolving names -------------------------------------------------------------------------------------
@@ -130,32 +98,25 @@ function decideFor(index: AccessIndex, subject: SubjectWithName, q: CheckQuery, 
 
 /** Section 2 of PRODUCT.md for one question. Unknown user, domain or workspace: a not_found HttpError (details.type says which). */
 export async function check(db: Db, q: CheckQuery, now = Date.now()): Promise<CheckResult> {
-  const index = await getIndex(db);
-  // Resolve domain and workspace first: they need no query.
+  const state = await decisionState(db);
+  const index = state.index;
+  // Domain and workspace errors come before an unknown user's, as the API documents.
   resolveDomain(index, q.domain);
   resolveWorkspace(index, q.workspace);
-  const subject = await loadSubject(db, q.user);
+  const subject = state.account(q.user);
   if (!subject) throw userNotFound(q.user);
   return decideFor(index, subject, q, now);
 }
 
-/**
- * Many questions at once, answered in order; each item is a result or the HttpError it would have raised.
- * Subjects are loaded in bulk (two queries per 500 distinct users), the index once.
- */
+/** Many questions at once, answered in order from one state; each item is a result or the HttpError it would have raised. */
 export async function checkMany(db: Db, queries: CheckQuery[], now = Date.now()): Promise<Array<CheckResult | HttpError>> {
-  const index = await getIndex(db);
-  const byName = await repo.findSubjectsByUsername(
-    db,
-    queries.filter((q) => typeof q.user === 'string' && q.user.trim().length > 0 && q.user.trim().length <= 64).map((q) => (q.user as string).trim()),
-  );
-  const ids = [...new Set(queries.filter((q) => typeof q.user === 'number').map((q) => q.user as number))];
-  const byId = await repo.findSubjectsById(db, ids);
+  const state = await decisionState(db);
+  const index = state.index;
   return queries.map((q) => {
     try {
       resolveDomain(index, q.domain);
       resolveWorkspace(index, q.workspace);
-      const subject = typeof q.user === 'number' ? byId.get(q.user) : byName.get(q.user.trim().toLowerCase());
+      const subject = state.account(q.user);
       if (!subject) throw userNotFound(q.user);
       return decideFor(index, subject, q, now);
     } catch (err) {
@@ -189,11 +150,11 @@ export async function effectivePermissions(
   level = 0,
   now = Date.now(),
 ): Promise<EffectivePermissions> {
-  const index = await getIndex(db);
-  const workspaceId = resolveWorkspace(index, workspace);
-  const subject = await loadSubject(db, user);
+  const state = await decisionState(db);
+  const workspaceId = resolveWorkspace(state.index, workspace);
+  const subject = state.account(user);
   if (!subject) throw userNotFound(user);
-  return effectiveFor(index, subject, workspaceId, level, now);
+  return effectiveFor(state.index, subject, workspaceId, level, now);
 }
 
 /** The grid from an index and a loaded subject (pure). */
@@ -251,10 +212,11 @@ export interface WhoMayResult {
 /**
  * Who may (or may not) do `op` in `domain` on a workspace, paged by username. Computed from the groups
  * whose rules match (in the index) and one SQL query over users and memberships — never by deciding for
- * every user; only the page's users are then decided one by one, for their explanation.
+ * every user; only the page's users are then decided one by one (from the decision state), for their explanation.
  */
 export async function whoMay(db: Db, domain: string, op: Operation, workspace: string | number, options: WhoMayOptions): Promise<WhoMayResult> {
-  const index = await getIndex(db);
+  const state = await decisionState(db);
+  const index = state.index;
   const d = resolveDomain(index, domain);
   const workspaceId = resolveWorkspace(index, workspace);
   const level = d.usesLevels ? (options.level ?? 0) : 0;
@@ -276,10 +238,9 @@ export async function whoMay(db: Db, domain: string, op: Operation, workspace: s
     options.offset,
     options.after,
   );
-  const subjects = await repo.findSubjectsById(db, ids);
   const users: WhoMayUser[] = [];
   for (const id of ids) {
-    const s = subjects.get(id);
+    const s = state.account(id);
     if (!s) continue; // removed between the two queries
     users.push({ id, username: s.username, firstName: s.firstName, lastName: s.lastName, decision: decide(index, s, d.key as DomainKey, op, workspaceId, level, now) });
   }

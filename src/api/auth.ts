@@ -1,6 +1,6 @@
 import type Koa from 'koa';
-import type { Conn } from '../db/connect';
-import { loadCurrentUser } from '../auth/service';
+import { decisionState } from '../changes/follower';
+import type { Db } from '../db/connect';
 import { HttpError } from '../http/errors';
 import type { CurrentUser } from '../http/types';
 import { P } from '../permissions/catalog';
@@ -33,20 +33,22 @@ export type BearerIdentity = { kind: 'personal'; tokenId: number; user: CurrentU
  * stands for, or a 401 when the token is unknown, revoked or expired, its client disabled, or the account
  * behind it unable to sign in. Whatever verifies tokens differently (from memory) replaces this function.
  */
-export async function identifyBearer(db: Conn, raw: string, now = Date.now()): Promise<BearerIdentity> {
+export async function identifyBearer(db: Db, raw: string, now = Date.now()): Promise<BearerIdentity> {
   const hash = hashToken(raw);
+  const state = await decisionState(db);
   if (raw.startsWith(CLIENT_TOKEN_PREFIX)) {
-    const holder = await clients.findActiveTokenByHash(db, hash, now);
+    const holder = state.activeClientToken(hash, now);
     if (!holder) throw new HttpError(401, 'invalid_token', 'The API token is unknown, revoked or expired.', {}, undefined, INVALID_TOKEN);
     const { client } = holder;
     if (client.status !== 'active') throw new HttpError(401, 'client_disabled', `The client ${client.name} is disabled.`, {}, undefined, INVALID_TOKEN);
-    const user = await loadCurrentUser(db, client.ownerId);
+    const user = state.currentUser(client.ownerId, now);
     if (!user) throw new HttpError(401, 'account_disabled', `The owner of the client ${client.name} cannot sign in (deactivated, locked, or without role or license).`, {}, undefined, INVALID_TOKEN);
     return { kind: 'client', tokenId: holder.tokenId, user, client: { id: client.id, name: client.name, scopes: client.scopes, rateLimitPerMinute: client.rateLimitPerMinute } };
   }
-  const token = await tokens.findActiveByHash(db, hash, now);
-  if (!token) throw new HttpError(401, 'invalid_token', 'The API token is unknown, revoked or expired.', {}, undefined, INVALID_TOKEN);
-  const user = await loadCurrentUser(db, token.userId);
+  const token = state.activeToken(hash, now);
+  // A token whose owner was deleted went with it (ON DELETE CASCADE).
+  if (!token || !state.account(token.userId)) throw new HttpError(401, 'invalid_token', 'The API token is unknown, revoked or expired.', {}, undefined, INVALID_TOKEN);
+  const user = state.currentUser(token.userId, now);
   if (!user) throw new HttpError(401, 'account_disabled', 'The account behind this token cannot sign in (deactivated, locked, or without role or license).', {}, undefined, INVALID_TOKEN);
   return { kind: 'personal', tokenId: token.id, user };
 }

@@ -11,7 +11,8 @@ import { ROOT_DIR } from '../paths';
 import { APP_PERMISSIONS } from '../permissions/catalog';
 import type { Requirement } from '../http/routing';
 import { JsonSchemaConverter, type JsonSchema } from './jsonSchema';
-import { BODY_METHODS, type ApiSurface, type ErrorStatus, type Operation } from './operation';
+import { BODY_METHODS, CONSISTENCY_HEADER, carriesConsistencyToken, type ApiSurface, type ErrorStatus, type Operation } from './operation';
+import { CONSISTENCY_WAIT_MS } from '../changes/follower';
 import { ErrorBody } from './schemas';
 
 export type Schema = JsonSchema & {
@@ -101,6 +102,15 @@ const ERROR_DESCRIPTIONS: Record<ErrorStatus, string> = {
   422: 'A known field or query parameter has a value this operation refuses — wrong type, `null` where not allowed, out of range, breaking a rule, or naming an object that does not exist — with a message for every such field in `details.fields`. Nothing was written.',
   428: 'Precondition required.',
   429: 'Too many requests for this token or client; retry after the number of seconds in `Retry-After`.',
+  503: 'The server is unavailable for the moment; retry after the number of seconds in `Retry-After`.',
+};
+
+/** The response header every write (and every decision) carries. */
+const CONSISTENCY_TOKEN_HEADER = {
+  description:
+    'The change-log position this response reflects: for a write, the position of the last change its transaction recorded (or the current head when it recorded none); for a decision, the position the state it was answered from had reached. Pass it to a decision request (header `Gatehouse-Consistency-Token` or body field `consistencyToken`) to have it answered from state at least this fresh, on any server.',
+  required: true,
+  schema: { type: 'string', pattern: '^[0-9]+$' },
 };
 
 const PUBLIC_TOKEN_ERRORS: Partial<Record<ErrorStatus, string>> = {
@@ -122,6 +132,8 @@ const DESCRIPTION = `The JSON API of Gatehouse: everything the console manages �
 **Pagination.** Lists answer \`{"items", "total", "limit", "offset", "nextOffset"}\`: pass \`offset=nextOffset\` for the next page until it is null. The users list also pages by keyset cursor (\`nextCursor\`), and the audit log, which grows while you read it, pages by cursor only: \`{"items", "nextCursor"}\`, pass \`cursor=nextCursor\`.
 
 **Concurrency.** Objects carry a \`version\`; send it back with a change to have it refused (409) if someone changed the object meanwhile. Domain permissions use \`ETag\` / \`If-Match\`.
+
+**Consistency tokens.** Decisions are answered from memory on every server, which follows the database's change log within about 20 ms. Every write's response (and every decision's) carries \`${CONSISTENCY_HEADER}: <position>\`. Send that value with a decision request — the same header, or the body field \`consistencyToken\` — and it is answered from state that includes that write, on whichever server receives it: the server waits for its state to reach the position, at most ${CONSISTENCY_WAIT_MS / 1000} s, and otherwise answers 503 with \`Retry-After\` (never a stale answer).
 
 **Rate limits.** Each personal token may make a limited number of requests per minute; a machine client has its own limit, none unless a Superuser sets one. Past it the API answers 429 with \`Retry-After\` (seconds).`;
 
@@ -164,6 +176,7 @@ function errorResponse(status: ErrorStatus, description: string, challenge: stri
   if (status === 401) headers['WWW-Authenticate'] = { description: `The challenge: \`${challenge}\`.`, required: true, schema: { type: 'string' } };
   if (status === 405) headers.Allow = { description: 'The methods this path answers.', required: true, schema: { type: 'string' } };
   if (status === 429) headers['Retry-After'] = { description: 'Seconds until the token may call again.', required: true, schema: { type: 'integer', minimum: 1 } };
+  if (status === 503) headers['Retry-After'] = { description: 'Seconds to wait before asking again.', required: true, schema: { type: 'integer', minimum: 1 } };
   return { description, ...(Object.keys(headers).length ? { headers } : {}), content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
 }
 
@@ -208,15 +221,15 @@ function operationObject(converter: JsonSchemaConverter, surface: ApiSurface, op
   const responses: Record<string, unknown> = {};
   for (const [status, r] of Object.entries(op.responses)) {
     if (!r) continue;
+    const headers = {
+      ...Object.fromEntries(
+        Object.entries(r.headers ?? {}).map(([name, h]) => [name, { description: h.description, required: !!h.required, schema: h.schema ? converter.convert(h.schema) : { type: 'string' } }]),
+      ),
+      ...(carriesConsistencyToken(op) ? { [CONSISTENCY_HEADER]: CONSISTENCY_TOKEN_HEADER } : {}),
+    };
     responses[status] = {
       description: r.description,
-      ...(r.headers
-        ? {
-            headers: Object.fromEntries(
-              Object.entries(r.headers).map(([name, h]) => [name, { description: h.description, required: !!h.required, schema: h.schema ? converter.convert(h.schema) : { type: 'string' } }]),
-            ),
-          }
-        : {}),
+      ...(Object.keys(headers).length ? { headers } : {}),
       ...(r.schema ? { content: { 'application/json': { schema: converter.convert(r.schema) } } } : {}),
     };
   }

@@ -40,6 +40,8 @@ import { HttpError, ValidationError, notFound } from '../http/errors';
 import { bodyParseError } from '../http/errorHandler';
 import { checkStrict, throwStrict, type FieldErrors } from '../http/forms';
 import { satisfies, type Method, type MountedRoute, type Requirement } from '../http/routing';
+import { collectPositions, headPosition } from '../changes/service';
+import { followerStatus } from '../changes/follower';
 
 /** A group of operations under one prefix with one way of authenticating (the JSON API, AuthZEN, SCIM…). */
 export interface ApiSurface {
@@ -61,7 +63,10 @@ export interface ApiSurface {
 }
 
 export type SuccessStatus = 200 | 201 | 202 | 204;
-export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 | 428 | 429;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 | 428 | 429 | 503;
+
+/** The response header naming the change-log position a response reflects (src/changes/follower.ts). */
+export const CONSISTENCY_HEADER = 'Gatehouse-Consistency-Token';
 
 export interface ResponseSpec {
   description: string;
@@ -101,6 +106,12 @@ export interface Operation<P = any, Q = any, B = any, T = any> {
   bodyRequired?: boolean;
   responses: Partial<Record<SuccessStatus, ResponseSpec>>;
   errors?: Partial<Record<ErrorStatus, string>>;
+  /**
+   * `decisions`: the operation answers from the decision state (it may take a consistency token and reads
+   * nothing from the database); its response's consistency token is the position it answered at. Every
+   * other operation that is not a GET is a write: its token is the position its transaction recorded.
+   */
+  consistency?: 'decisions';
   /**
    * Optional, for hot operations: a cheap, precompiled test that a body is already exactly what `body`'s
    * schema would make of it (right types, trimmed, in range, no unknown field). When it says yes, the
@@ -198,9 +209,27 @@ function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware
     if (lenient && Object.keys({ ...checked, ...problems }).length) throw new ValidationError({ ...unknown, ...checked, ...problems }, 'The request is missing a required field or has a malformed one.', 400, 'bad_request');
     throwStrict(unknown, { ...checked, ...problems });
 
-    const result = await op.handler(ctx, { params, query: query.value, body: body.value, headers, target });
-    if (result !== undefined) ctx.body = result;
+    const input = { params, query: query.value, body: body.value, headers, target };
+    if (op.consistency === 'decisions') {
+      const result = await op.handler(ctx, input);
+      if (result !== undefined) ctx.body = result;
+      ctx.set(CONSISTENCY_HEADER, String(followerStatus(ctx.services.db).position ?? 0));
+    } else if (op.method !== 'GET') {
+      await collectPositions(async (recorded) => {
+        const result = await op.handler(ctx, input);
+        if (result !== undefined) ctx.body = result;
+        ctx.set(CONSISTENCY_HEADER, String(recorded() || (await headPosition(ctx.services.db))));
+      });
+    } else {
+      const result = await op.handler(ctx, input);
+      if (result !== undefined) ctx.body = result;
+    }
   };
+}
+
+/** Whether an operation's successful responses carry the consistency-token header. */
+export function carriesConsistencyToken(op: Operation): boolean {
+  return op.method !== 'GET' || op.consistency === 'decisions';
 }
 
 /**

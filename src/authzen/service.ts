@@ -11,7 +11,7 @@ import { OPERATIONS, type Operation } from '../access/catalog';
 import type { AccessIndex, DomainInput } from '../access/accessIndex';
 import { decide, type DomainKey } from '../access/engine';
 import * as access from '../access/service';
-import type { SubjectWithName } from '../access/repo';
+import type { SubjectWithName } from '../access/service';
 import { recordDecision } from '../ops/decisions';
 import {
   SUBJECT_TYPE,

@@ -14,6 +14,8 @@
  *   domain         the domains (small: all of them)
  *   role           id = role id: the role's name, built-in key and application permissions
  *   token          id = API token id: hash, owner, expiry, revocation
+ *   client         id = machine client id: owner, scopes, rate limit, status (removed: its tokens too)
+ *   client_token   id = client token id: hash, expiry, revocation
  *   rebuild        everything (seeds, and bulk writes touching more than REBUILD_ABOVE entities)
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -21,7 +23,7 @@ import type { Conn } from '../db/connect';
 import { afterCommit } from '../db/transaction';
 import * as repo from './repo';
 
-export const CHANGE_KINDS = ['user', 'membership', 'group_members', 'group', 'rule', 'workspace', 'license', 'domain', 'role', 'token', 'rebuild'] as const;
+export const CHANGE_KINDS = ['user', 'membership', 'group_members', 'group', 'rule', 'workspace', 'license', 'domain', 'role', 'token', 'client', 'client_token', 'rebuild'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 export interface Change {
@@ -76,6 +78,15 @@ export async function recordChanges(trx: Conn, kind: ChangeKind, ids: Iterable<n
   const now = Date.now();
   await repo.appendMany(trx, unique.slice(0, -1).map((id) => ({ kind, id })), now);
   return recordChange(trx, { kind, id: unique[unique.length - 1] });
+}
+
+/**
+ * Members moved in or out of a group: one `membership` entry per user (each server reloads those users'
+ * groups), or for very many one `group_members` entry (each server reloads that group's member list).
+ */
+export async function recordMembershipChanges(trx: Conn, groupId: number, userIds: number[]): Promise<number> {
+  if (new Set(userIds).size > REBUILD_ABOVE) return recordChange(trx, { kind: 'group_members', id: groupId });
+  return recordChanges(trx, 'membership', userIds);
 }
 
 /** The newest committed position (a write that recorded nothing answers this as its consistency token). */

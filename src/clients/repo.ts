@@ -1,5 +1,5 @@
 import type { Conn } from '../db/connect';
-import { likeContains, whereLike } from '../db/connect';
+import { inIdChunks, likeContains, whereLike } from '../db/connect';
 import { tokenColumns } from '../tokens/repo';
 import { SCOPES, type Scope } from './scopes';
 
@@ -162,4 +162,46 @@ export async function findActiveTokenByHash(db: Conn, hash: string, now: number)
     .andWhere((w) => w.whereNull('client_tokens.expires_at').orWhere('client_tokens.expires_at', '>', now))
     .first('client_tokens.id as token_id');
   return r ? { tokenId: Number(r.token_id), client: toClient(r) } : undefined;
+}
+
+// ------------------------------------------------------------------------------- for the decision state
+
+/** What the decision state keeps of a client (src/access/state.ts). */
+export interface ClientEntry {
+  id: number;
+  name: string;
+  ownerId: number;
+  scopes: Scope[];
+  rateLimitPerMinute: number | null;
+  status: ClientStatus;
+}
+
+/** What the decision state keeps of a client token: never the token, only its SHA-256. */
+export interface ClientTokenEntry {
+  id: number;
+  clientId: number;
+  hash: string;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+/** Every client, or these (a missing id was deleted). */
+export async function loadEntries(db: Conn, ids?: number[]): Promise<ClientEntry[]> {
+  const rows = await inIdChunks(ids, async (chunk) => {
+    const q = db('machine_clients').select('id', 'name', 'owner_id', 'scopes', 'rate_limit_per_minute', 'status');
+    return chunk ? q.whereIn('id', chunk) : q;
+  });
+  return rows.map((r: Record<string, unknown>) => {
+    const c = toClient(r);
+    return { id: c.id, name: c.name, ownerId: c.ownerId, scopes: c.scopes, rateLimitPerMinute: c.rateLimitPerMinute, status: c.status };
+  });
+}
+
+/** Every unrevoked client token, or these tokens whatever their state (a missing id was deleted). */
+export async function loadTokenEntries(db: Conn, ids?: number[]): Promise<ClientTokenEntry[]> {
+  const rows = await inIdChunks(ids, async (chunk) => {
+    const q = db('client_tokens').select('id', 'client_id', 'token_hash', 'expires_at', 'revoked_at');
+    return chunk ? q.whereIn('id', chunk) : q.whereNull('revoked_at');
+  });
+  return rows.map((r: Record<string, unknown>) => ({ id: Number(r.id), clientId: Number(r.client_id), hash: String(r.token_hash), expiresAt: n(r.expires_at), revokedAt: n(r.revoked_at) }));
 }

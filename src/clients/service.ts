@@ -11,6 +11,7 @@ import { collect, validate } from '../http/forms';
 import { HttpError, ValidationError, notFound } from '../http/errors';
 import * as audit from '../audit/service';
 import * as users from '../users/repo';
+import { recordChange } from '../changes/service';
 import { transaction } from '../db/transaction';
 import { UNIQUE_KEYS } from '../db/errors';
 import { hashToken } from '../tokens/service';
@@ -110,6 +111,7 @@ export async function createClient(db: Db, actor: Actor, raw: Record<string, unk
       status: 'active',
     };
     const id = await repo.insert(trx, row);
+    await recordChange(trx, { kind: 'client', id });
     const created = (await repo.findById(trx, id))!;
     await audit.record(trx, actor, { action: 'client.create', objectType: 'machine_client', objectId: id, objectLabel: created.name, after: auditView(created) });
     return created;
@@ -136,6 +138,7 @@ export async function updateClient(db: Db, actor: Actor, id: number, raw: Record
     };
     for (const k of Object.keys(change) as Array<keyof ClientRow>) if (change[k] === undefined) delete change[k];
     await repo.update(trx, id, change);
+    await recordChange(trx, { kind: 'client', id });
     const after = (await repo.findById(trx, id))!;
     const [b, a] = [auditView(before), auditView(after)];
     // Nothing differs: no audit event.
@@ -153,6 +156,8 @@ export async function removeClient(db: Db, actor: Actor, id: number): Promise<Ma
     const client = await requireClient(trx, id);
     const tokens = await repo.tokensOf(trx, id);
     await repo.remove(trx, id);
+    // Its tokens went with it (ON DELETE CASCADE).
+    await recordChange(trx, { kind: 'client', id });
     await audit.record(trx, actor, {
       action: 'client.delete',
       objectType: 'machine_client',
@@ -187,6 +192,7 @@ export async function issueToken(db: Db, actor: Actor, clientId: number, raw: Re
   return transaction(db, async (trx) => {
     const client = await requireClient(trx, clientId);
     const id = await repo.insertToken(trx, { clientId, name: input.name, hash: hashToken(token), prefix, expiresAt });
+    await recordChange(trx, { kind: 'client_token', id });
     await audit.record(trx, actor, { action: 'client.token_create', objectType: 'machine_client', objectId: clientId, objectLabel: client.name, after: { token: id, name: input.name, prefix, expiresAt } });
     return { id, name: input.name, token, prefix, expiresAt };
   });
@@ -199,6 +205,7 @@ export async function revokeToken(db: Db, actor: Actor, clientId: number, tokenI
     if (!t) throw notFound('Token');
     if (t.revokedAt) throw new HttpError(409, 'already_revoked', 'This token is already revoked.');
     await repo.revokeToken(trx, tokenId, Date.now());
+    await recordChange(trx, { kind: 'client_token', id: tokenId });
     await audit.record(trx, actor, { action: 'client.token_revoke', objectType: 'machine_client', objectId: clientId, objectLabel: client.name, before: { token: tokenId, name: t.name, prefix: t.prefix } });
   });
 }

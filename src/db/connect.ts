@@ -142,3 +142,11 @@ export async function countOf(query: Knex.QueryBuilder): Promise<number> {
   const row = (await query.clearSelect().clearOrder().count({ n: '*' }).first()) as { n: number | string } | undefined;
   return Number(row?.n ?? 0);
 }
+
+/** Runs `query` once for all rows (no ids given), or per chunk of 500 ids, and joins the answers. */
+export async function inIdChunks<T>(ids: number[] | undefined, query: (chunk?: number[]) => Promise<T[]>): Promise<T[]> {
+  if (!ids) return query();
+  const out: T[] = [];
+  for (let i = 0; i < ids.length; i += 500) out.push(...(await query(ids.slice(i, i + 500))));
+  return out;
+}

@@ -3,7 +3,7 @@ import type { Conn, Db } from '../db/connect';
 import type { Actor } from '../http/types';
 import { collect, fitsLowerCased, validate } from '../http/forms';
 import { HttpError, ValidationError, conflict, notFound } from '../http/errors';
-import { recordChange } from '../changes/service';
+import { recordChange, recordMembershipChanges } from '../changes/service';
 import * as audit from '../audit/service';
 import * as repo from './repo';
 import type { Group } from './repo';
@@ -266,7 +266,7 @@ async function applyMembers(trx: Conn, actor: Actor, group: Group, input: Member
   if (toAdd.length || toRemove.length) {
     await repo.insertMembers(trx, group.id, toAdd.map((k) => k.id));
     await repo.deleteMembers(trx, group.id, toRemove.map((k) => k.id));
-    await recordChange(trx, { kind: 'group_members', id: group.id });
+    await recordMembershipChanges(trx, group.id, [...toAdd, ...toRemove].map((k) => k.id));
     await repo.bumpVersion(trx, group.id);
     version = group.version + 1;
     const countAfter = countBefore + toAdd.length - toRemove.length;

@@ -101,7 +101,8 @@ export function opsEndpoints(config: Pick<Config, 'opsAccess'>, db: Db, metrics:
       ctx.set('Retry-After', '1');
       return json(ctx, 503, { status: 'shutting down', checks: {} });
     }
-    const [database, index] = await Promise.all([databaseAnswers(db, 2000), indexStatus(db)]);
+    const database = await databaseAnswers(db, 2000);
+    const index = indexStatus(db);
     const checks = { database: database ? 'ok' : 'failed', index: index.loaded ? 'loaded' : 'not loaded', changeLog: index.following ? 'following' : 'behind' };
     const ready = database && index.loaded && index.following;
     if (!ready) ctx.set('Retry-After', '1');

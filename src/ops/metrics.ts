@@ -76,17 +76,23 @@ export function createMetrics(db: Db, options: { processMetrics: boolean }): Ops
   });
   new Gauge({
     name: 'gatehouse_index_loaded',
-    help: '1 when the decision index is loaded and following the database, else 0.',
+    help: '1 when the decision state is loaded and following the change log, else 0.',
     registers: [registry],
-    async collect() {
-      const s = await indexStatus(db);
+    collect() {
+      const s = indexStatus(db);
       this.set(s.loaded && s.following ? 1 : 0);
       lag.set(s.lagSeconds);
       if (s.position !== null) position.set(s.position);
+      if (s.lastAppliedAt !== null) lastApplied.set(s.lastAppliedAt / 1000);
+      holes.set(s.holes);
+      rebuilds.set(s.rebuilds);
     },
   });
-  const lag = new Gauge({ name: 'gatehouse_index_apply_lag_seconds', help: 'How far the decision index is behind the database.', registers: [registry] });
-  const position = new Gauge({ name: 'gatehouse_index_position', help: 'The change position the decision index reflects.', registers: [registry] });
+  const lag = new Gauge({ name: 'gatehouse_index_apply_lag_seconds', help: 'How far the decision state may be behind the database: time since the change log was last read, beyond the poll interval.', registers: [registry] });
+  const position = new Gauge({ name: 'gatehouse_index_position', help: 'The change-log position the decision state reflects.', registers: [registry] });
+  const lastApplied = new Gauge({ name: 'gatehouse_index_last_apply_timestamp_seconds', help: 'When changes were last applied to the decision state (or it was loaded), Unix time.', registers: [registry] });
+  const holes = new Gauge({ name: 'gatehouse_change_log_holes', help: 'Change-log positions below the applied one not seen yet (commits still in flight, rolled back, or never used).', registers: [registry] });
+  const rebuilds = new Gauge({ name: 'gatehouse_index_loads', help: 'Times the decision state was loaded whole (start-up, seeds, a trimmed log).', registers: [registry] });
 
   return {
     observeRequest(method, route, status, seconds) {

@@ -9,6 +9,7 @@ import type { Server } from 'node:http';
 import type { Db } from '../db/connect';
 import type { Lifecycle } from './lifecycle';
 import type { Logger } from './logger';
+import { stopFollowing } from '../changes/follower';
 
 export interface ShutdownOptions {
   drainMs: number;
@@ -35,6 +36,7 @@ export async function gracefulShutdown(server: Server, db: Db, lifecycle: Lifecy
     logger.warn({ inFlight: lifecycle.inFlight }, 'shutting down: requests still running after the timeout are cut off');
     server.closeAllConnections();
   }
+  stopFollowing(db);
   await options.beforeDatabaseClose?.();
   await db.destroy();
   logger.info('shut down');

@@ -216,6 +216,34 @@ export async function permissionMap(db: Conn): Promise<Map<number, Set<AppPermis
   return map;
 }
 
+/** What the decision state keeps of a role: enough to authenticate an API caller from memory. */
+export interface RoleEntry {
+  id: number;
+  name: string;
+  builtinKey: string | null;
+  permissions: ReadonlySet<AppPermission>;
+}
+
+/** Every role, or these roles (a missing id was deleted), with their application permissions. */
+export async function loadEntries(db: Conn, ids?: number[]): Promise<RoleEntry[]> {
+  const rows: Array<{ id: number; name: string; builtin_key: string | null }> = [];
+  const perms: Array<{ role_id: number; permission_key: AppPermission }> = [];
+  for (let i = 0; i < (ids ? ids.length : 1); i += 500) {
+    const chunk = ids?.slice(i, i + 500);
+    const roleQuery = db('roles').select('id', 'name', 'builtin_key');
+    const permQuery = db('role_permissions').select('role_id', 'permission_key');
+    rows.push(...(await (chunk ? roleQuery.whereIn('id', chunk) : roleQuery)));
+    perms.push(...(await (chunk ? permQuery.whereIn('role_id', chunk) : permQuery)));
+  }
+  const byRole = new Map<number, Set<AppPermission>>();
+  for (const p of perms) {
+    const id = Number(p.role_id);
+    if (!byRole.has(id)) byRole.set(id, new Set());
+    byRole.get(id)!.add(p.permission_key);
+  }
+  return rows.map((r) => ({ id: Number(r.id), name: r.name, builtinKey: r.builtin_key, permissions: byRole.get(Number(r.id)) ?? new Set() }));
+}
+
 export async function userCount(db: Conn, roleId: number): Promise<number> {
   const r = await db('users').where({ role_id: roleId }).count({ n: '*' }).first();
   return Number(r?.n ?? 0);

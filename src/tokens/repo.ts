@@ -1,4 +1,4 @@
-import type { Conn } from '../db/connect';
+import { inIdChunks, type Conn } from '../db/connect';
 
 export interface ApiToken {
   id: number;
@@ -40,15 +40,6 @@ export async function insert(db: Conn, row: { userId: number; name: string; hash
   return (await db('api_tokens').where({ token_hash: row.hash }).first('id')).id;
 }
 
-export async function findActiveByHash(db: Conn, hash: string, now: number): Promise<ApiToken | undefined> {
-  const r = await db('api_tokens')
-    .where({ token_hash: hash })
-    .whereNull('revoked_at')
-    .andWhere((w) => w.whereNull('expires_at').orWhere('expires_at', '>', now))
-    .first();
-  return r ? toToken(r) : undefined;
-}
-
 export async function listForUser(db: Conn, userId: number): Promise<ApiToken[]> {
   return (await db('api_tokens').where({ user_id: userId }).orderBy('created_at', 'desc')).map(toToken);
 }
@@ -64,4 +55,22 @@ export async function revoke(db: Conn, id: number, now: number): Promise<void> {
 
 export async function touch(db: Conn, id: number, now: number): Promise<void> {
   await db('api_tokens').where({ id }).update({ last_used_at: now });
+}
+
+/** What the decision state keeps of a token (src/access/state.ts): never the token, only its SHA-256. */
+export interface TokenEntry {
+  id: number;
+  userId: number;
+  hash: string;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+/** Every token not revoked, or these tokens whatever their state (a missing id was deleted). */
+export async function loadEntries(db: Conn, ids?: number[]): Promise<TokenEntry[]> {
+  const rows = await inIdChunks(ids, async (chunk) => {
+    const q = db('api_tokens').select('id', 'user_id', 'token_hash', 'expires_at', 'revoked_at');
+    return chunk ? q.whereIn('id', chunk) : q.whereNull('revoked_at');
+  });
+  return rows.map((r: Record<string, unknown>) => ({ id: Number(r.id), userId: Number(r.user_id), hash: String(r.token_hash), expiresAt: n(r.expires_at), revokedAt: n(r.revoked_at) }));
 }

@@ -15,7 +15,7 @@ import type { Conn, Db } from '../db/connect';
 import type { Actor } from '../http/types';
 import { validate } from '../http/forms';
 import { ValidationError } from '../http/errors';
-import { recordChange, recordChanges } from '../changes/service';
+import { recordChanges, recordMembershipChanges } from '../changes/service';
 import { transaction } from '../db/transaction';
 import { guard } from '../db/guards';
 import * as audit from '../audit/service';
@@ -397,8 +397,8 @@ export async function apply(db: Db, actor: Actor, raw: unknown, plannedIds: numb
           break;
         }
       }
-      // Decisions and API callers follow the change log: one entry per account (or a rebuild for very many), one for a group's members.
-      if (resolved.action === 'add_to_group' || resolved.action === 'remove_from_group') await recordChange(trx, { kind: 'group_members', id: resolved.group!.id });
+      // Decisions and API callers follow the change log: an entry per account (or one for very many).
+      if (resolved.action === 'add_to_group' || resolved.action === 'remove_from_group') await recordMembershipChanges(trx, resolved.group!.id, changeIds);
       else if (resolved.action !== 'end_sessions') await recordChanges(trx, 'user', changeIds);
       const usernames = plan.change.map((t) => t.username);
       await audit.record(trx, actor, {

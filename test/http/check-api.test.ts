@@ -7,9 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, csrfFrom, type TestApp } from '../support/app';
 import { createApp, type GatehouseApp } from '../../src/app';
 import { createDb, type Conn, type Db } from '../../src/db/connect';
-import { recordChange } from '../../src/changes/service';
+import { headPosition, recordChange } from '../../src/changes/service';
 import { transaction } from '../../src/db/transaction';
 import * as access from '../../src/access/service';
+import * as groupService from '../../src/groups/service';
+import * as userService from '../../src/users/service';
+import { SYSTEM_ACTOR } from '../../src/audit/service';
 import { OPERATIONS } from '../../src/access/catalog';
 
 /**
@@ -84,6 +87,16 @@ async function addRule(db: Conn, name: string, r: RuleSpec): Promise<number> {
   });
   rules[name] = Number(id);
   return Number(id);
+}
+
+/** Asks until `done` holds (the other server follows the log within its poll interval), for at most 5 s. */
+async function eventually<T>(ask: () => Promise<T>, done: (answer: T) => boolean): Promise<T> {
+  const until = Date.now() + 5000;
+  for (;;) {
+    const answer = await ask();
+    if (done(answer) || Date.now() > until) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 function check(body: unknown, app: TestApp['server'] = t.server) {
@@ -220,12 +233,12 @@ describe('POST /api/v1/check', () => {
     }
   });
 
-  it('sees a user change on the next check without any rebuild (users are not cached)', async () => {
+  it('sees a membership change and a deactivation made through the services on the very next check', async () => {
     expect((await check({ user: 'erin', domain: 'Files', operation: 'R', workspace: '/Root' })).body.reason).toBe('default');
-    const erin = await t.db('users').where({ username_lower: 'erin' }).first('id');
-    await t.db('group_members').insert({ group_id: groups.Stages, user_id: erin.id, added_at: Date.now() });
+    const erin = await t.make.userId('erin');
+    await groupService.addMember(t.db, SYSTEM_ACTOR, groups.Stages, erin);
     expect((await check({ user: 'erin', domain: 'Files', operation: 'R', workspace: '/Root' })).body.allowed).toBe(true);
-    await t.db('users').where({ id: erin.id }).update({ status: 'deactivated' });
+    await userService.setStatus(t.db, SYSTEM_ACTOR, erin, 'deactivated');
     expect((await check({ user: 'erin', domain: 'Files', operation: 'R', workspace: '/Root' })).body.reason).toBe('account');
   });
 
@@ -285,14 +298,7 @@ describe('POST /api/v1/check', () => {
 
   it('refuses callers without a token (401) and roles without access.manage (403)', async () => {
     expect((await request(t.server).post('/api/v1/check').send({ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root' })).status).toBe(401);
-    const now = Date.now();
-    const lic = await t.db('license_types').where({ key: 'process_modeler' }).first('id');
-    await t.db('roles').insert({ name: 'API reader', name_lower: 'api reader', description: '', license_type_id: lic.id, is_default: false, created_at: now, updated_at: now });
-    const role = await t.db('roles').where({ name_lower: 'api reader' }).first('id');
-    await t.db('role_permissions').insert([
-      { role_id: role.id, permission_key: 'api.access' },
-      { role_id: role.id, permission_key: 'users.manage' },
-    ]);
+    await t.make.makeRole('API reader', { template: 'analyst', permissions: ['api.access', 'users.manage'] });
     await t.makeUser({ username: 'apireader', role: 'API reader' });
     const other = await t.token('apireader');
     const res = await request(t.server).post('/api/v1/check').set('Authorization', `Bearer ${other}`).send({ user: 'alice', domain: 'Files', operation: 'R', workspace: '/Root' });
@@ -468,14 +474,24 @@ describe('two servers on one database', () => {
     await secondDb?.destroy();
   });
 
-  it('a permission added through one is seen by the other on its next request', async () => {
+  it('a permission added through one is seen by the other at once with the write’s consistency token, and soon without', async () => {
     const server2 = second.app.callback();
     const q = { user: 'bob', domain: 'Reports', operation: 'C', workspace: '/Root/HR' };
     expect((await check(q, server2)).body.reason).toBe('default');
     expect((await check(q, t.server)).body.reason).toBe('default');
-    const id = await addRule(t.gate.services.db, 'reports', { group: 'Editors', effect: 'allow', domain: 'reports', workspace: 'hr', ops: 'C', priority: 'low' });
-    const seen = await check(q, server2);
-    expect(seen.body).toMatchObject({ allowed: true, decidedBy: { id, group: 'Editors', workspace: '/Root/HR', operations: 'C' } });
+    const added = await request(t.server)
+      .post('/api/v1/groups/Editors/permissions')
+      .set('Authorization', `Bearer ${token}`)
+      .send({ effect: 'allow', domain: 'Reports', workspace: '/Root/HR', operations: 'C', priority: 'low' });
+    expect(added.status, JSON.stringify(added.body)).toBe(201);
+    const consistency = added.headers['gatehouse-consistency-token'];
+    expect(consistency).toMatch(/^[0-9]+$/);
+    const seen = await check(q, server2).set('Gatehouse-Consistency-Token', consistency);
+    expect(seen.body).toMatchObject({ allowed: true, decidedBy: { id: added.body.id, group: 'Editors', workspace: '/Root/HR', operations: 'C' } });
+    expect(Number(seen.headers['gatehouse-consistency-token'])).toBeGreaterThanOrEqual(Number(consistency));
+    // The same token in the body; and a third check without any token is answered from the same state.
+    expect((await check({ ...q, consistencyToken: consistency }, server2)).body.allowed).toBe(true);
+    expect((await check(q, server2)).body.allowed).toBe(true);
   });
 
   it('a workspace renamed through one server’s page is found by its new path on the other', async () => {
@@ -492,8 +508,9 @@ describe('two servers on one database', () => {
       .send({ _csrf: csrfFrom(page.text), name: 'Europe', ...(version ? { version } : {}) });
     expect(res.status).toBeLessThan(400);
     expect((await t.db('workspaces').where({ id: ws.emea }).first('name')).name).toBe('Europe');
+    // The console answers no token: the other server follows the change log on its own within its poll interval.
+    const renamed = await eventually(() => check({ ...ok, workspace: '/Root/Sales/Europe' }, server2), (r) => r.status === 200);
     expect((await check(ok, server2)).status).toBe(422);
-    const renamed = await check({ ...ok, workspace: '/Root/Sales/Europe' }, server2);
     expect(renamed.body).toMatchObject({ allowed: true, decidedBy: { id: rules.editors } });
     expect(renamed.body.explanation).toContain('/Root/Sales/Europe');
   });
@@ -508,8 +525,23 @@ describe('two servers on one database', () => {
       group_id: groups.Editors, effect: 'allow', domain_id: domain.id, workspace_id: ws.root, transitive: false,
       can_read: true, can_modify: false, can_create: false, can_delete: false, level: 0, priority: 'low', created_at: now, updated_at: now,
     });
-    expect((await check(q, server2)).body.reason).toBe('default');
-    await recordChange(t.db, { kind: 'rebuild' });
-    expect((await check(q, server2)).body.allowed).toBe(true);
+    // Even at the newest position the other server does not see it: it answers from memory.
+    const head = String(await headPosition(t.db));
+    expect((await check(q, server2).set('Gatehouse-Consistency-Token', head)).body.reason).toBe('default');
+    expect((await check(q, t.server)).body.reason).toBe('default');
+    const position = await recordChange(t.db, { kind: 'rule', id: Number((await t.db('domain_permissions').max({ id: 'id' }).first())!.id) });
+    expect((await check(q, server2).set('Gatehouse-Consistency-Token', String(position))).body.allowed).toBe(true);
+    expect((await check(q, t.server)).body.allowed).toBe(true);
+  });
+
+  it('a consistency token the server cannot reach in time gets 503 with Retry-After, never a stale answer', async () => {
+    const q = { user: 'bob', domain: 'Comments', operation: 'R', workspace: '/Root' };
+    const beyond = String((await headPosition(t.db)) + 1000);
+    const res = await check(q, second.app.callback()).set('Gatehouse-Consistency-Token', beyond);
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('1');
+    expect(res.body.error.code).toBe('not_yet_consistent');
+    const malformed = await check({ ...q, consistencyToken: 'soon' });
+    expect(malformed.status).toBe(422);
   });
 });

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordChange } from '../../src/changes/service';
 import { $, createTestApp, type Agent, type TestApp } from '../support/app';
 import { unique } from '../support/factories';
 
@@ -279,7 +280,10 @@ describe('a client token on the API', () => {
 
     const adminOwner = unique('owner');
     await t.makeUser({ username: adminOwner, role: 'administrator' });
-    await t.db('role_permissions').insert({ role_id: (await t.make.user(adminOwner)).roleId, permission_key: 'api.access' }).onConflict().ignore();
+    const adminRole = (await t.make.user(adminOwner)).roleId!;
+    await t.db('role_permissions').insert({ role_id: adminRole, permission_key: 'api.access' }).onConflict().ignore();
+    // Written past the services: told to the decision state as every writer does.
+    await recordChange(t.db, { kind: 'role', id: adminRole });
     const second = await t.make.makeClient({ owner: adminOwner, scopes: ['decisions'] });
     const secondToken = await t.make.clientToken(second.id);
     expect((await api(secondToken).post('/check', CHECK)).status).toBe(200);
@@ -294,6 +298,7 @@ describe('a client token on the API', () => {
     const client = await t.make.makeClient({ owner: 'root', scopes: ['decisions'] });
     const token = await t.make.clientToken(client.id, { expiresInDays: 1 });
     await t.db('client_tokens').where({ client_id: client.id }).update({ expires_at: Date.now() - 1000 });
+    for (const { id } of await t.db('client_tokens').where({ client_id: client.id }).select('id')) await recordChange(t.db, { kind: 'client_token', id });
     expect((await api(token).post('/check', CHECK)).status).toBe(401);
   });
 });

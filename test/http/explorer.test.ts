@@ -22,14 +22,7 @@ async function mkws(path: string) {
 }
 
 async function group(name: string, members: string[]) {
-  const now = Date.now();
-  await t.db('groups').insert({ name, name_lower: name.toLowerCase(), description: '', created_at: now, updated_at: now });
-  const id = Number((await t.db('groups').where({ name_lower: name.toLowerCase() }).first('id')).id);
-  for (const m of members) {
-    const u = await t.db('users').where({ username_lower: m }).first('id');
-    await t.db('group_members').insert({ group_id: id, user_id: u.id, added_at: now });
-  }
-  return id;
+  return (await t.make.makeGroup(name, members)).id;
 }
 
 async function permit(groupName: string, body: Record<string, unknown>) {

@@ -31,11 +31,8 @@ beforeAll(async () => {
   await t.makeUser({ username: 'viewer', role: 'viewer' });
   await t.makeUser({ username: 'administrator', role: 'administrator' });
   // A role with API access and nothing else: proves each API route also checks its own permission.
-  const now = Date.now();
-  const lic = await t.db('license_types').where({ key: 'process_modeler' }).first('id');
-  await t.db('roles').insert({ name: 'API only', name_lower: 'api only', description: '', license_type_id: lic.id, is_default: false, created_at: now, updated_at: now });
-  const role = await t.db('roles').where({ name_lower: 'api only' }).first('id');
-  await t.db('role_permissions').insert({ role_id: role.id, permission_key: 'api.access' });
+  // Made through the roles service, so that the change log tells the decision state about it.
+  await t.make.makeRole('API only', { template: 'viewer', permissions: ['api.access'] });
   await t.makeUser({ username: 'apionly', role: 'API only' });
   viewerToken = await t.token('viewer');
   apiOnlyToken = await t.token('apionly');
