@@ -139,6 +139,8 @@ const evaluation = operation({
   description:
     'May this subject perform this action on this resource? The same decision as POST /api/v1/check, with its explanation in `context.reason_admin` and a short one in `context.reason_user`. A user, domain, workspace or action Gatehouse does not know is a `false` decision with `context.error`.',
   requires: decide,
+  // Answered from the decision state: the consistency token is the position it answered at (no query).
+  consistency: 'decisions',
   headers: consistencyHeader,
   body: Joi.object<service.Evaluation>({ subject: SubjectSchema.required(), action: ActionSchema.required(), resource: ResourceSchema.required(), context: contextField }).unknown(true),
   canonicalBody: isCanonicalEvaluation,
@@ -181,6 +183,7 @@ const evaluations = operation({
   summary: 'Access evaluations (batch)',
   description: `Up to ${MAX_BATCH} evaluations in one request, answered in order. The top-level \`subject\`, \`action\`, \`resource\` and \`context\` are defaults: an item's own entity replaces the default whole. \`options.evaluations_semantic\`: \`execute_all\` (default) answers every item; \`deny_on_first_deny\` stops after the first false; \`permit_on_first_permit\` after the first true. An item left without an entity answers false with \`context.error\`. Without \`evaluations\` (or with an empty list) the request is a single evaluation and answers like POST /access/v1/evaluation.`,
   requires: decide,
+  consistency: 'decisions',
   headers: consistencyHeader,
   body: Joi.object<EvaluationsBody>({
     subject: SubjectSchema,
@@ -245,6 +248,7 @@ const searchSubject = operation({
   description:
     'Every user the evaluation of this action on this resource would allow, by username, in pages. `subject.type` must be "user" (`subject.id` is ignored); an unknown type, action, domain or workspace finds nobody.',
   requires: decide,
+  consistency: 'decisions',
   headers: consistencyHeader,
   body: Joi.object<service.SubjectSearch>({ subject: subjectQuery.required(), action: ActionSchema.required(), resource: ResourceSchema.required(), context: contextField, page: pageRequest }).unknown(true),
   example: { subject: { type: 'user' }, action: { name: 'modify' }, resource: { type: 'processes', id: '/Root/Sales' }, page: { limit: 50 } },
@@ -264,6 +268,7 @@ const searchResource = operation({
   description:
     'Every workspace where the evaluation of this subject and action in the domain `resource.type` would allow, in workspace id order, in pages (`resource.id` is ignored). Each is named by its external key, else its path.',
   requires: decide,
+  consistency: 'decisions',
   headers: consistencyHeader,
   body: Joi.object<service.ResourceSearch>({ subject: SubjectSchema.required(), action: ActionSchema.required(), resource: resourceQuery.required(), context: contextField, page: pageRequest }).unknown(true),
   example: { subject: { type: 'user', id: 'jane.doe' }, action: { name: 'read' }, resource: { type: 'files' } },
@@ -282,6 +287,7 @@ const searchAction = operation({
   summary: 'Action search: which operations',
   description: 'Every action the evaluation of this subject on this resource would allow: each allowed operation under every name it answers to (Modify: "modify" and "write").',
   requires: decide,
+  consistency: 'decisions',
   headers: consistencyHeader,
   body: Joi.object<service.ActionSearch>({ subject: SubjectSchema.required(), resource: ResourceSchema.required(), context: contextField, page: pageRequest }).unknown(true),
   example: { subject: { type: 'user', id: 'jane.doe' }, resource: { type: 'processes', id: '/Root/Sales' } },
