@@ -106,6 +106,22 @@ const DecisionContextSchema = component(
     .description('The explanation of a decision (src/authzen/mapping.ts).'),
 );
 const DecisionSchema = component('AuthzenDecision', record({ decision: flag('true: permit; false: deny.'), context: DecisionContextSchema }, 'An AuthZEN decision with its explanation.'));
+const StopContextSchema = component(
+  'AuthzenStopContext',
+  record({ code: text('"200"').valid('200'), reason: text().valid('deny_on_first_deny') }, 'The context of the deny that stopped a `deny_on_first_deny` batch whose explanations were not asked for.'),
+);
+const BatchDecisionSchema = component(
+  'AuthzenBatchDecision',
+  record(
+    {
+      decision: flag('true: permit; false: deny.'),
+      context: Joi.alternatives(DecisionContextSchema, StopContextSchema)
+        .optional()
+        .description('The explanation when `options.explain` is true; else only for an item that could not be decided (`error`) or that stopped the batch.'),
+    },
+    'An AuthZEN decision in a batch.',
+  ),
+);
 
 const pageRequest = Joi.object<service.PageRequest>({
   token: Joi.string().max(1000).allow('').description('The `next_token` of the previous page.'),
@@ -158,7 +174,7 @@ interface EvaluationsBody {
   action?: service.Action;
   resource?: service.Entity;
   context?: Record<string, unknown>;
-  options?: { evaluations_semantic?: service.Semantic };
+  options?: { evaluations_semantic?: service.Semantic; explain?: boolean };
   evaluations?: Array<Partial<service.Evaluation>>;
 }
 
@@ -181,7 +197,7 @@ const evaluations = operation({
   path: '/evaluations',
   tag: TAG,
   summary: 'Access evaluations (batch)',
-  description: `Up to ${MAX_BATCH} evaluations in one request, answered in order. The top-level \`subject\`, \`action\`, \`resource\` and \`context\` are defaults: an item's own entity replaces the default whole. \`options.evaluations_semantic\`: \`execute_all\` (default) answers every item; \`deny_on_first_deny\` stops after the first false; \`permit_on_first_permit\` after the first true. An item left without an entity answers false with \`context.error\`. Without \`evaluations\` (or with an empty list) the request is a single evaluation and answers like POST /access/v1/evaluation.`,
+  description: `Up to ${MAX_BATCH} evaluations in one request, answered in order. The top-level \`subject\`, \`action\`, \`resource\` and \`context\` are defaults: an item's own entity replaces the default whole. \`options.evaluations_semantic\`: \`execute_all\` (default) answers every item; \`deny_on_first_deny\` stops after the first false; \`permit_on_first_permit\` after the first true. Each answer is \`{decision}\` alone unless \`options.explain\` is true (Gatehouse's option; the spec makes \`context\` optional): then each carries \`context.reason_user\` and \`context.reason_admin\` as POST /access/v1/evaluation does — the explanations cost several times the decisions, so a PEP that only enforces need not pay for them. An item left without an entity (or naming what does not exist) answers false with \`context.error\` either way; the deny that stops \`deny_on_first_deny\` has \`context.reason\`. Without \`evaluations\` (or with an empty list) the request is a single evaluation and answers like POST /access/v1/evaluation.`,
   requires: decide,
   consistency: 'decisions',
   headers: consistencyHeader,
@@ -192,6 +208,7 @@ const evaluations = operation({
     context: contextField,
     options: Joi.object({
       evaluations_semantic: Joi.string().valid('execute_all', 'deny_on_first_deny', 'permit_on_first_permit').description('How the batch is evaluated (default execute_all).'),
+      explain: Joi.boolean().description('true: every decision carries its `context` (reason_user, reason_admin) as a single evaluation does. Default false: `{decision}` alone.'),
     })
       .unknown(true)
       .description('How to evaluate.'),
@@ -211,7 +228,7 @@ const evaluations = operation({
     200: {
       description: 'The decisions in order (fewer when a short-circuiting semantic stopped); a single decision without `evaluations`.',
       schema: Joi.alternatives(
-        component('AuthzenEvaluations', record({ evaluations: list(DecisionSchema, 'One decision per evaluation, in order.') })),
+        component('AuthzenEvaluations', record({ evaluations: list(BatchDecisionSchema, 'One decision per evaluation, in order.') })),
         DecisionSchema,
       ),
     },
@@ -224,7 +241,7 @@ const evaluations = operation({
       if ('missing' in single) service.missingEntity(single.missing);
       return service.evaluate(db, single as service.Evaluation);
     }
-    const answers = await service.evaluateMany(db, body.evaluations.map((item) => withDefaults(body, item)), body.options?.evaluations_semantic ?? 'execute_all');
+    const answers = await service.evaluateMany(db, body.evaluations.map((item) => withDefaults(body, item)), body.options?.evaluations_semantic ?? 'execute_all', Date.now(), body.options?.explain === true);
     return { evaluations: answers };
   },
 });

@@ -27,3 +27,23 @@ export function recordDecision(d: { allowed: boolean; reason: string }): void {
   const byReason = d.allowed ? tallies.allowed : tallies.denied;
   byReason.set(d.reason, (byReason.get(d.reason) ?? 0) + 1);
 }
+
+/**
+ * A batch's decisions counted locally and added to the process tallies once (not one map update per item).
+ */
+export class DecisionTally {
+  private readonly allowed: Record<string, number> = {};
+  private readonly denied: Record<string, number> = {};
+
+  add(d: { allowed: boolean; reason: string }): void {
+    const byReason = d.allowed ? this.allowed : this.denied;
+    byReason[d.reason] = (byReason[d.reason] ?? 0) + 1;
+  }
+
+  /** Adds the counts to the process tallies. */
+  record(): void {
+    for (const [outcome, counts] of [['allowed', this.allowed], ['denied', this.denied]] as const) {
+      for (const reason in counts) tallies[outcome].set(reason, (tallies[outcome].get(reason) ?? 0) + counts[reason]);
+    }
+  }
+}
