@@ -12,10 +12,15 @@ import { OPERATIONS, type Operation } from './catalog';
 import type { AccessIndex, DomainInput } from './accessIndex';
 import { decide, type Decision, type DomainKey, type Subject } from './engine';
 import * as repo from './repo';
-import type { SubjectWithName } from './state';
+import type { DecisionState, SubjectWithName } from './state';
 import { DecisionTally, recordDecision } from '../ops/decisions';
 
 export type { SubjectWithName };
+
+/** The current decision state (accounts by name and id, and the index). */
+export async function getState(db: Db): Promise<DecisionState> {
+  return decisionState(db);
+}
 
 /** The current access index (workspaces, rules, caps, domains) from the decision state. */
 export async function getIndex(db: Db): Promise<AccessIndex> {

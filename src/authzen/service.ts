@@ -13,7 +13,6 @@ import { decide, type DomainKey } from '../access/engine';
 import * as access from '../access/service';
 import type { SubjectWithName } from '../access/service';
 import { DecisionTally, recordDecision } from '../ops/decisions';
-import { decisionState } from '../changes/follower';
 import {
   SUBJECT_TYPE,
   actionNamesOf,
@@ -157,7 +156,7 @@ export async function evaluateMany(
   now = Date.now(),
   explain = true,
 ): Promise<BatchAnswer[]> {
-  const state = await decisionState(db);
+  const state = await access.getState(db);
   const index = state.index;
   const resolveItem = batchResolver(index, state);
   const tally = new DecisionTally();
