@@ -158,12 +158,22 @@ export function ruleJson(index: AccessIndex, r: Rule) {
   };
 }
 
-export function decisionJson(index: AccessIndex, d: Decision) {
+/**
+ * A decision as the API shows it. `rules` (one per answer) shows each permission once: a batch's decisions
+ * often name the same permissions, and the answer then shares their JSON.
+ */
+export function decisionJson(index: AccessIndex, d: Decision, rules?: Map<Rule, ReturnType<typeof ruleJson>>) {
+  const json = (r: Rule) => {
+    if (!rules) return ruleJson(index, r);
+    let j = rules.get(r);
+    if (!j) rules.set(r, (j = ruleJson(index, r)));
+    return j;
+  };
   return {
     allowed: d.allowed,
     reason: d.reason,
-    decidedBy: d.decidedBy ? ruleJson(index, d.decidedBy) : null,
-    matched: d.matched.map((r) => ruleJson(index, r)),
+    decidedBy: d.decidedBy ? json(d.decidedBy) : null,
+    matched: d.matched.length ? d.matched.map(json) : [],
     explanation: d.explanation,
   };
 }
@@ -249,7 +259,8 @@ const checkBatch = operation({
     // The header's token was awaited by the authentication; the body's is awaited here.
     if (body.consistencyToken !== undefined) await awaitConsistency(ctx, body.consistencyToken);
     const answers = await service.checkMany(ctx.services.db, body.checks.map(toQuery));
-    return { results: answers.map((a) => (a instanceof HttpError ? errorJson(asFieldError(a) as HttpError) : decisionJson(a.index, a))) };
+    const rules = new Map<Rule, ReturnType<typeof ruleJson>>();
+    return { results: answers.map((a) => (a instanceof HttpError ? errorJson(asFieldError(a) as HttpError) : decisionJson(a.index, a, rules))) };
   },
 });
 

@@ -112,14 +112,12 @@ export function decide(
   workspaceId: number,
   level = 0,
   now = 0,
+  explain = true,
 ): Decision {
-  const who = subject.username;
-  const doing = describeAsk(index, op, domain, workspaceId, level);
-
   // 1. account
   const problem = accountProblem(subject, now);
   if (problem) {
-    return { allowed: false, reason: 'account', decidedBy: null, matched: [], explanation: `Denied: ${who} may not ${doing} because ${problem}.` };
+    return { allowed: false, reason: 'account', decidedBy: null, matched: [], explanation: explain ? `Denied: ${subject.username} may not ${describeAsk(index, op, domain, workspaceId, level)} because ${problem}.` : '' };
   }
 
   // 2. matching rules (each class keeps its rules in the order found)
@@ -131,6 +129,9 @@ export function decide(
     if (decidedBy === null || classRank(r) < classRank(decidedBy)) decidedBy = r;
     if (classRank(decidedBy) === 0) break;
   }
+  if (!explain) return verdictOnly(index, subject, domain, op, matched, decidedBy);
+  const who = subject.username;
+  const doing = describeAsk(index, op, domain, workspaceId, level);
   if (decidedBy === null) {
     return {
       allowed: false,
@@ -171,6 +172,18 @@ export function decide(
     matched: ordered,
     explanation: `Allowed: ${who} may ${doing}, decided by ${describeRule(index, decidedBy)}${alsoText}.`,
   };
+}
+
+/**
+ * The same decision without its sentence (`explanation` is ''), for answers that do not carry it: the
+ * sentence names every matched rule and costs more than the decision itself.
+ */
+function verdictOnly(index: RuleIndex, subject: Subject, domain: DomainKey, op: Operation, matched: Rule[], decidedBy: Rule | null): Decision {
+  if (decidedBy === null) return { allowed: false, reason: 'default', decidedBy: null, matched: [], explanation: '' };
+  const ordered = matched.length === 1 ? matched : orderMatches(matched, decidedBy);
+  if (decidedBy.effect === 'deny') return { allowed: false, reason: 'rule', decidedBy, matched: ordered, explanation: '' };
+  if (!index.licenseAllows(subject.licenseKey!, domain, op)) return { allowed: false, reason: 'license', decidedBy, matched: ordered, explanation: '' };
+  return { allowed: true, reason: 'rule', decidedBy, matched: ordered, explanation: '' };
 }
 
 /** The deciding rule first, then the others by class and id. */

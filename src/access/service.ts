@@ -12,10 +12,15 @@ import { OPERATIONS, type Operation } from './catalog';
 import type { AccessIndex, DomainInput } from './accessIndex';
 import { decide, type Decision, type DomainKey, type Subject } from './engine';
 import * as repo from './repo';
-import type { SubjectWithName } from './state';
-import { recordDecision } from '../ops/decisions';
+import type { DecisionState, SubjectWithName } from './state';
+import { DecisionTally, recordDecision } from '../ops/decisions';
 
 export type { SubjectWithName };
+
+/** The current decision state (accounts by name and id, and the index). */
+export async function getState(db: Db): Promise<DecisionState> {
+  return decisionState(db);
+}
 
 /** The current access index (workspaces, rules, caps, domains) from the decision state. */
 export async function getIndex(db: Db): Promise<AccessIndex> {
@@ -29,13 +34,15 @@ export async function loadSubject(db: Db, usernameOrId: string | number): Promis
   return (await decisionState(db)).account(usernameOrId);
 }
 
-/** Several subjects by (case-insensitive) username, keyed by the lower-cased username; from memory. */
+/** Several subjects by (case-insensitive) username, keyed by the lower-cased username (from the decision state). */
 export async function loadSubjectsByUsername(db: Db, usernames: string[]): Promise<Map<string, SubjectWithName>> {
   const state = await decisionState(db);
   const out = new Map<string, SubjectWithName>();
-  for (const u of usernames) {
-    const subject = state.account(u);
-    if (subject) out.set(u.trim().toLowerCase(), subject);
+  for (const raw of usernames) {
+    const name = raw.trim();
+    if (!name || name.length > 64) continue;
+    const subject = state.account(name);
+    if (subject) out.set(name.toLowerCase(), subject);
   }
   return out;
 }
@@ -91,7 +98,7 @@ function decideFor(index: AccessIndex, subject: SubjectWithName, q: CheckQuery, 
   const level = domain.usesLevels ? (q.level ?? 0) : 0;
   const d = decide(index, subject, domain.key as DomainKey, q.operation, workspaceId, level, now);
   recordDecision(d);
-  return { ...d, index, subject, domain, operation: q.operation, workspaceId, level };
+  return resultOf(d, index, subject, domain, q.operation, workspaceId, level);
 }
 
 /** Section 2 of PRODUCT.md for one question. Unknown user, domain or workspace: a not_found HttpError (details.type says which). */
@@ -106,22 +113,52 @@ export async function check(db: Db, q: CheckQuery, now = Date.now()): Promise<Ch
   return decideFor(index, subject, q, now);
 }
 
-/** Many questions at once, answered in order from one state; each item is a result or the HttpError it would have raised. */
+/**
+ * Many questions at once, answered in order from one state; each item is a result or the HttpError it would
+ * have raised. A batch names few distinct domains (and often repeats users and workspaces): each distinct
+ * name is resolved once, and the decisions are counted for /metrics once per batch.
+ */
 export async function checkMany(db: Db, queries: CheckQuery[], now = Date.now()): Promise<Array<CheckResult | HttpError>> {
   const state = await decisionState(db);
   const index = state.index;
-  return queries.map((q) => {
+  const domains = new Map<string, DomainInput | HttpError>();
+  const workspaces = new Map<string | number, number | HttpError>();
+  const subjects = new Map<string | number, SubjectWithName | HttpError>();
+  const attempt = <T>(work: () => T): T | HttpError => {
     try {
-      resolveDomain(index, q.domain);
-      resolveWorkspace(index, q.workspace);
-      const subject = state.account(q.user);
-      if (!subject) throw userNotFound(q.user);
-      return decideFor(index, subject, q, now);
+      return work();
     } catch (err) {
       if (err instanceof HttpError) return err;
       throw err;
     }
-  });
+  };
+  const tally = new DecisionTally();
+  const out = new Array<CheckResult | HttpError>(queries.length);
+  for (let i = 0; i < queries.length; i++) {
+    const q = queries[i];
+    let domain = domains.get(q.domain);
+    if (domain === undefined) domains.set(q.domain, (domain = attempt(() => resolveDomain(index, q.domain))));
+    let workspaceId = workspaces.get(q.workspace);
+    if (workspaceId === undefined) workspaces.set(q.workspace, (workspaceId = attempt(() => resolveWorkspace(index, q.workspace))));
+    let subject = subjects.get(q.user);
+    if (subject === undefined) subjects.set(q.user, (subject = state.account(q.user) ?? userNotFound(q.user)));
+    // The order of the errors is the single check's: domain, workspace, then user.
+    if (domain instanceof HttpError) out[i] = domain;
+    else if (workspaceId instanceof HttpError) out[i] = workspaceId;
+    else if (subject instanceof HttpError) out[i] = subject;
+    else {
+      const level = domain.usesLevels ? (q.level ?? 0) : 0;
+      const d = decide(index, subject, domain.key as DomainKey, q.operation, workspaceId, level, now);
+      tally.add(d);
+      out[i] = resultOf(d, index, subject, domain, q.operation, workspaceId, level);
+    }
+  }
+  tally.record();
+  return out;
+}
+
+function resultOf(d: Decision, index: AccessIndex, subject: SubjectWithName, domain: DomainInput, operation: Operation, workspaceId: number, level: number): CheckResult {
+  return { allowed: d.allowed, reason: d.reason, decidedBy: d.decidedBy, matched: d.matched, explanation: d.explanation, index, subject, domain, operation, workspaceId, level };
 }
 
 // ---- effective permissions (the explorer grid) ----------------------------------------------------------

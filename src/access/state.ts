@@ -107,7 +107,8 @@ export class DecisionState {
   private domains: DomainInput[] = [];
   private licenses: LicenseInput[] = [];
   private readonly accounts = new Map<number, Account>();
-  private readonly accountByName = new Map<string, number>();
+  /** The same accounts by lower-cased username (the account itself: a batch's lookups touch one map, not two). */
+  private readonly accountByName = new Map<string, Account>();
   private readonly roles = new Map<number, RoleEntry>();
   private readonly tokens = new HashIndex<TokenEntry>();
   private readonly clients = new Map<number, ClientEntry>();
@@ -124,8 +125,7 @@ export class DecisionState {
     if (typeof ref === 'number') return this.accounts.get(ref);
     const name = ref.trim().toLowerCase();
     if (!name || name.length > 64) return undefined;
-    const id = this.accountByName.get(name);
-    return id === undefined ? undefined : this.accounts.get(id);
+    return this.accountByName.get(name);
   }
 
   get accountCount(): number {
@@ -181,19 +181,19 @@ export class DecisionState {
     const before = this.accounts.get(a.userId);
     if (before && before.username.toLowerCase() !== a.username.toLowerCase()) this.accountByName.delete(before.username.toLowerCase());
     this.accounts.set(a.userId, a);
-    this.accountByName.set(a.username.toLowerCase(), a.userId);
+    this.accountByName.set(a.username.toLowerCase(), a);
   }
 
   private dropAccount(id: number): void {
     const before = this.accounts.get(id);
     if (!before) return;
     this.accounts.delete(id);
-    if (this.accountByName.get(before.username.toLowerCase()) === id) this.accountByName.delete(before.username.toLowerCase());
+    if (this.accountByName.get(before.username.toLowerCase())?.userId === id) this.accountByName.delete(before.username.toLowerCase());
   }
 
   private setGroups(userId: number, groupIds: number[]): void {
     const a = this.accounts.get(userId);
-    if (a) this.accounts.set(userId, { ...a, groupIds });
+    if (a) this.putAccount({ ...a, groupIds });
   }
 
   private rebuildIndex(position: number): void {

@@ -106,6 +106,22 @@ const DecisionContextSchema = component(
     .description('The explanation of a decision (src/authzen/mapping.ts).'),
 );
 const DecisionSchema = component('AuthzenDecision', record({ decision: flag('true: permit; false: deny.'), context: DecisionContextSchema }, 'An AuthZEN decision with its explanation.'));
+const StopContextSchema = component(
+  'AuthzenStopContext',
+  record({ code: text('"200"').valid('200'), reason: text().valid('deny_on_first_deny') }, 'The context of the deny that stopped a `deny_on_first_deny` batch whose explanations were not asked for.'),
+);
+const BatchDecisionSchema = component(
+  'AuthzenBatchDecision',
+  record(
+    {
+      decision: flag('true: permit; false: deny.'),
+      context: Joi.alternatives(DecisionContextSchema, StopContextSchema)
+        .optional()
+        .description('The explanation when `options.explain` is true; else only for an item that could not be decided (`error`) or that stopped the batch.'),
+    },
+    'An AuthZEN decision in a batch.',
+  ),
+);
 
 const pageRequest = Joi.object<service.PageRequest>({
   token: Joi.string().max(1000).allow('').description('The `next_token` of the previous page.'),
@@ -133,13 +149,14 @@ function contextOf(body: { context?: Record<string, unknown> }, headers: Record<
 const evaluation = operation({
   operationId: 'authzenEvaluation',
   method: 'POST',
-  consistency: 'decisions',
   path: '/evaluation',
   tag: TAG,
   summary: 'Access evaluation',
   description:
     'May this subject perform this action on this resource? The same decision as POST /api/v1/check, with its explanation in `context.reason_admin` and a short one in `context.reason_user`. A user, domain, workspace or action Gatehouse does not know is a `false` decision with `context.error`.',
   requires: decide,
+  // Answered from the decision state: the consistency token is the position it answered at (no query).
+  consistency: 'decisions',
   headers: consistencyHeader,
   body: Joi.object<service.Evaluation>({ subject: SubjectSchema.required(), action: ActionSchema.required(), resource: ResourceSchema.required(), context: contextField }).unknown(true),
   canonicalBody: isCanonicalEvaluation,
@@ -157,7 +174,7 @@ interface EvaluationsBody {
   action?: service.Action;
   resource?: service.Entity;
   context?: Record<string, unknown>;
-  options?: { evaluations_semantic?: service.Semantic };
+  options?: { evaluations_semantic?: service.Semantic; explain?: boolean };
   evaluations?: Array<Partial<service.Evaluation>>;
 }
 
@@ -177,12 +194,12 @@ function withDefaults(body: EvaluationsBody, item: Partial<service.Evaluation>):
 const evaluations = operation({
   operationId: 'authzenEvaluations',
   method: 'POST',
-  consistency: 'decisions',
   path: '/evaluations',
   tag: TAG,
   summary: 'Access evaluations (batch)',
-  description: `Up to ${MAX_BATCH} evaluations in one request, answered in order. The top-level \`subject\`, \`action\`, \`resource\` and \`context\` are defaults: an item's own entity replaces the default whole. \`options.evaluations_semantic\`: \`execute_all\` (default) answers every item; \`deny_on_first_deny\` stops after the first false; \`permit_on_first_permit\` after the first true. An item left without an entity answers false with \`context.error\`. Without \`evaluations\` (or with an empty list) the request is a single evaluation and answers like POST /access/v1/evaluation.`,
+  description: `Up to ${MAX_BATCH} evaluations in one request, answered in order. The top-level \`subject\`, \`action\`, \`resource\` and \`context\` are defaults: an item's own entity replaces the default whole. \`options.evaluations_semantic\`: \`execute_all\` (default) answers every item; \`deny_on_first_deny\` stops after the first false; \`permit_on_first_permit\` after the first true. Each answer is \`{decision}\` alone unless \`options.explain\` is true (Gatehouse's option; the spec makes \`context\` optional): then each carries \`context.reason_user\` and \`context.reason_admin\` as POST /access/v1/evaluation does — the explanations cost several times the decisions, so a PEP that only enforces need not pay for them. An item left without an entity (or naming what does not exist) answers false with \`context.error\` either way; the deny that stops \`deny_on_first_deny\` has \`context.reason\`. Without \`evaluations\` (or with an empty list) the request is a single evaluation and answers like POST /access/v1/evaluation.`,
   requires: decide,
+  consistency: 'decisions',
   headers: consistencyHeader,
   body: Joi.object<EvaluationsBody>({
     subject: SubjectSchema,
@@ -191,6 +208,7 @@ const evaluations = operation({
     context: contextField,
     options: Joi.object({
       evaluations_semantic: Joi.string().valid('execute_all', 'deny_on_first_deny', 'permit_on_first_permit').description('How the batch is evaluated (default execute_all).'),
+      explain: Joi.boolean().description('true: every decision carries its `context` (reason_user, reason_admin) as a single evaluation does. Default false: `{decision}` alone.'),
     })
       .unknown(true)
       .description('How to evaluate.'),
@@ -210,7 +228,7 @@ const evaluations = operation({
     200: {
       description: 'The decisions in order (fewer when a short-circuiting semantic stopped); a single decision without `evaluations`.',
       schema: Joi.alternatives(
-        component('AuthzenEvaluations', record({ evaluations: list(DecisionSchema, 'One decision per evaluation, in order.') })),
+        component('AuthzenEvaluations', record({ evaluations: list(BatchDecisionSchema, 'One decision per evaluation, in order.') })),
         DecisionSchema,
       ),
     },
@@ -223,7 +241,7 @@ const evaluations = operation({
       if ('missing' in single) service.missingEntity(single.missing);
       return service.evaluate(db, single as service.Evaluation);
     }
-    const answers = await service.evaluateMany(db, body.evaluations.map((item) => withDefaults(body, item)), body.options?.evaluations_semantic ?? 'execute_all');
+    const answers = await service.evaluateMany(db, body.evaluations.map((item) => withDefaults(body, item)), body.options?.evaluations_semantic ?? 'execute_all', Date.now(), body.options?.explain === true);
     return { evaluations: answers };
   },
 });
@@ -241,13 +259,13 @@ const resourceQuery = Joi.object({
 const searchSubject = operation({
   operationId: 'authzenSearchSubject',
   method: 'POST',
-  consistency: 'decisions',
   path: '/search/subject',
   tag: TAG,
   summary: 'Subject search: who may',
   description:
     'Every user the evaluation of this action on this resource would allow, by username, in pages. `subject.type` must be "user" (`subject.id` is ignored); an unknown type, action, domain or workspace finds nobody.',
   requires: decide,
+  consistency: 'decisions',
   headers: consistencyHeader,
   body: Joi.object<service.SubjectSearch>({ subject: subjectQuery.required(), action: ActionSchema.required(), resource: ResourceSchema.required(), context: contextField, page: pageRequest }).unknown(true),
   example: { subject: { type: 'user' }, action: { name: 'modify' }, resource: { type: 'processes', id: '/Root/Sales' }, page: { limit: 50 } },
@@ -261,13 +279,13 @@ const searchSubject = operation({
 const searchResource = operation({
   operationId: 'authzenSearchResource',
   method: 'POST',
-  consistency: 'decisions',
   path: '/search/resource',
   tag: TAG,
   summary: 'Resource search: in which workspaces',
   description:
     'Every workspace where the evaluation of this subject and action in the domain `resource.type` would allow, in workspace id order, in pages (`resource.id` is ignored). Each is named by its external key, else its path.',
   requires: decide,
+  consistency: 'decisions',
   headers: consistencyHeader,
   body: Joi.object<service.ResourceSearch>({ subject: SubjectSchema.required(), action: ActionSchema.required(), resource: resourceQuery.required(), context: contextField, page: pageRequest }).unknown(true),
   example: { subject: { type: 'user', id: 'jane.doe' }, action: { name: 'read' }, resource: { type: 'files' } },
@@ -281,12 +299,12 @@ const searchResource = operation({
 const searchAction = operation({
   operationId: 'authzenSearchAction',
   method: 'POST',
-  consistency: 'decisions',
   path: '/search/action',
   tag: TAG,
   summary: 'Action search: which operations',
   description: 'Every action the evaluation of this subject on this resource would allow: each allowed operation under every name it answers to (Modify: "modify" and "write").',
   requires: decide,
+  consistency: 'decisions',
   headers: consistencyHeader,
   body: Joi.object<service.ActionSearch>({ subject: SubjectSchema.required(), resource: ResourceSchema.required(), context: contextField, page: pageRequest }).unknown(true),
   example: { subject: { type: 'user', id: 'jane.doe' }, resource: { type: 'processes', id: '/Root/Sales' } },

@@ -30,6 +30,6 @@ export function isCanonicalEvaluation(body: unknown): boolean {
 export function isCanonicalEvaluations(body: unknown): boolean {
   if (!isPlain(body) || !hasValidParts(body)) return false;
   const { options, evaluations } = body;
-  if (options !== undefined && !(isPlain(options) && (options.evaluations_semantic === undefined || SEMANTICS.has(options.evaluations_semantic)))) return false;
+  if (options !== undefined && !(isPlain(options) && (options.evaluations_semantic === undefined || SEMANTICS.has(options.evaluations_semantic)) && (options.explain === undefined || typeof options.explain === 'boolean'))) return false;
   return evaluations === undefined || (Array.isArray(evaluations) && evaluations.length <= MAX_BATCH && evaluations.every((e) => isPlain(e) && hasValidParts(e)));
 }

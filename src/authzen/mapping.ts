@@ -35,6 +35,11 @@
  *   error         {status: 400 | 404, message} when the item could not be decided (unknown user, domain,
  *                 workspace, action or subject type; a missing entity in a batch item). The decision is
  *                 then false.
+ * In a batch (POST /access/v1/evaluations) a decided item is `{decision}` alone — the spec's context is
+ * optional and building the explanations costs several times the decision — unless the request sets
+ * `options.explain: true` (Gatehouse's option); then every item has the context above. An item with an
+ * `error` keeps its context either way, and the deny that stops `deny_on_first_deny` carries
+ * `{code: "200", reason: "deny_on_first_deny"}` (merged into its context when it has one).
  *
  * Searches answer in the same terms: subjects {type: "user", id: <username>}, resources {type: <the type
  * asked for>, id: <external key, else path>}, actions {name}: every name an allowed operation answers to

@@ -5,14 +5,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { Db } from '../db/connect';
-import { awaitPosition } from '../changes/follower';
-import { HttpError, ValidationError } from '../http/errors';
+import { headPosition } from '../changes/service';
+import { ValidationError } from '../http/errors';
 import { OPERATIONS, type Operation } from '../access/catalog';
 import type { AccessIndex, DomainInput } from '../access/accessIndex';
 import { decide, type DomainKey } from '../access/engine';
 import * as access from '../access/service';
-import type { SubjectWithName } from '../access/state';
-import { recordDecision } from '../ops/decisions';
+import type { SubjectWithName } from '../access/service';
+import { DecisionTally, recordDecision } from '../ops/decisions';
 import {
   SUBJECT_TYPE,
   actionNamesOf,
@@ -45,20 +45,28 @@ export interface EvaluationAnswer {
   context: DecisionContext;
 }
 
+/** An item of a batch's answer: its context only when explained, undecidable or the one that stopped the batch. */
+export interface BatchAnswer {
+  decision: boolean;
+  context?: DecisionContext | { code: string; reason: string };
+}
+
 export type Semantic = 'execute_all' | 'deny_on_first_deny' | 'permit_on_first_permit';
 
 // ---- freshness -------------------------------------------------------------------------------------------
 
+/** How long a decision waits for the change log to reach a consistency token before answering anyway. */
+export const CONSISTENCY_WAIT_MS = 1000;
+
 /**
- * Answers from decision state at least as fresh as `token` (a position a write returned): waits for this
- * server's state to apply it, at most CONSISTENCY_WAIT_MS (src/changes/follower.ts), else 503 with
- * Retry-After — never a stale answer.
+ * Answers no earlier than the change log holds `token` (a position a write returned), waiting at most
+ * CONSISTENCY_WAIT_MS: on a replicated database a write made through another node may not be visible yet.
+ * The index itself follows the newest position on every request (src/access/service.ts).
  */
 export async function awaitFreshness(db: Db, token: number | undefined): Promise<void> {
   if (token === undefined) return;
-  if (!(await awaitPosition(db, token))) {
-    throw new HttpError(503, 'not_yet_consistent', `This server has not yet applied the change at position ${token}. Retry in a moment.`, {}, undefined, { 'Retry-After': '1' });
-  }
+  const deadline = Date.now() + CONSISTENCY_WAIT_MS;
+  while ((await headPosition(db)) < token && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 /** A consistency token from `context.consistency_token` or the header: a non-negative integer, else a 400. */
@@ -85,16 +93,26 @@ interface Resolved {
   level: number;
 }
 
+interface Lookups {
+  subject(id: string): SubjectWithName | undefined;
+  domain(type: string): DomainInput | undefined;
+  workspace(resourceId: string): number | undefined;
+}
+
 /** The Gatehouse question an evaluation asks, or why it cannot be asked. */
 function resolve(index: AccessIndex, subjects: Map<string, SubjectWithName>, e: Evaluation): Resolved | DecisionContext {
+  return resolveWith({ subject: (id) => subjects.get(id.trim().toLowerCase()), domain: (type) => index.findDomain(type), workspace: (id) => workspaceOf(index, id) }, e);
+}
+
+function resolveWith(find: Lookups, e: Evaluation): Resolved | DecisionContext {
   if (e.subject.type !== SUBJECT_TYPE) return undecidedContext(404, `Gatehouse decides for subjects of type "${SUBJECT_TYPE}" only, not "${e.subject.type}".`);
-  const subject = subjects.get(e.subject.id.trim().toLowerCase());
+  const subject = find.subject(e.subject.id);
   if (!subject) return undecidedContext(404, `There is no user "${e.subject.id}".`);
   const op = operationOf(e.action.name);
   if (!op) return undecidedContext(404, `There is no action "${e.action.name}": use read, modify (or write), create or delete.`);
-  const domain = index.findDomain(e.resource.type);
+  const domain = find.domain(e.resource.type);
   if (!domain) return undecidedContext(404, `There is no domain "${e.resource.type}" (the resource type names a domain by key or name).`);
-  const workspaceId = workspaceOf(index, e.resource.id);
+  const workspaceId = find.workspace(e.resource.id);
   if (workspaceId === undefined) return undecidedContext(404, `There is no workspace "${e.resource.id}" (give its external key, path or id).`);
   const level = levelOf(e.resource.properties);
   if ('problem' in level) return undecidedContext(400, level.problem);
@@ -124,23 +142,66 @@ export async function evaluate(db: Db, e: Evaluation, now = Date.now()): Promise
  * Many evaluations, answered in order under one semantic. An item that lacks an entity (after the defaults)
  * is `undefined` here and answers false with a 400 error in its context. The short-circuiting semantics stop
  * after the first deny (or permit), which closes the answer list.
+ *
+ * `explain`: each decided item carries its context (reason_user, reason_admin) as a single evaluation does;
+ * without it a decided item is `{decision}` alone (the spec's context is optional) — building and sending
+ * the explanations cost several times the decisions. Undecidable items keep their `context.error`, and the
+ * item that stops `deny_on_first_deny` its `context.reason`, either way. Each distinct subject, action,
+ * resource type and resource id of the batch is resolved once.
  */
-export async function evaluateMany(db: Db, items: Array<Evaluation | { missing: string }>, semantic: Semantic, now = Date.now()): Promise<EvaluationAnswer[]> {
-  const index = await access.getIndex(db);
-  const complete = items.map((e) => ('missing' in e ? undefined : e));
-  const subjects = await subjectsOf(db, complete);
-  const out: EvaluationAnswer[] = [];
+export async function evaluateMany(
+  db: Db,
+  items: Array<Evaluation | { missing: string }>,
+  semantic: Semantic,
+  now = Date.now(),
+  explain = true,
+): Promise<BatchAnswer[]> {
+  const state = await access.getState(db);
+  const index = state.index;
+  const resolveItem = batchResolver(index, state);
+  const tally = new DecisionTally();
+  const out: BatchAnswer[] = [];
   for (let i = 0; i < items.length; i++) {
-    const e = complete[i];
-    const a = e ? answer(index, subjects, e, now) : { decision: false, context: undecidedContext(400, (items[i] as { missing: string }).missing) };
+    const e = items[i];
+    let a: BatchAnswer;
+    if ('missing' in e) a = { decision: false, context: undecidedContext(400, e.missing) };
+    else {
+      const q = resolveItem(e);
+      if (!('op' in q)) a = { decision: false, context: q };
+      else {
+        const d = decide(index, q.subject, q.domain.key as DomainKey, q.op, q.workspaceId, q.level, now, explain);
+        tally.add(d);
+        a = explain ? { decision: d.allowed, context: decisionContext(index, d) } : { decision: d.allowed };
+      }
+    }
     out.push(a);
     if (semantic === 'deny_on_first_deny' && !a.decision) {
-      Object.assign(a.context, { code: '200', reason: 'deny_on_first_deny' });
+      a.context = Object.assign(a.context ?? {}, { code: '200', reason: 'deny_on_first_deny' });
       break;
     }
     if (semantic === 'permit_on_first_permit' && a.decision) break;
   }
+  tally.record();
   return out;
+}
+
+/** resolve() for a batch: what each distinct name stands for is looked up once. */
+function batchResolver(index: AccessIndex, state: { account(ref: string): SubjectWithName | undefined }) {
+  const subjects = new Map<string, SubjectWithName | undefined>();
+  const domains = new Map<string, DomainInput | undefined>();
+  const workspaces = new Map<string, number | undefined>();
+  const memo = <T>(cache: Map<string, T>, key: string, find: (key: string) => T): T => {
+    if (cache.has(key)) return cache.get(key) as T;
+    const found = find(key);
+    cache.set(key, found);
+    return found;
+  };
+  const lookups: Lookups = {
+    subject: (id) => memo(subjects, id, (name) => state.account(name)),
+    domain: (type) => memo(domains, type, (t) => index.findDomain(t)),
+    workspace: (id) => memo(workspaces, id, (w) => workspaceOf(index, w)),
+  };
+  return (e: Evaluation) => resolveWith(lookups, e);
 }
 
 // ---- search paging ---------------------------------------------------------------------------------------
@@ -260,7 +321,7 @@ export async function searchResources(db: Db, s: ResourceSearch, now = Date.now(
     .map((w) => w.id)
     .sort((a, b) => a - b);
   for (const id of ids) {
-    if (decide(index, subject, domain.key as DomainKey, op, id, domain.usesLevels ? level.level : 0, now).allowed) {
+    if (decide(index, subject, domain.key as DomainKey, op, id, domain.usesLevels ? level.level : 0, now, false).allowed) {
       // Keys sort as text: zero-padded ids keep the numeric order.
       allowed.push({ key: String(id).padStart(10, '0'), value: { type: s.resource.type, id: resourceIdOf(index, id) } });
     }
@@ -289,7 +350,7 @@ export async function searchActions(db: Db, s: ActionSearch, now = Date.now()): 
   if (!domain || workspaceId === undefined || !subject) return empty();
   const names: Array<{ key: string; value: { name: string } }> = [];
   OPERATIONS.forEach((op, i) => {
-    if (decide(index, subject, domain.key as DomainKey, op, workspaceId, domain.usesLevels ? level.level : 0, now).allowed) {
+    if (decide(index, subject, domain.key as DomainKey, op, workspaceId, domain.usesLevels ? level.level : 0, now, false).allowed) {
       actionNamesOf(op).forEach((name, j) => names.push({ key: `${i}${j}`, value: { name } }));
     }
   });

@@ -176,6 +176,24 @@ describe('reverse queries agree with evaluations', () => {
     expect(res.body.results.map((r: { allowed: boolean }) => r.allowed)).toEqual(az);
   });
 
+  it('a batch carries each explanation only when options.explain asks, and then the single evaluation\'s', async () => {
+    const g = generator(11);
+    const items = Array.from({ length: 40 }, () => ({ subject: subject(g.pick(users)), action: { name: g.pick(['read', 'modify', 'create', 'delete']) }, resource: resource(g.pick(DOMAINS), g.pick(resources)) }));
+    items.push({ subject: subject('nobody-at-all'), action: { name: 'read' }, resource: resource(DOMAINS[0], resources[0]) });
+    const plain = await authzen(t, token, 'evaluations', { evaluations: items });
+    const explained = await authzen(t, token, 'evaluations', { options: { explain: true }, evaluations: items });
+    expect(plain.status).toBe(200);
+    expect(explained.status).toBe(200);
+    for (let i = 0; i < items.length; i++) {
+      const single = await authzen(t, token, 'evaluation', items[i]);
+      expect(explained.body.evaluations[i], `item ${i}`).toEqual(single.body);
+      expect(plain.body.evaluations[i].decision, `item ${i}`).toBe(single.body.decision);
+      // Only an item that could not be decided says why without being asked.
+      if (single.body.context.error) expect(plain.body.evaluations[i].context.error).toEqual(single.body.context.error);
+      else expect(plain.body.evaluations[i], `item ${i}`).toEqual({ decision: single.body.decision });
+    }
+  });
+
   it('a page token continues only its own search (400 otherwise)', async () => {
     const body = { subject: { type: 'user' }, action: { name: 'read' }, resource: resource('files', '/Root') };
     const first = await authzen(t, token, 'search/subject', { ...body, page: { limit: 1 } }, { valid: false });

@@ -31,7 +31,8 @@ beforeAll(async () => {
   await t.makeUser({ username: 'viewer', role: 'viewer' });
   await t.makeUser({ username: 'administrator', role: 'administrator' });
   // A role with API access and nothing else: proves each API route also checks its own permission.
-  await t.make.makeRole('API only', { permissions: ['api.access'] });
+  // Made through the roles service, so that the change log tells the decision state about it.
+  await t.make.makeRole('API only', { template: 'viewer', permissions: ['api.access'] });
   await t.makeUser({ username: 'apionly', role: 'API only' });
   viewerToken = await t.token('viewer');
   apiOnlyToken = await t.token('apionly');

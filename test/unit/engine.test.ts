@@ -488,6 +488,8 @@ describe('agrees with a literal reading of section 2 on random data', () => {
       }
       const d = decide(idx, s, domain, op, w, level, NOW);
       expect({ allowed: d.allowed, reason: d.reason }, `question ${q}`).toEqual({ allowed, reason });
+      // Without its sentence (AuthZEN batches) the decision is the same in every other respect.
+      expect(decide(idx, s, domain, op, w, level, NOW, false), `question ${q} unexplained`).toEqual({ ...d, explanation: '' });
       expect(d.matched.map((r) => r.id).sort((a, b) => a - b)).toEqual(matches.map((r) => r.id));
     }
   });
