@@ -118,18 +118,24 @@ describe('request ids and logs', () => {
 
 describe('metrics', () => {
   it('exports request durations per route pattern, decisions by outcome, pool, index and retries', async () => {
+    // Other tests of this file share the app and its counters (in any order): compare before and after.
+    const countOf = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}()|.*+?^$[\]\\/]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    const CHECK = 'gatehouse_http_request_duration_seconds_count{method="POST",route="/api/v1/check",status="200"}';
+    const USER = 'gatehouse_http_request_duration_seconds_count{method="GET",route="/api/v1/users/:username",status="200"}';
+    const before = (await request(t.server).get('/metrics')).text;
     const check = await request(t.server)
       .post('/api/v1/check')
       .set('Authorization', `Bearer ${token}`)
       .send({ user: 'opsadmin', domain: 'Processes', operation: 'R', workspace: '/Root' });
     expect(check.status).toBe(200);
-    await request(t.server).get('/api/v1/users/opsadmin').set('Authorization', `Bearer ${token}`);
+    const user = await request(t.server).get('/api/v1/users/opsadmin').set('Authorization', `Bearer ${token}`);
+    expect(user.status, JSON.stringify(user.body)).toBe(200);
     const res = await request(t.server).get('/metrics');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toContain('text/plain');
     const text = res.text;
-    expect(text).toMatch(/gatehouse_http_request_duration_seconds_count\{method="POST",route="\/api\/v1\/check",status="200"\} 1/);
-    expect(text).toMatch(/gatehouse_http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/users\/:username",status="200"\} 1/);
+    expect(countOf(text, CHECK) - countOf(before, CHECK)).toBe(1);
+    expect(countOf(text, USER) - countOf(before, USER)).toBe(1);
     expect(text).toMatch(/gatehouse_decisions_total\{outcome="denied",reason="default"\} [1-9]/);
     expect(text).toMatch(/gatehouse_db_pool_connections\{state="max"\} \d+/);
     expect(text).toMatch(/gatehouse_transaction_retries_total\{reason="conflict"\} \d+/);
