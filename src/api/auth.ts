@@ -1,5 +1,6 @@
 import type Koa from 'koa';
 import { awaitPosition, decisionState } from '../changes/follower';
+import { headPosition } from '../changes/service';
 import { CONSISTENCY_HEADER } from './operation';
 import type { Db } from '../db/connect';
 import { HttpError } from '../http/errors';
@@ -25,9 +26,22 @@ export type BearerIdentity = { kind: 'personal'; tokenId: number; user: CurrentU
 /**
  * The one lookup of a bearer token, personal or client (client tokens start with `ghc_`): the identity it
  * stands for, or a 401 when the token is unknown, revoked or expired, its client disabled, or the account
- * behind it unable to sign in. Whatever verifies tokens differently (from memory) replaces this function.
+ * behind it unable to sign in. Answered from this server's decision state. A token the state does not know
+ * may have been issued a moment ago through another server or the `token` command: before refusing it, the
+ * state catches up with the change log's head (one query, a wait of at most a poll interval), so a new token
+ * works at once everywhere while known tokens cost no query.
  */
 export async function identifyBearer(db: Db, raw: string, now = Date.now()): Promise<BearerIdentity> {
+  try {
+    return await identifyFromState(db, raw, now);
+  } catch (err) {
+    if (!(err instanceof HttpError) || err.code !== 'invalid_token') throw err;
+    if (!(await awaitPosition(db, await headPosition(db)))) throw err;
+    return identifyFromState(db, raw, now);
+  }
+}
+
+async function identifyFromState(db: Db, raw: string, now: number): Promise<BearerIdentity> {
   const hash = hashToken(raw);
   const state = await decisionState(db);
   if (raw.startsWith(CLIENT_TOKEN_PREFIX)) {

@@ -131,6 +131,17 @@ describe('a write through one server, a decision on the other', () => {
     expect(ownerRefused.status).toBe(401);
     expect(ownerRefused.body.error.code).toBe('account_disabled');
   });
+
+  it('a token issued a moment ago elsewhere (another server, the token command) works on the other server at once, without a consistency token', async () => {
+    const caller = unique('fresh.new');
+    const callerId = await a.makeUser({ username: caller, role: 'superuser' });
+    for (let round = 0; round < 5; round++) {
+      const issued = await tokenService.createToken(a.db, SYSTEM_ACTOR, callerId, { name: `new ${round}` });
+      const res = await checkOnB('fresh.admin', undefined, issued.token);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+    }
+    expect((await checkOnB('fresh.admin', undefined, 'gh_never-issued')).status).toBe(401);
+  });
 });
 
 describe('decisions answered from memory', () => {
