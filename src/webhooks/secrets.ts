@@ -5,13 +5,11 @@
  * which protects nothing against a dump and is said so in the README.
  * Secrets have the Standard Webhooks form `whsec_<base64 of 32 random bytes>`.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../config';
 import type { Conn } from '../db/connect';
 import { getOrCreateSetting } from '../db/settings';
 import { HttpError } from '../http/errors';
-
-const FORMAT = 'v1';
 
 export function generateSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
@@ -24,19 +22,4 @@ export async function sealingKey(db: Conn, config: Config): Promise<Buffer> {
     throw new HttpError(409, 'webhook_key_missing', 'Set GATEHOUSE_WEBHOOKS_SECRET_KEY (32 bytes, e.g. `openssl rand -base64 32`) before using webhooks: it encrypts their signing secrets.');
   }
   return Buffer.from(await getOrCreateSetting(db, 'webhook_secret_key', () => randomBytes(32).toString('base64')), 'base64');
-}
-
-export function seal(key: Buffer, secret: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  const data = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()]);
-  return [FORMAT, iv.toString('base64url'), data.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
-}
-
-export function unseal(key: Buffer, sealed: string): string {
-  const [format, iv, data, tag] = sealed.split('.');
-  if (format !== FORMAT || !iv || !data || !tag) throw new Error('The stored webhook secret has an unknown format.');
-  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
-  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-  return Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString('utf8');
 }

@@ -14,7 +14,8 @@ import * as repo from './repo';
 import type { Delivery, Endpoint, EndpointFields } from './repo';
 import { EVENT_TYPE_NAMES, TEST_EVENT_TYPE } from './events';
 import { envelope, invalidateSubscriptions, newMessageId } from './outbox';
-import { generateSecret, seal, sealingKey } from './secrets';
+import { generateSecret, sealingKey } from './secrets';
+import { seal } from '../crypto/seal';
 import { urlRefusal } from './targets';
 
 export const endpointSchema = Joi.object<EndpointFields>({

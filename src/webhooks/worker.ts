@@ -28,7 +28,8 @@ import { transaction } from '../db/transaction';
 import type { Logger } from '../ops/logger';
 import * as repo from './repo';
 import type { Delivery, Endpoint } from './repo';
-import { sealingKey, unseal } from './secrets';
+import { sealingKey } from './secrets';
+import { unseal } from '../crypto/seal';
 import { guardedLookup, literalRefusal } from './targets';
 
 /** Events delivered under one lease before it is released, so one busy endpoint cannot hold a server forever. */
