@@ -12,6 +12,21 @@ import * as clients from '../clients/repo';
 import { CLIENT_TOKEN_PREFIX } from '../clients/service';
 import { requiredScope, type Scope } from '../clients/scopes';
 import { RateLimiter } from './rateLimit';
+import type { ApiSurface } from './operation';
+
+/** How every bearer-token surface (/api/v1, /access/v1) authenticates, as the OpenAPI document and 401s say it. */
+export const BEARER_TOKEN_AUTH: Pick<ApiSurface, 'authenticate' | 'security' | 'challenge'> = {
+  authenticate: apiAuthentication,
+  security: {
+    name: 'bearerAuth',
+    scheme: {
+      type: 'http',
+      scheme: 'bearer',
+      description: 'A personal API token: create it under My account → API tokens, or with `npm run token -- --username <username> --name <what uses it>`.',
+    },
+  },
+  challenge: 'Bearer realm="Gatehouse API"',
+};
 
 /** Writes of last-used time are spaced out so a busy token does not write on every call. */
 const TOUCH_INTERVAL_MS = 60_000;

@@ -3,7 +3,7 @@
  * document describes them all. A new surface (its own prefix and authentication) is added to API_SURFACES.
  */
 import Joi from 'joi';
-import { apiAuthentication } from './auth';
+import { BEARER_TOKEN_AUTH } from './auth';
 import { operation, type ApiSurface } from './operation';
 import { buildOpenApiDocument, type OpenApiDocument, type SurfaceOperations } from './openapi';
 import { PUBLIC } from '../http/routing';
@@ -25,16 +25,7 @@ import { operations as clientOperations } from '../clients/api';
 /** /api/v1: everything the console manages, for personal API tokens. */
 export const API_V1: ApiSurface = {
   prefix: '/api/v1',
-  authenticate: apiAuthentication,
-  security: {
-    name: 'bearerAuth',
-    scheme: {
-      type: 'http',
-      scheme: 'bearer',
-      description: 'A personal API token: create it under My account → API tokens, or with `npm run token -- --username <username> --name <what uses it>`.',
-    },
-  },
-  challenge: 'Bearer realm="Gatehouse API"',
+  ...BEARER_TOKEN_AUTH,
 };
 
 const documents = new Map<string, { document: OpenApiDocument; json: string }>();

@@ -8,7 +8,7 @@ import type Koa from 'koa';
 import Joi from 'joi';
 import { PUBLIC, can } from '../http/routing';
 import { P } from '../permissions/catalog';
-import { apiAuthentication } from '../api/auth';
+import { BEARER_TOKEN_AUTH } from '../api/auth';
 import { operation, type ApiSurface } from '../api/operation';
 import { component, count, flag, list, record, text } from '../api/schemas';
 import { MAX_BATCH } from '../access/api';
@@ -19,16 +19,7 @@ import * as service from './service';
 /** AuthZEN's evaluation and search endpoints: the same tokens and permission as POST /api/v1/check. */
 export const AUTHZEN_SURFACE: ApiSurface = {
   prefix: '/access/v1',
-  authenticate: apiAuthentication,
-  security: {
-    name: 'bearerAuth',
-    scheme: {
-      type: 'http',
-      scheme: 'bearer',
-      description: 'A personal API token: create it under My account → API tokens, or with `npm run token -- --username <username> --name <what uses it>`.',
-    },
-  },
-  challenge: 'Bearer realm="Gatehouse API"',
+  ...BEARER_TOKEN_AUTH,
   input: 'lenient',
 };
 
