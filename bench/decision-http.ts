@@ -23,7 +23,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { parseArgs } from '../src/cli/args';
 import { ROOT_DIR } from '../src/paths';
-import { benchDatabase, writeResult } from './support';
+import { benchDatabase, mulberry32, writeResult } from './support';
 
 const args = parseArgs();
 const SECONDS = Number(args.seconds ?? 10);
@@ -111,17 +111,6 @@ const evaluationOf = (q: Question) => ({
   resource: { type: q.domainKey, id: q.workspace, ...(q.level === undefined ? {} : { properties: { level: q.level } }) },
 });
 const checkOf = (q: Question) => ({ user: q.user, domain: q.domain, operation: q.operation, workspace: q.workspace, ...(q.level === undefined ? {} : { level: q.level }) });
-
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function questions(db: import('../src/db/connect').Db, count: number): Promise<Question[]> {
   const random = mulberry32(20261201);

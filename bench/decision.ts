@@ -31,7 +31,7 @@ import { createApp } from '../src/app';
 import { createSuperuser, prepareDatabase } from '../src/setup/bootstrap';
 import { createToken } from '../src/tokens/service';
 import { SYSTEM_ACTOR } from '../src/audit/service';
-import { serve, writeResult } from './support';
+import { mulberry32, serve, writeResult } from './support';
 
 const args = parseArgs();
 const SIZES = String(args.sizes ?? '1000,10000,100000').split(',').map(Number);
@@ -48,16 +48,6 @@ const HTTP = !args['no-http'];
 
 // ---------------------------------------------------------------------------------------------- random data
 
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = mulberry32(20261122);
 const int = (n: number) => Math.floor(rand() * n);
 const pick = <T>(a: readonly T[]): T => a[int(a.length)];

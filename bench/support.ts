@@ -165,3 +165,15 @@ export async function timed(runs: number, request: (i: number) => Promise<{ stat
   }
   return summarize(samples);
 }
+
+/** A small seeded random generator (mulberry32), so benchmark questions are the same from run to run. */
+export function mulberry32(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
