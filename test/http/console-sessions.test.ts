@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually';
+import { createTestApp, type TestApp } from '../support/app';
+import { unique } from '../support/factories';
+import { createApp, type GatehouseApp } from '../../src/app';
+import { createDb, type Db } from '../../src/db/connect';
+import { SYSTEM_ACTOR } from '../../src/audit/service';
+import * as roleService from '../../src/roles/service';
+import * as userService from '../../src/users/service';
+
+/**
+ * The console reads the signed-in user (account, role, permissions) from the server's decision state, not
+ * from a query per request (src/http/auth.ts). A change is in force at once on the server that made it and
+ * on another server sharing the database within the follower's poll interval.
+ */
+let a: TestApp;
+let b: GatehouseApp;
+let bDb: Db;
+let sqliteFile: string | undefined;
+
+beforeAll(async () => {
+  if (!process.env.DATABASE_URL) sqliteFile = path.join(os.tmpdir(), `gatehouse-sessions-${randomBytes(4).toString('hex')}.sqlite`);
+  a = await createTestApp(sqliteFile ? { sqliteFile } : {});
+  await a.makeUser({ username: 'root', role: 'superuser' });
+  // Its own connection pool and its own decision state, like a second process.
+  bDb = createDb(a.config);
+  b = await createApp(a.config, { db: bDb });
+});
+
+afterAll(async () => {
+  await b?.close();
+  await bDb?.destroy();
+  await a?.close();
+  if (sqliteFile) for (const f of [sqliteFile, `${sqliteFile}-wal`, `${sqliteFile}-shm`]) fs.rmSync(f, { force: true });
+});
+
+/** Signs in through A and returns the session cookie, which either server accepts. */
+async function signInCookie(username: string): Promise<string> {
+  const agent = await a.signIn(username);
+  const cookies = agent.jar.getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false });
+  return cookies.map((c) => `${c.name}=${c.value}`).join('; ');
+}
+
+const onA = (url: string, cookie: string) => request(a.server).get(url).set('Cookie', cookie);
+const onB = (url: string, cookie: string) => request(b.app.callback()).get(url).set('Cookie', cookie);
+
+describe('the signed-in user from the decision state', () => {
+  it('a user holding a copy of a role signs in and uses the console, on either server', async () => {
+    // A copy and nothing else: no later change to the role names it to the servers.
+    const copy = await roleService.cloneRole(a.db, SYSTEM_ACTOR, await a.make.roleId('administrator'), { name: unique('Admin copy') });
+    const username = unique('copy.holder');
+    await a.makeUser({ username, role: copy.name });
+    const cookie = await signInCookie(username);
+    expect((await onA('/users', cookie)).status).toBe(200);
+    expect((await eventually(() => onB('/users', cookie), (r) => r.status === 200)).status).toBe(200);
+  });
+
+  it('a deactivated user is refused at once on the same server, and soon after on another', async () => {
+    const username = unique('leaver');
+    const id = await a.makeUser({ username, role: 'administrator' });
+    const cookie = await signInCookie(username);
+    expect((await onA('/users', cookie)).status).toBe(200);
+    expect((await eventually(() => onB('/users', cookie), (r) => r.status === 200)).status).toBe(200);
+    await userService.setStatus(a.db, SYSTEM_ACTOR, id, 'deactivated');
+    const sameServer = await onA('/users', cookie);
+    expect(sameServer.status).toBe(303);
+    expect(sameServer.headers.location).toMatch(/^\/login/);
+    const other = await eventually(
+      () => onB('/users', cookie),
+      (r) => r.status === 303,
+      1000,
+    );
+    expect(other.status).toBe(303);
+  });
+
+  it('a role losing a permission loses the page at once on the same server, and soon after on another', async () => {
+    const role = await roleService.cloneRole(a.db, SYSTEM_ACTOR, await a.make.roleId('administrator'), { name: unique('Managers') });
+    await roleService.replacePermissions(a.db, SYSTEM_ACTOR, role.id, ['users.manage']);
+    const username = unique('manager');
+    await a.makeUser({ username, role: role.name });
+    const cookie = await signInCookie(username);
+    expect((await onA('/users', cookie)).status).toBe(200);
+    expect((await eventually(() => onB('/users', cookie), (r) => r.status === 200)).status).toBe(200);
+    await roleService.replacePermissions(a.db, SYSTEM_ACTOR, role.id, []);
+    expect((await onA('/users', cookie)).status).toBe(403);
+    expect((await eventually(() => onB('/users', cookie), (r) => r.status === 403, 1000)).status).toBe(403);
+  });
+});
