@@ -1,14 +1,10 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually';
-import { createTestApp, type TestApp } from '../support/app';
+import type { TestApp } from '../support/app';
+import { twoServers } from '../support/twoServers';
 import { unique } from '../support/factories';
-import { createApp, type GatehouseApp } from '../../src/app';
-import { createDb, type Db } from '../../src/db/connect';
+import type { GatehouseApp } from '../../src/app';
 import { SYSTEM_ACTOR } from '../../src/audit/service';
 import * as roleService from '../../src/roles/service';
 import * as userService from '../../src/users/service';
@@ -20,24 +16,14 @@ import * as userService from '../../src/users/service';
  */
 let a: TestApp;
 let b: GatehouseApp;
-let bDb: Db;
-let sqliteFile: string | undefined;
+let close: () => Promise<void>;
 
 beforeAll(async () => {
-  if (!process.env.DATABASE_URL) sqliteFile = path.join(os.tmpdir(), `gatehouse-sessions-${randomBytes(4).toString('hex')}.sqlite`);
-  a = await createTestApp(sqliteFile ? { sqliteFile } : {});
+  ({ a, b, close } = await twoServers('sessions'));
   await a.makeUser({ username: 'root', role: 'superuser' });
-  // Its own connection pool and its own decision state, like a second process.
-  bDb = createDb(a.config);
-  b = await createApp(a.config, { db: bDb });
 });
 
-afterAll(async () => {
-  await b?.close();
-  await bDb?.destroy();
-  await a?.close();
-  if (sqliteFile) for (const f of [sqliteFile, `${sqliteFile}-wal`, `${sqliteFile}-shm`]) fs.rmSync(f, { force: true });
-});
+afterAll(async () => close?.());
 
 /** Signs in through A and returns the session cookie, which either server accepts. */
 async function signInCookie(username: string): Promise<string> {
