@@ -293,7 +293,7 @@ export interface UserListFilter {
   source?: 'local' | 'sso';
   /** `q` looked up ahead (prepareFilter); undefined: not yet, null: searched as a predicate. */
   search?: PreparedSearch | null;
-  /** The search matched more than SEARCH_ID_CAP users when looked up (so it is searched as a predicate). */
+  /** The search is one word finding more than SEARCH_ID_CAP users (so it is searched as a predicate, uncounted). */
   searchBroad?: boolean;
 }
 
@@ -372,23 +372,25 @@ async function countWords(db: Conn, words: string[], cap = SEARCH_ID_CAP): Promi
   return words.map((_, i) => SEARCH_COLUMNS.reduce((n, _c, j) => n + Number(row[`n${i}_${j}`]), 0));
 }
 
-/** The users a narrow word finds (at most SEARCH_ID_CAP), as a derived table of `id`, raw. */
-function wordIds(db: Conn, word: string): { sql: string; bindings: string[] } {
+/** The users a word finds, as a derived table of `id`, raw: at most `cap + 1` per column when bounded. */
+function wordIds(db: Conn, word: string, cap?: number): { sql: string; bindings: string[] } {
   const branches = searchBranches(db, word);
   return {
-    sql: branches.map((b, i) => `SELECT id FROM (SELECT id FROM users WHERE ${b.where} LIMIT ${SEARCH_ID_CAP + 1}) AS b${i}`).join(' UNION ALL '),
+    sql: branches.map((b, i) => (cap === undefined ? `SELECT id FROM users WHERE ${b.where}` : `SELECT id FROM (SELECT id FROM users WHERE ${b.where} LIMIT ${cap + 1}) AS b${i}`)).join(' UNION ALL '),
     bindings: branches.flatMap((b) => b.bindings),
   };
 }
 
 /**
  * Looks the search up before the page's query: each word of two letters or more is counted first (bounded,
- * from index entries: countWords); the users the narrow ones find (at most SEARCH_ID_CAP each) are
- * intersected in the database, and the other words narrow the result as a predicate. Then the page reads
- * those ids by primary key and the count is exact without scanning the table. A search without a narrow
- * word (a single letter among a million users) stays a predicate: walking the username index (migration
- * 0014's, which holds every searched column) fills a page after a few hundred entries. Null when there is
- * no search or it is that broad.
+ * from index entries: countWords). The users the narrow ones find (at most SEARCH_ID_CAP each) are
+ * intersected in the database and the other words narrow the result as a predicate; when every word is
+ * broad, all their lookups are intersected ("anna ber" among a million users reads the Annas and the
+ * Ber…s, from index entries, not the directory). Then the page reads those ids by primary key and the count
+ * is exact without scanning the table. A search still finding more than SEARCH_ID_CAP users (a single
+ * letter among a million) stays a predicate: walking the username index (migration 0014's, which holds
+ * every searched column) fills a page after a few hundred entries. Null when there is no search or it is
+ * that broad.
  */
 export async function prepareSearch(db: Conn, text: string | undefined): Promise<PreparedSearch | null> {
   const words = [...new Set(searchWords(text))];
@@ -398,21 +400,26 @@ export async function prepareSearch(db: Conn, text: string | undefined): Promise
   if (!looked.length) looked.push(longest);
   const counts = await countWords(db, looked);
   const narrow = looked.filter((_, i) => counts[i] <= SEARCH_ID_CAP);
-  if (!narrow.length) return null;
-  const sets = narrow.map((w) => wordIds(db, w));
+  // A single word finding more than the cap: walked as a predicate (the other words, of one letter, too).
+  if (!narrow.length && looked.length === 1) return null;
+  const intersected = narrow.length ? narrow : looked;
+  const sets = intersected.map((w) => wordIds(db, w, narrow.length ? SEARCH_ID_CAP : undefined));
   const sql = `SELECT w0.id FROM (${sets[0].sql}) AS w0 ${sets
     .slice(1)
     .map((set, i) => `JOIN (${set.sql}) AS w${i + 1} ON w${i + 1}.id = w0.id`)
     .join(' ')} LIMIT ${SEARCH_ID_CAP + 1}`;
   const rows = rawRows<{ id: number }>(db, await db.raw(sql, sets.flatMap((set) => set.bindings)));
-  return { ids: rows.map((r) => Number(r.id)), rest: words.filter((w) => !narrow.includes(w)).join(' ') };
+  if (rows.length > SEARCH_ID_CAP) return null;
+  return { ids: rows.map((r) => Number(r.id)), rest: words.filter((w) => !intersected.includes(w)).join(' ') };
 }
 
 /** The filter with its search looked up (prepareSearch), ready for the queries of one request. */
 export async function prepareFilter(db: Conn, f: UserListFilter): Promise<UserListFilter> {
   if (!f.q?.trim() || f.search !== undefined) return f;
   const search = await prepareSearch(db, f.q);
-  return { ...f, search, searchBroad: search === null && searchWords(f.q).length > 0 };
+  // Known to find more than SEARCH_ID_CAP users only for a single word (counted); several words may narrow
+  // each other below it, and are counted (bounded) with the page.
+  return { ...f, search, searchBroad: search === null && new Set(searchWords(f.q)).size === 1 };
 }
 
 /** The search of `f` on a query over `users` (its ids when prepared, else the prefix predicate). */
@@ -644,10 +651,10 @@ export async function list(
 
 /**
  * A one-word search alone, in username order: its count from the index entries of its four disjoint parts
- * (countWords, bounded), then its page. A word finding few users takes the first `offset + limit` of each
- * part in username order and merges them; one finding many walks the username index, testing the word on
- * each entry, which fills the page after about limit × users / matches entries — whichever reads fewer
- * entries. Only the page's rows are read. Count "more than SEARCH_ID_CAP" when it finds more.
+ * (countWords, bounded), then its page. A word finding at most SEARCH_ID_CAP users takes the first
+ * `offset + limit` of each part in username order and merges them (at most that many index entries read);
+ * one finding more walks the username index, testing the word on each entry, which fills the page after
+ * about limit × users / matches entries. Only the page's rows are read.
  */
 async function searchPage(db: Conn, word: string, dir: 'asc' | 'desc', limit: number, offset: number, now: number): Promise<{ rows: UserListRow[]; count: ListCount }> {
   const [n] = await countWords(db, [word]);
@@ -655,9 +662,8 @@ async function searchPage(db: Conn, word: string, dir: 'asc' | 'desc', limit: nu
   if (n === 0 || offset >= n) return { rows: [], count };
   const d = dir === 'desc' ? 'DESC' : 'ASC';
   const want = Math.trunc(limit) + Math.trunc(offset);
-  const total = n > SEARCH_ID_CAP ? Infinity : (await userTotal(db)).n;
   let page: Knex.Raw | Knex.QueryBuilder;
-  if (total !== Infinity && n <= (want * total) / Math.max(n, 1)) {
+  if (n <= SEARCH_ID_CAP) {
     const branches = searchBranches(db, word);
     page = db.raw(
       `(SELECT id, username_lower FROM (${branches

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually';
-import type { TestApp } from '../support/app';
+import { $, type TestApp } from '../support/app';
 import { twoServers } from '../support/twoServers';
 import { unique } from '../support/factories';
 import type { GatehouseApp } from '../../src/app';
@@ -75,5 +75,23 @@ describe('the signed-in user from the decision state', () => {
     await roleService.replacePermissions(a.db, SYSTEM_ACTOR, role.id, []);
     expect((await onA('/users', cookie)).status).toBe(403);
     expect((await eventually(() => onB('/users', cookie), (r) => r.status === 403, 1000)).status).toBe(403);
+  });
+
+  it('the users list offers a new or renamed role among its filters at once, and soon after on another server', async () => {
+    const cookie = await signInCookie('root');
+    const roleOptions = (html: string) =>
+      $(html)('select[name=role] option[value!=""]')
+        .map((_, el) => $(html)(el).text())
+        .get();
+    const name = unique('Auditors');
+    const role = await roleService.cloneRole(a.db, SYSTEM_ACTOR, await a.make.roleId('viewer'), { name });
+    expect(roleOptions((await onA('/users', cookie)).text)).toContain(name);
+    expect(roleOptions((await eventually(() => onB('/users', cookie), (r) => roleOptions(r.text).includes(name))).text)).toContain(name);
+    const renamed = unique('Reviewers');
+    await roleService.updateRole(a.db, SYSTEM_ACTOR, role.id, { name: renamed, description: '' });
+    const options = roleOptions((await onA('/users', cookie)).text);
+    expect(options).toContain(renamed);
+    expect(options).not.toContain(name);
+    expect(options).toEqual([...options].sort((x, y) => (x.toLowerCase() < y.toLowerCase() ? -1 : 1)));
   });
 });
