@@ -365,11 +365,12 @@ function rawRows<T>(db: Conn, raw: unknown): T[] {
   return (isMysql(db) ? (raw as [T[]])[0] : raw) as T[];
 }
 
-/** How many users each word finds, counting at most `cap + 1` per column (more than `cap`: broad). */
-async function countWords(db: Conn, words: string[], cap = SEARCH_ID_CAP): Promise<number[]> {
-  const parts = words.flatMap((w, i) => searchBranches(db, w).map((b, j) => ({ sql: `(SELECT COUNT(*) FROM (SELECT 1 AS one FROM users WHERE ${b.where} LIMIT ${cap + 1}) AS c${i}_${j}) AS n${i}_${j}`, bindings: b.bindings })));
-  const row = rawRows<Record<string, number | string>>(db, await db.raw(`SELECT ${parts.map((p) => p.sql).join(', ')}`, parts.flatMap((p) => p.bindings)))[0];
-  return words.map((_, i) => SEARCH_COLUMNS.reduce((n, _c, j) => n + Number(row[`n${i}_${j}`]), 0));
+/** How many users a word finds through each of its four lookups, counting at most `cap + 1` each. */
+async function countBranches(db: Conn, word: string, cap = SEARCH_ID_CAP): Promise<number[]> {
+  const branches = searchBranches(db, word);
+  const sql = branches.map((b, i) => `(SELECT COUNT(*) FROM (SELECT 1 AS one FROM users WHERE ${b.where} LIMIT ${cap + 1}) AS c${i}) AS n${i}`).join(', ');
+  const row = rawRows<Record<string, number | string>>(db, await db.raw(`SELECT ${sql}`, branches.flatMap((b) => b.bindings)))[0];
+  return branches.map((_, i) => Number(row[`n${i}`]));
 }
 
 /** The users a word finds, as a derived table of `id`, raw: at most `cap + 1` per column when bounded. */
@@ -382,15 +383,14 @@ function wordIds(db: Conn, word: string, cap?: number): { sql: string; bindings:
 }
 
 /**
- * Looks the search up before the page's query: each word of two letters or more is counted first (bounded,
- * from index entries: countWords). The users the narrow ones find (at most SEARCH_ID_CAP each) are
- * intersected in the database and the other words narrow the result as a predicate; when every word is
- * broad, all their lookups are intersected ("anna ber" among a million users reads the Annas and the
- * Ber…s, from index entries, not the directory). Then the page reads those ids by primary key and the count
- * is exact without scanning the table. A search still finding more than SEARCH_ID_CAP users (a single
- * letter among a million) stays a predicate: walking the username index (migration 0014's, which holds
- * every searched column) fills a page after a few hundred entries. Null when there is no search or it is
- * that broad.
+ * Looks the search up before the page's query. One word: its four lookups (wordIds), at most
+ * SEARCH_ID_CAP + 1 entries each. Several words: each word of two letters or more is looked up in full and
+ * the results intersected in the database ("anna ber" among a million users reads the Annas and the Ber…s,
+ * from index entries, not the directory); one-letter words are too broad for that and narrow the result as a
+ * predicate. Then the page reads those ids by primary key and the count is exact without scanning the
+ * table. A search finding more than SEARCH_ID_CAP users (a single letter among a million) stays a
+ * predicate: walking the username index (migration 0014's, which holds every searched column) fills a page
+ * after a few hundred entries. Null when there is no search or it is that broad.
  */
 export async function prepareSearch(db: Conn, text: string | undefined): Promise<PreparedSearch | null> {
   const words = [...new Set(searchWords(text))];
@@ -398,19 +398,14 @@ export async function prepareSearch(db: Conn, text: string | undefined): Promise
   const longest = words.reduce((a, b) => (b.length > a.length ? b : a));
   const looked = words.length > 1 ? words.filter((w) => w.length > 1) : [longest];
   if (!looked.length) looked.push(longest);
-  const counts = await countWords(db, looked);
-  const narrow = looked.filter((_, i) => counts[i] <= SEARCH_ID_CAP);
-  // A single word finding more than the cap: walked as a predicate (the other words, of one letter, too).
-  if (!narrow.length && looked.length === 1) return null;
-  const intersected = narrow.length ? narrow : looked;
-  const sets = intersected.map((w) => wordIds(db, w, narrow.length ? SEARCH_ID_CAP : undefined));
+  const sets = looked.map((w) => wordIds(db, w, looked.length === 1 ? SEARCH_ID_CAP : undefined));
   const sql = `SELECT w0.id FROM (${sets[0].sql}) AS w0 ${sets
     .slice(1)
     .map((set, i) => `JOIN (${set.sql}) AS w${i + 1} ON w${i + 1}.id = w0.id`)
     .join(' ')} LIMIT ${SEARCH_ID_CAP + 1}`;
   const rows = rawRows<{ id: number }>(db, await db.raw(sql, sets.flatMap((set) => set.bindings)));
   if (rows.length > SEARCH_ID_CAP) return null;
-  return { ids: rows.map((r) => Number(r.id)), rest: words.filter((w) => !intersected.includes(w)).join(' ') };
+  return { ids: rows.map((r) => Number(r.id)), rest: words.filter((w) => !looked.includes(w)).join(' ') };
 }
 
 /** The filter with its search looked up (prepareSearch), ready for the queries of one request. */
@@ -650,32 +645,31 @@ export async function list(
 }
 
 /**
- * A one-word search alone, in username order: its count from the index entries of its four disjoint parts
- * (countWords, bounded), then its page. A word finding at most SEARCH_ID_CAP users takes the first
- * `offset + limit` of each part in username order and merges them (at most that many index entries read);
- * one finding more walks the username index, testing the word on each entry, which fills the page after
- * about limit × users / matches entries. Only the page's rows are read.
+ * A one-word search alone, in username order: its count from the index entries of its four disjoint
+ * lookups (countBranches, bounded), then its page, merged from each lookup's first `offset + limit` users in
+ * username order. The username's lookup reads them in order off its index; a lookup finding at most
+ * SEARCH_ID_CAP users sorts its matches (that many index entries at most); one finding more walks the
+ * username index testing its condition on each entry, where its matches are dense (one in a hundred users
+ * or more among a million), so the page fills after a few thousand entries at most. Only the page's rows
+ * are read.
  */
 async function searchPage(db: Conn, word: string, dir: 'asc' | 'desc', limit: number, offset: number, now: number): Promise<{ rows: UserListRow[]; count: ListCount }> {
-  const [n] = await countWords(db, [word]);
+  const perBranch = await countBranches(db, word);
+  const n = perBranch.reduce((a, b) => a + b, 0);
   const count: ListCount = n > SEARCH_ID_CAP ? { n: COUNT_CAP + 1, exact: false } : { n, exact: true };
   if (n === 0 || offset >= n) return { rows: [], count };
   const d = dir === 'desc' ? 'DESC' : 'ASC';
   const want = Math.trunc(limit) + Math.trunc(offset);
-  let page: Knex.Raw | Knex.QueryBuilder;
-  if (n <= SEARCH_ID_CAP) {
-    const branches = searchBranches(db, word);
-    page = db.raw(
-      `(SELECT id, username_lower FROM (${branches
-        .map((b, i) => `SELECT * FROM (SELECT id, username_lower FROM users WHERE ${b.where} ORDER BY username_lower ${d} LIMIT ${want}) AS p${i}`)
-        .join(' UNION ALL ')}) AS parts ORDER BY username_lower ${d} LIMIT ${Math.trunc(limit)} OFFSET ${Math.trunc(offset)}) AS page`,
-      branches.flatMap((b) => b.bindings),
-    );
-  } else {
-    const walk = db.from(db.raw(isMysql(db) ? 'users FORCE INDEX (users_search_username_index)' : 'users INDEXED BY users_search_username_index'));
-    applySearch(walk, word);
-    page = walk.select('users.id', 'users.username_lower').orderBy('users.username_lower', dir).limit(limit).offset(offset).as('page');
-  }
+  const walk = isMysql(db) ? 'users FORCE INDEX (users_search_username_index)' : 'users INDEXED BY users_search_username_index';
+  const branches = searchBranches(db, word)
+    .map((b, i) => ({ ...b, from: i > 0 && perBranch[i] > SEARCH_ID_CAP ? walk : 'users' }))
+    .filter((_, i) => perBranch[i] > 0);
+  const page = db.raw(
+    `(SELECT id, username_lower FROM (${branches
+      .map((b, i) => `SELECT * FROM (SELECT id, username_lower FROM ${b.from} WHERE ${b.where} ORDER BY username_lower ${d} LIMIT ${want}) AS p${i}`)
+      .join(' UNION ALL ')}) AS parts ORDER BY username_lower ${d} LIMIT ${Math.trunc(limit)} OFFSET ${Math.trunc(offset)}) AS page`,
+    branches.flatMap((b) => b.bindings),
+  );
   const found: Array<Record<string, unknown>> = await withListColumns(db, db.from(page).join('users', 'users.id', 'page.id'), now).orderBy('page.username_lower', dir);
   return { rows: found.map((r) => toListRow(r, now)), count };
 }

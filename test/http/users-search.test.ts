@@ -143,9 +143,17 @@ async function boundedCounts() {
       .slice(0, 51),
   );
   expect($((await admin.get('/users').query({ q: 'bulk' })).text)('#user-results').text()).toMatch(/more than 10,000/i);
-  // A word finding few users is read from the four lookups, one finding many from a walk of the username index.
+  // A lookup finding few users sorts its matches; one finding many (the first names here) walks the username index.
   expect(await queriesOf(() => repo.list(t.db, { q: 'zoë' }, 'username', 'asc', 51, 0, now, undefined, { boundedCount: true }))).not.toContain('users_search_username_index');
-  expect(await queriesOf(() => repo.list(t.db, { q: 'bulk' }, 'username', 'asc', 51, 0, now, undefined, { boundedCount: true }))).toContain('users_search_username_index');
+  let walked: Awaited<ReturnType<typeof repo.list>> | undefined;
+  expect(await queriesOf(async () => (walked = await repo.list(t.db, { q: 'fil' }, 'username', 'desc', 51, 0, now, undefined, { boundedCount: true })))).toContain('users_search_username_index');
+  expect(walked!.count).toEqual({ n: repo.COUNT_CAP + 1, exact: false });
+  expect(walked!.rows.map((r) => r.username)).toEqual(
+    Array.from({ length: 4001 }, (_, i) => `zz${i}`)
+      .sort()
+      .reverse()
+      .slice(0, 51),
+  );
   // A word finding more than 10,000 users narrowed by another to 4,001: counted exactly.
   const both = await repo.list(t.db, { q: 'bulk z' }, 'username', 'asc', 51, 0, now, undefined, { boundedCount: true });
   expect(both.count).toEqual({ n: 4001, exact: true });
