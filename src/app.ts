@@ -12,6 +12,7 @@ import { storedPermissionKeys } from './roles/repo';
 import { missingBuiltInDomains } from './domains/service';
 import { bodyParseError, errorHandler } from './http/errorHandler';
 import { securityHeaders } from './http/security';
+import { decisionLane } from './http/decisionLane';
 import { staticFiles } from './http/static';
 import { sessionMiddleware } from './http/session';
 import { csrfProtection } from './http/csrf';
@@ -41,7 +42,7 @@ import { routes as explorerRoutes } from './access/explorerRoutes';
 import { routes as assetRoutes } from './assets/routes';
 import { routes as apiDocsRoutes } from './api/routes';
 import { routes as scimSettingsRoutes } from './scim/routes';
-import { scimServer } from './scim/server';
+import { SCIM_PREFIX, scimServer } from './scim/server';
 import { routes as clientRoutes } from './clients/routes';
 import { createOps, type LogDestination, type Ops } from './ops';
 import { startFollowing, stopFollowing } from './changes/follower';
@@ -99,6 +100,7 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
 
   // Each API surface answers every request under its prefix: token first, then the route, its body and input.
   const surfaces = API_SURFACES.map(({ surface, operations }) => mountSurface(surface, operations, registry));
+  const decisionRoutes = new Map(surfaces.flatMap((s) => [...s.decisionRoutes]));
 
   const consoleRouter = new Router();
   for (const defs of CONSOLE_ROUTES) mount(consoleRouter, defs, registry);
@@ -119,12 +121,14 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
 
   app.use(ops.requestContext);
   app.use(errorHandler());
-  app.use(securityHeaders(config));
+  // The decision operations, the hot path, go no further (src/http/decisionLane.ts).
+  app.use(decisionLane(decisionRoutes, config));
+  app.use(securityHeaders(config, [...API_SURFACES.map((s) => s.surface.prefix), SCIM_PREFIX]));
   app.use(ops.endpoints);
   app.use(staticFiles());
   // SCIM 2.0 (RFC 7644) for directories: its own media type, errors and authentication.
   app.use(scimServer());
-  for (const surface of surfaces) app.use(surface);
+  for (const surface of surfaces) app.use(surface.middleware);
   app.use(consoleChain);
 
   // Expired sessions, stale throttle counters and old reset links are removed on a schedule, not only when
