@@ -53,6 +53,8 @@ interface Server {
   reset(): Promise<void>;
   /** Database queries since the last reset: sent while answering requests, and in the background. */
   queries(): Promise<{ request: number; background: number; requestQueries: string[] }>;
+  /** The server process's CPU time (µs, user and system) since the last reset. */
+  cpu(): Promise<{ user: number; system: number }>;
   stop(): void;
 }
 
@@ -88,6 +90,10 @@ async function startServer(mode: 'app' | 'floor', port: number, extra: string[] 
     async queries() {
       child.send({ type: 'stats' });
       return (await reply<{ queries: { request: number; background: number; requestQueries: string[] } }>(child, 'stats')).queries;
+    },
+    async cpu() {
+      child.send({ type: 'cpu' });
+      return (await reply<{ cpu: { user: number; system: number } }>(child, 'cpu')).cpu;
     },
     stop: () => child.send({ type: 'stop' }),
   };
@@ -160,6 +166,8 @@ interface Measured {
   queriesPerDecision: number | null;
   /** The server's background queries (following the change log) per second during the run. */
   backgroundQueriesPerSecond: number | null;
+  /** The server's CPU time per request (µs): in the process itself (user) and in the kernel for it (system). */
+  cpuMicrosPerRequest: { user: number; system: number };
   /** The distinct SQL of the queries counted as sent while answering (empty when there were none). */
   requestQueries?: string[];
   ratioToFloor?: number;
@@ -189,6 +197,7 @@ async function measure(target: Target, headers: Record<string, string>): Promise
   await target.server.reset();
   const r = await load(target, headers, SECONDS);
   const queries = await target.server.queries();
+  const cpu = await target.server.cpu();
   const ok = r['2xx'];
   const decisions = ok * target.items;
   const m: Measured = {
@@ -204,9 +213,10 @@ async function measure(target: Target, headers: Record<string, string>): Promise
     errors: r.errors + r.timeouts,
     queriesPerDecision: target.name.startsWith('floor') ? null : decisions ? +(queries.request / decisions).toFixed(4) : null,
     backgroundQueriesPerSecond: target.name.startsWith('floor') ? null : Math.round(queries.background / SECONDS),
+    cpuMicrosPerRequest: { user: Math.round(cpu.user / r.requests.total), system: Math.round(cpu.system / r.requests.total) },
     ...(queries.requestQueries.length ? { requestQueries: queries.requestQueries } : {}),
   };
-  console.log(`  ${m.name}: ${m.requestsPerSecond.toLocaleString('en-US')} req/s, ${m.decisionsPerSecond.toLocaleString('en-US')} decisions/s, p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms${m.non2xx || m.errors ? `, ${m.non2xx} non-2xx, ${m.errors} errors` : ''}`);
+  console.log(`  ${m.name}: ${m.requestsPerSecond.toLocaleString('en-US')} req/s, ${m.decisionsPerSecond.toLocaleString('en-US')} decisions/s, p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms, server CPU ${m.cpuMicrosPerRequest.user} µs user + ${m.cpuMicrosPerRequest.system} µs system per request${m.non2xx || m.errors ? `, ${m.non2xx} non-2xx, ${m.errors} errors` : ''}`);
   if (m.non2xx || m.errors) throw new Error(`${m.name}: ${m.non2xx} answers were not 2xx and ${m.errors} failed — the figures would not be decisions.`);
   return m;
 }

@@ -12,7 +12,7 @@ import { storedPermissionKeys } from './roles/repo';
 import { missingBuiltInDomains } from './domains/service';
 import { bodyParseError, errorHandler } from './http/errorHandler';
 import { securityHeaders } from './http/security';
-import { decisionLane } from './http/decisionLane';
+import { decisionLane, withDecisionLane, type DecisionRoute, type KoaListener } from './http/decisionLane';
 import { staticFiles } from './http/static';
 import { sessionMiddleware } from './http/session';
 import { csrfProtection } from './http/csrf';
@@ -63,6 +63,16 @@ export interface GatehouseApp {
   close(): Promise<void>;
 }
 
+/** Koa, whose request listener answers the decision routes' common requests first (src/http/decisionLane.ts). */
+class GatehouseKoa extends Koa {
+  decisions?: { routes: ReadonlyMap<string, DecisionRoute>; services: AppServices; ops: Ops };
+
+  override callback(): KoaListener {
+    const koa = super.callback();
+    return this.decisions ? withDecisionLane(koa, this.decisions.routes, this.decisions.services, this.decisions.ops) : koa;
+  }
+}
+
 /** Checks that the database holds the catalog this code expects (migrated and seeded). */
 async function checkDatabaseCatalog(db: Db): Promise<void> {
   let keys: string[];
@@ -85,7 +95,8 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
   configureViews(config.cacheTemplates);
 
   const secret = config.sessionSecret ?? (await getOrCreateSetting(db, 'session_secret', () => randomBytes(32).toString('base64url')));
-  const app = new Koa({ keys: [secret], proxy: config.trustProxy });
+  // Its request listener (`callback()`, which `listen()` uses too) puts the decision lane in front of Koa.
+  const app = new GatehouseKoa({ keys: [secret], proxy: config.trustProxy });
   const services: AppServices = { db, config };
   app.context.services = services;
   app.silent = config.env === 'test';
@@ -119,6 +130,7 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
   ];
   const consoleChain = compose(consoleStack as Koa.Middleware[]);
 
+  app.decisions = { routes: decisionRoutes, services, ops };
   app.use(ops.requestContext);
   app.use(errorHandler());
   // The decision operations, the hot path, go no further (src/http/decisionLane.ts).

@@ -17,7 +17,7 @@ import { P } from '../permissions/catalog';
 import { HttpError, ValidationError } from '../http/errors';
 import { CONSISTENCY_HEADER, operation } from '../api/operation';
 import { CONSISTENCY_WAIT_MS } from '../changes/follower';
-import { awaitConsistency } from '../api/auth';
+import { awaitConsistency, awaitConsistencyIn } from '../api/auth';
 import { component, flag, list, record, text, usernameParam } from '../api/schemas';
 import { PermissionSchema } from '../domainPermissions/api';
 import { MAX_LEVEL, OPERATIONS, type Operation } from './catalog';
@@ -208,11 +208,11 @@ const checkOne = operation({
     422: 'A missing or malformed field, or a user, domain or workspace that does not exist (on that field).',
     503: `A consistency token was sent and this server's state did not reach it within ${CONSISTENCY_WAIT_MS / 1000} s.`,
   },
-  async handler(ctx, { body }) {
+  async decide({ db }, { body }) {
     // The header's token was awaited by the authentication; the body's is awaited here.
-    if (body.consistencyToken !== undefined) await awaitConsistency(ctx, body.consistencyToken);
+    if (body.consistencyToken !== undefined) await awaitConsistencyIn(db, body.consistencyToken);
     try {
-      const result = await service.check(ctx.services.db, toQuery(body));
+      const result = await service.check(db, toQuery(body));
       return decisionJson(result.index, result);
     } catch (err) {
       throw asFieldError(err);
@@ -255,10 +255,10 @@ const checkBatch = operation({
     422: 'No `checks` list, an empty one, more than 1,000, or a malformed question (`details.fields` names `checks.<n>.<field>`).',
     503: `A consistency token was sent and this server's state did not reach it within ${CONSISTENCY_WAIT_MS / 1000} s.`,
   },
-  async handler(ctx, { body }) {
+  async decide({ db }, { body }) {
     // The header's token was awaited by the authentication; the body's is awaited here.
-    if (body.consistencyToken !== undefined) await awaitConsistency(ctx, body.consistencyToken);
-    const answers = await service.checkMany(ctx.services.db, body.checks.map(toQuery));
+    if (body.consistencyToken !== undefined) await awaitConsistencyIn(db, body.consistencyToken);
+    const answers = await service.checkMany(db, body.checks.map(toQuery));
     const rules = new Map<Rule, ReturnType<typeof ruleJson>>();
     return { results: answers.map((a) => (a instanceof HttpError ? errorJson(asFieldError(a) as HttpError) : decisionJson(a.index, a, rules))) };
   },

@@ -42,13 +42,17 @@ import { checkStrict, throwStrict, type FieldErrors } from '../http/forms';
 import { satisfies, type Method, type MountedRoute, type Requirement } from '../http/routing';
 import { collectPositions, headPosition } from '../changes/service';
 import { followerStatus } from '../changes/follower';
+import type { SurfaceAuthentication } from './auth';
+import type { AppServices } from '../http/types';
+import type { DecisionRoute } from '../http/decisionLane';
+import { PRE_READ_BODY, type HandedOver } from '../http/handOver';
 
 /** A group of operations under one prefix with one way of authenticating (the JSON API, AuthZEN, SCIM…). */
 export interface ApiSurface {
   /** The paths' prefix, e.g. '/api/v1'. */
   prefix: string;
   /** Makes the middleware that identifies the caller from the request's headers alone (sets ctx.state.user); it never reads the body. One per app. */
-  authenticate: () => Koa.Middleware;
+  authenticate: () => SurfaceAuthentication;
   /** How the protected operations authenticate, for the document: a name and an OpenAPI Security Scheme. */
   security: { name: string; scheme: Record<string, unknown> };
   /** The `WWW-Authenticate` challenge of a 401, e.g. 'Bearer realm="Gatehouse API"'. */
@@ -121,7 +125,13 @@ export interface Operation<P = any, Q = any, B = any, T = any> {
   canonicalBody?: (body: unknown) => boolean;
   load?: (ctx: Koa.Context, params: P) => Promise<T>;
   check?: (ctx: Koa.Context, input: { params: P; target: T; body: Record<string, unknown> }) => Promise<FieldErrors>;
-  handler: (ctx: Koa.Context, input: OperationInput<P, Q, B, T>) => unknown;
+  /** Answers the request: returns the response body (or sets `ctx` itself). Exactly one of `handler` and `decide`. */
+  handler?: (ctx: Koa.Context, input: OperationInput<P, Q, B, T>) => unknown;
+  /**
+   * For decision operations (`consistency: 'decisions'`): the answer from the input and the services alone,
+   * with no request context — so the decision lane (src/http/decisionLane.ts) can answer it without Koa.
+   */
+  decide?: (services: AppServices, input: OperationInput<P, Q, B, T>) => unknown;
 }
 
 /** Defines an operation (an identity function that lets TypeScript infer the input types from the schemas). */
@@ -150,6 +160,12 @@ const readJson = bodyParser({ enableTypes: ['json'], jsonLimit: '2mb', onError: 
 
 /** Reads a JSON body, after the caller is known: 415 (lenient: 400) for another media type; an absent body is `undefined`. */
 async function readBody(ctx: Koa.Context, lenient: boolean): Promise<unknown> {
+  // Read already by the decision lane, which handed the request over (src/http/decisionLane.ts).
+  const preRead = (ctx.req as HandedOver)[PRE_READ_BODY];
+  if (preRead) {
+    if ('error' in preRead) bodyParseError(preRead.error as Error & { status?: number });
+    return jsonObject(preRead.body);
+  }
   const length = Number(ctx.get('content-length') || 0);
   if (!(length > 0 || ctx.get('transfer-encoding'))) return undefined;
   // The exact common type first: type-is's parsing is a measurable share of a decision.
@@ -157,7 +173,10 @@ async function readBody(ctx: Koa.Context, lenient: boolean): Promise<unknown> {
     throw new HttpError(lenient ? 400 : 415, 'unsupported_media_type', 'Send the request body as JSON, with Content-Type: application/json.');
   }
   await readJson(ctx, async () => undefined);
-  const body = ctx.request.body;
+  return jsonObject(ctx.request.body);
+}
+
+function jsonObject(body: unknown): unknown {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'malformed_body', 'Send a JSON object.');
   return body;
 }
@@ -218,17 +237,17 @@ function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware
 
     const input = { params, query: query.value, body: body.value, headers, target };
     if (op.consistency === 'decisions') {
-      const result = await op.handler(ctx, input);
+      const result = op.decide ? await op.decide(ctx.services, input) : await op.handler!(ctx, input);
       if (result !== undefined) ctx.body = result;
       ctx.set(CONSISTENCY_HEADER, String(followerStatus(ctx.services.db).position ?? 0));
     } else if (op.method !== 'GET') {
       await collectPositions(async (recorded) => {
-        const result = await op.handler(ctx, input);
+        const result = await op.handler!(ctx, input);
         if (result !== undefined) ctx.body = result;
         ctx.set(CONSISTENCY_HEADER, String(recorded() || (await headPosition(ctx.services.db))));
       });
     } else {
-      const result = await op.handler(ctx, input);
+      const result = await op.handler!(ctx, input);
       if (result !== undefined) ctx.body = result;
     }
   };
@@ -243,11 +262,19 @@ export function carriesConsistencyToken(op: Operation): boolean {
 export interface MountedSurface {
   middleware: Koa.Middleware;
   /**
-   * The surface's decision operations (`consistency: 'decisions'`, no path parameters), each as the same chain
-   * the prefix runs (authentication, then the operation), keyed by method and full path. The hot path of the
-   * product: src/http/decisionLane.ts answers them ahead of the console's middleware.
+   * The surface's decision operations (`consistency: 'decisions'`, no path parameters), keyed by method and
+   * full path: the hot path of the product, answered by src/http/decisionLane.ts ahead of everything else.
    */
-  decisionRoutes: Map<string, Koa.Middleware>;
+  decisionRoutes: Map<string, DecisionRoute>;
+}
+
+/** The start-up check of a surface's operations: every problem at once. */
+function checkOperations(surface: ApiSurface, operations: readonly Operation[]): void {
+  const problems = operations.flatMap((op) => [
+    ...(!op.handler === !op.decide ? [`${op.operationId}: give exactly one of handler and decide`] : []),
+    ...(op.decide && op.consistency !== 'decisions' ? [`${op.operationId}: decide is for decision operations (consistency: 'decisions')`] : []),
+  ]);
+  if (problems.length) throw new Error(`The operations of ${surface.prefix} are malformed:\n${problems.join('\n')}`);
 }
 
 /**
@@ -256,10 +283,11 @@ export interface MountedSurface {
  * `registry`.
  */
 export function mountSurface(surface: ApiSurface, operations: readonly Operation[], registry: MountedRoute[]): MountedSurface {
+  checkOperations(surface, operations);
   const router = new Router({ prefix: surface.prefix });
   // One authentication per surface: the decision routes share its rate limiter and last-used bookkeeping.
   const authenticate = surface.authenticate();
-  const decisionRoutes = new Map<string, Koa.Middleware>();
+  const decisionRoutes = new Map<string, DecisionRoute>();
   const markApi = (ctx: Koa.Context) => {
     ctx.state.isApi = true;
     ctx.state.apiSurface = surface;
@@ -270,11 +298,20 @@ export function mountSurface(surface: ApiSurface, operations: readonly Operation
     router.register(op.path, [op.method], [middleware] as never);
     if (op.consistency === 'decisions' && !op.path.includes(':')) {
       const route = `${surface.prefix}${op.path}`;
-      decisionRoutes.set(`${op.method} ${route}`, (ctx) => {
-        markApi(ctx);
-        // The route pattern, as @koa/router would record it, for the metrics' and access log's labels.
-        (ctx as unknown as { _matchedRoute: string })._matchedRoute = route;
-        return authenticate(ctx, () => middleware(ctx, NOTHING_NEXT));
+      const { decisionCaller } = authenticate;
+      decisionRoutes.set(`${op.method} ${route}`, {
+        route,
+        middleware: (ctx) => {
+          markApi(ctx);
+          // The route pattern, as @koa/router would record it, for the metrics' and access log's labels.
+          (ctx as unknown as { _matchedRoute: string })._matchedRoute = route;
+          return authenticate(ctx, () => middleware(ctx, NOTHING_NEXT));
+        },
+        // Answered without Koa when the caller, the body and the answer need nothing the lane cannot give.
+        alone:
+          decisionCaller && op.decide && op.canonicalBody && BODY_METHODS.has(op.method) && !op.query && !op.load && !op.check
+            ? { caller: decisionCaller, requires: op.requires, canonicalBody: op.canonicalBody, decide: op.decide }
+            : undefined,
       });
     }
   }

@@ -20,13 +20,13 @@ export const CONTENT_SECURITY_POLICY = [
  * never sniffed, rendered or framed as a document. The console's page headers (CSP for scripts and styles,
  * permissions policy…) say nothing to an API client and would cost every decision their bytes.
  */
-const API_HEADERS: ReadonlyArray<readonly [string, string]> = [
+export const API_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ['Cache-Control', 'no-store'],
   ['Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'"],
   ['X-Content-Type-Options', 'nosniff'],
   ['X-Frame-Options', 'DENY'],
 ];
-const HSTS = 'max-age=31536000; includeSubDomains';
+export const HSTS = 'max-age=31536000; includeSubDomains';
 
 /** Sets the API response headers (see API_HEADERS), and HSTS when the caller reached us over HTTPS. */
 export function setApiSecurityHeaders(ctx: Koa.Context, config: Config): void {

@@ -90,16 +90,22 @@ export function requestContext(logger: Logger, metrics: OpsMetrics, lifecycle: L
       const route = routeLabel(ctx);
       metrics.observeRequest(ctx.method, route, ctx.status, seconds);
       if (!ctx.state.opsRoute) {
-        const child = state.madeLog();
-        const quiet = ctx.state.decisionRequest && ctx.status < 400 && seconds < SLOW_DECISION_SECONDS;
-        const out = child ?? logger;
-        if (!quiet || out.isLevelEnabled('debug')) {
-          out[quiet ? 'debug' : 'info'](
-            { ...(child ? {} : { reqId: requestId }), method: ctx.method, route, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 10_000) / 10, user: ctx.state.user?.id },
-            'request',
-          );
-        }
+        writeAccessLog(logger, { requestId, method: ctx.method, route, path: ctx.path, status: ctx.status, seconds, userId: ctx.state.user?.id, decision: ctx.state.decisionRequest, child: state.madeLog() });
       }
     }
   };
+}
+
+/** One access-log line (decision requests at debug level unless they failed or were slow): never a body, query or token. */
+export function writeAccessLog(
+  logger: Logger,
+  e: { requestId: string; method: string; route: string; path: string; status: number; seconds: number; userId?: number; decision?: boolean; child?: Logger },
+): void {
+  const quiet = !!e.decision && e.status < 400 && e.seconds < SLOW_DECISION_SECONDS;
+  const out = e.child ?? logger;
+  if (quiet && !out.isLevelEnabled('debug')) return;
+  out[quiet ? 'debug' : 'info'](
+    { ...(e.child ? {} : { reqId: e.requestId }), method: e.method, route: e.route, path: e.path, status: e.status, ms: Math.round(e.seconds * 10_000) / 10, user: e.userId },
+    'request',
+  );
 }
