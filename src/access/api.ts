@@ -163,19 +163,27 @@ export function ruleJson(index: AccessIndex, r: Rule) {
  * often name the same permissions, and the answer then shares their JSON.
  */
 export function decisionJson(index: AccessIndex, d: Decision, rules?: Map<Rule, ReturnType<typeof ruleJson>>) {
-  const json = (r: Rule) => {
-    if (!rules) return ruleJson(index, r);
-    let j = rules.get(r);
-    if (!j) rules.set(r, (j = ruleJson(index, r)));
-    return j;
-  };
+  // No closure per call: this runs once per decision on the hot path.
+  let matched: Array<ReturnType<typeof ruleJson>> = [];
+  if (d.matched.length) {
+    matched = new Array(d.matched.length);
+    for (let i = 0; i < d.matched.length; i++) matched[i] = cachedRuleJson(index, d.matched[i], rules);
+  }
   return {
     allowed: d.allowed,
     reason: d.reason,
-    decidedBy: d.decidedBy ? json(d.decidedBy) : null,
-    matched: d.matched.length ? d.matched.map(json) : [],
+    decidedBy: d.decidedBy ? cachedRuleJson(index, d.decidedBy, rules) : null,
+    matched,
     explanation: d.explanation,
   };
+}
+
+/** A rule's JSON, made once per batch when the batch keeps a cache. */
+function cachedRuleJson(index: AccessIndex, r: Rule, rules: Map<Rule, ReturnType<typeof ruleJson>> | undefined) {
+  if (!rules) return ruleJson(index, r);
+  let j = rules.get(r);
+  if (!j) rules.set(r, (j = ruleJson(index, r)));
+  return j;
 }
 
 const toQuery = (b: CheckBody): service.CheckQuery => ({ user: b.user, domain: b.domain, operation: b.operation, workspace: b.workspace, level: b.level ?? undefined });
