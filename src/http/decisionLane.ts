@@ -15,7 +15,7 @@
  */
 import http, { IncomingMessage, ServerResponse } from 'node:http';
 import type Koa from 'koa';
-import coBody from 'co-body';
+import Bourne from '@hapi/bourne';
 import type { Config } from '../config';
 import type { DecisionCaller } from '../api/auth';
 import { PRE_READ_BODY, RATE_COUNTED, type HandedOver, type PreReadBody } from './handOver';
@@ -89,6 +89,39 @@ function plainJsonPost(req: http.IncomingMessage): boolean {
   );
 }
 
+/** Strict JSON (RFC 7159 whitespace, then an object or an array), as the API's body parser accepts it. */
+const STRICT_JSON = /^[\x20\x09\x0a\x0d]*[[{]/;
+
+/**
+ * The body of a request whose Content-Length `plainJsonPost` checked: read whole, then parsed as the API's
+ * body parser (co-body) parses it — @hapi/bourne, which refuses prototype poisoning (`__proto__`,
+ * `constructor.prototype`) — without its stream machinery. Errors carry the status the full path answers.
+ */
+function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const expected = Number(req.headers['content-length']);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      chunks.push(chunk);
+    });
+    req.on('error', reject);
+    req.on('aborted', () => reject(Object.assign(new Error('request aborted'), { status: 400 })));
+    req.on('end', () => {
+      if (received !== expected) return reject(Object.assign(new Error('request size did not match content length'), { status: 400 }));
+      // A byte-order mark is dropped, as the API's parser's decoding does.
+      const text = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received)).toString('utf8').replace(/^\uFEFF/, '');
+      try {
+        if (!STRICT_JSON.test(text)) throw new SyntaxError('invalid JSON, only supports object and array');
+        resolve(Bourne.parse(text, { protoAction: 'error' }));
+      } catch (err) {
+        reject(Object.assign(err as Error, { status: 400 }));
+      }
+    });
+  });
+}
+
 /**
  * Wraps Koa's request listener: the decision routes' requests in the common form are answered here, every
  * other request goes to Koa untouched.
@@ -111,7 +144,7 @@ export function withDecisionLane(koa: KoaListener, routes: ReadonlyMap<string, D
     try {
       let body: unknown;
       try {
-        body = await coBody.json(req, { limit: JSON_LIMIT, strict: true });
+        body = await readJson(req);
       } catch (error) {
         handed = { error };
         return;

@@ -121,3 +121,21 @@ describe('handed to Koa', () => {
     expect(lines.map((l) => JSON.parse(l)).find((e) => e.reqId === 'lane-debug')).toMatchObject({ level: 'debug', msg: 'request', route: '/api/v1/check', status: 200 });
   });
 });
+
+describe('the body, as the API reads it', () => {
+  it('refuses prototype poisoning and non-object JSON, accepts a byte-order mark', async () => {
+    // A machine client without a rate limit (the file's personal tokens have 3 requests a minute).
+    const client = await t.make.makeClient({ owner: 'lane.admin', scopes: ['decisions'] });
+    const clientToken = await t.make.clientToken(client.id);
+    const send = (text: string) => request(t.server).post('/api/v1/check').set('Authorization', `Bearer ${clientToken}`).set('Content-Type', 'application/json').send(text);
+    // Warm the token (its first use of a minute goes the full way).
+    expect((await send(JSON.stringify(CHECK))).status).toBe(200);
+    const poisoned = await send(JSON.stringify(CHECK).replace('{', '{"__proto__":{"isSuperuser":true},'));
+    expect(poisoned.status).toBe(400);
+    expect(poisoned.body.error.code).toBe('malformed_body');
+    expect((await send('"a string"')).status).toBe(400);
+    const bom = await send(`\uFEFF${JSON.stringify(CHECK)}`);
+    expect(bom.status, JSON.stringify(bom.body)).toBe(200);
+    expect(bom.body.allowed).toBe(false);
+  });
+});
