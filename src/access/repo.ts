@@ -62,8 +62,9 @@ export async function loadDomains(db: Conn): Promise<DomainInput[]> {
   }));
 }
 
-export async function loadLicenses(db: Conn): Promise<LicenseInput[]> {
-  return (await db('license_types').orderBy('position').select('key', 'name')).map((r: { key: string; name: string }) => ({ key: r.key, name: r.name }));
+/** License types in their order (`position`), with their ids for the console's filters. */
+export async function loadLicenses(db: Conn): Promise<Array<LicenseInput & { id: number }>> {
+  return (await db('license_types').orderBy('position').select('id', 'key', 'name')).map((r: { id: number; key: string; name: string }) => ({ id: Number(r.id), key: r.key, name: r.name }));
 }
 
 // ---- accounts (the subjects of decisions and the callers of the API) ----------------------------------

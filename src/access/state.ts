@@ -105,7 +105,7 @@ export class DecisionState {
   private readonly rules = new Map<number, Rule>();
   private caps: CapInput[] = [];
   private domains: DomainInput[] = [];
-  private licenses: LicenseInput[] = [];
+  private licenses: Array<LicenseInput & { id: number }> = [];
   private readonly accounts = new Map<number, Account>();
   /** The same accounts by lower-cased username (the account itself: a batch's lookups touch one map, not two). */
   private readonly accountByName = new Map<string, Account>();
@@ -173,6 +173,19 @@ export class DecisionState {
       permissions: role.permissions,
       source: a.source,
     };
+  }
+
+  /** Every role's id and name, by name (the choices of the console's filters). */
+  roleChoices(): Array<{ id: number; name: string }> {
+    return [...this.roles.values()]
+      .map((r) => ({ id: r.id, name: r.name, lower: r.name.toLowerCase() }))
+      .sort((a, b) => (a.lower < b.lower ? -1 : a.lower > b.lower ? 1 : a.id - b.id))
+      .map(({ id, name }) => ({ id, name }));
+  }
+
+  /** Every license type's id and name, in their order. */
+  licenseChoices(): Array<{ id: number; name: string }> {
+    return this.licenses.map(({ id, name }) => ({ id, name }));
   }
 
   // ---- writes (the follower's, through applyChanges) --------------------------------------------------

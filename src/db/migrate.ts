@@ -10,6 +10,7 @@ import * as machineClients from '../../migrations/20261201_0010_machine_clients'
 import * as domainsAndExternalKeys from '../../migrations/20261201_0011_domains_and_external_keys';
 import * as scim from '../../migrations/20261201_0012_scim';
 import * as webhooks from '../../migrations/20261201_0013_webhooks';
+import * as userSearchIndexes from '../../migrations/20261201_0014_user_search_indexes';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -28,6 +29,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261201_0011_domains_and_external_keys', domainsAndExternalKeys],
   ['20261201_0012_scim', scim],
   ['20261201_0013_webhooks', webhooks],
+  ['20261201_0014_user_search_indexes', userSearchIndexes],
 ];
 
 const migrationSource: Knex.MigrationSource<[string, Migration]> = {

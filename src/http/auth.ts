@@ -1,5 +1,5 @@
 import type Koa from 'koa';
-import { loadCurrentUser } from '../auth/service';
+import { decisionState } from '../changes/follower';
 import * as users from '../users/repo';
 import type { Actor } from './types';
 import { sessionData } from './session';
@@ -8,8 +8,12 @@ import { sessionData } from './session';
 const TOUCH_INTERVAL_MS = 60_000;
 
 /**
- * Puts the signed-in user (with their permission set, computed once per request) on ctx.state.user.
- * A session whose user may no longer sign in (deactivated, removed) is ended here. Signed-in pages are
+ * Puts the signed-in user (with their permission set) on ctx.state.user, from this server's decision state
+ * (src/access/state.ts: accounts and roles held in memory, following the change log) instead of a query per
+ * request. Every write to an account or a role records its change, and the state answers a request only
+ * once it includes the writes this server committed; another server's writes reach it within the
+ * follower's poll interval, as they reach its decisions and API tokens.
+ * A session whose user may no longer sign in (deactivated, locked, removed) is ended here. Signed-in pages are
  * never stored by the browser (`Cache-Control: no-store`), so Back after signing out shows nothing.
  */
 export function loadUserFromSession(): Koa.Middleware {
@@ -17,7 +21,7 @@ export function loadUserFromSession(): Koa.Middleware {
     const s = sessionData(ctx);
     if (typeof s.userId === 'number') {
       const { db } = ctx.services;
-      const user = await loadCurrentUser(db, s.userId);
+      const user = (await decisionState(db)).currentUser(s.userId, Date.now());
       if (!user) {
         ctx.session = null;
       } else {

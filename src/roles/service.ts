@@ -181,6 +181,8 @@ export async function cloneRole(db: Db, actor: Actor, sourceId: number, raw: unk
     const templateRoleId = source.builtinKey ? source.id : source.templateRoleId;
     const id = await repo.insert(trx, { name: input.name, description: input.description, templateRoleId, licenseTypeId: source.licenseTypeId });
     await repo.grant(trx, id, permissions);
+    // Servers hold roles in memory (src/access/state.ts): without this the copy's holders would find no role.
+    await recordChange(trx, { kind: 'role', id });
     const created = (await repo.findById(trx, id))!;
     await audit.record(trx, actor, {
       action: 'role.clone',

@@ -293,7 +293,7 @@ export interface UserListFilter {
   source?: 'local' | 'sso';
   /** `q` looked up ahead (prepareFilter); undefined: not yet, null: searched as a predicate. */
   search?: PreparedSearch | null;
-  /** The search matched more than SEARCH_ID_CAP users when looked up (so it is searched as a predicate). */
+  /** The search is one word finding more than SEARCH_ID_CAP users (so it is searched as a predicate, uncounted). */
   searchBroad?: boolean;
 }
 
@@ -333,36 +333,77 @@ export interface PreparedSearch {
   rest: string;
 }
 
+/** `column LIKE 'word%'` (MySQL) or `column GLOB 'word*'` (SQLite, where LIKE would not use the index), raw. */
+function prefixCondition(db: Conn, column: string, word: string): { sql: string; binding: string } {
+  return isMysql(db)
+    ? { sql: `${column} LIKE ? ESCAPE '!'`, binding: likePrefix(word) }
+    : { sql: `${column} GLOB ?`, binding: `${word.replace(/[*?[]/g, (c) => `[${c}]`)}*` };
+}
+
+/** One of the four disjoint parts of a word's search (searchBranches): a condition on `users`, raw. */
+interface SearchBranch {
+  where: string;
+  bindings: string[];
+}
+
 /**
- * Looks the search up before the page's query: the longest word as a union of four prefix range scans (one
- * index per column), giving at most SEARCH_ID_CAP ids; the page then reads those ids by primary key and the
- * count is exact without scanning the table. A broader search (a single letter among a million users) stays
- * a predicate: walking the sort index fills a page after a few hundred rows. Null when there is no search
- * or it is that broad.
+ * A word's search as four disjoint prefix lookups, one per column: the username starts with the word; or
+ * else the first name does; or else the last name; or else the email. Each lookup ranges over its column's
+ * index, which carries the other searched columns and the username (migration 0014), so the "or else" is
+ * tested on the index entry, the parts never overlap (their counts add up, no ids are collected to remove
+ * duplicates), and each part's matches come with the username they sort by, without reading a row.
+ */
+function searchBranches(db: Conn, word: string): SearchBranch[] {
+  const conditions = SEARCH_COLUMNS.map((c) => prefixCondition(db, c, word));
+  return conditions.map((c, i) => ({
+    where: [c.sql, ...conditions.slice(0, i).map((p) => `NOT (${p.sql})`)].join(' AND '),
+    bindings: [c.binding, ...conditions.slice(0, i).map((p) => p.binding)],
+  }));
+}
+
+function rawRows<T>(db: Conn, raw: unknown): T[] {
+  return (isMysql(db) ? (raw as [T[]])[0] : raw) as T[];
+}
+
+/** How many users a word finds through each of its four lookups, counting at most `cap + 1` each. */
+async function countBranches(db: Conn, word: string, cap = SEARCH_ID_CAP): Promise<number[]> {
+  const branches = searchBranches(db, word);
+  const sql = branches.map((b, i) => `(SELECT COUNT(*) FROM (SELECT 1 AS one FROM users WHERE ${b.where} LIMIT ${cap + 1}) AS c${i}) AS n${i}`).join(', ');
+  const row = rawRows<Record<string, number | string>>(db, await db.raw(`SELECT ${sql}`, branches.flatMap((b) => b.bindings)))[0];
+  return branches.map((_, i) => Number(row[`n${i}`]));
+}
+
+/** The users a word finds, as a derived table of `id`, raw: at most `cap + 1` per column when bounded. */
+function wordIds(db: Conn, word: string, cap?: number): { sql: string; bindings: string[] } {
+  const branches = searchBranches(db, word);
+  return {
+    sql: branches.map((b, i) => (cap === undefined ? `SELECT id FROM users WHERE ${b.where}` : `SELECT id FROM (SELECT id FROM users WHERE ${b.where} LIMIT ${cap + 1}) AS b${i}`)).join(' UNION ALL '),
+    bindings: branches.flatMap((b) => b.bindings),
+  };
+}
+
+/**
+ * Looks the search up before the page's query. One word: its four lookups (wordIds), at most
+ * SEARCH_ID_CAP + 1 entries each. Several words: each word of two letters or more is looked up in full and
+ * the results intersected in the database ("anna ber" among a million users reads the Annas and the Ber…s,
+ * from index entries, not the directory); one-letter words are too broad for that and narrow the result as a
+ * predicate. Then the page reads those ids by primary key and the count is exact without scanning the
+ * table. A search finding more than SEARCH_ID_CAP users (a single letter among a million) stays a
+ * predicate: walking the username index (migration 0014's, which holds every searched column) fills a page
+ * after a few hundred entries. Null when there is no search or it is that broad.
  */
 export async function prepareSearch(db: Conn, text: string | undefined): Promise<PreparedSearch | null> {
-  const words = searchWords(text);
+  const words = [...new Set(searchWords(text))];
   if (!words.length) return null;
-  const mysql = db.client.config.client === 'mysql2';
-  const condition = mysql ? `LIKE ? ESCAPE '!'` : 'GLOB ?';
-  const pattern = (w: string) => (mysql ? likePrefix(w) : `${w.replace(/[*?[]/g, (c) => `[${c}]`)}*`);
-  const union = SEARCH_COLUMNS.map((c) => `SELECT id FROM users WHERE ${c} ${condition}`).join(' UNION ');
-  // Several words: the users every word's union finds, intersected in the database (each union reads only
-  // its indexes), so "anna ber" among a million users reads the Annas and the Ber…s, not the directory.
-  // One-letter words are too broad for that and narrow the result as a predicate instead.
   const longest = words.reduce((a, b) => (b.length > a.length ? b : a));
   const looked = words.length > 1 ? words.filter((w) => w.length > 1) : [longest];
   if (!looked.length) looked.push(longest);
-  const joined =
-    looked.length === 1
-      ? `SELECT id FROM (${union}) AS search_hits LIMIT ${SEARCH_ID_CAP + 1}`
-      : `SELECT w0.id FROM (${union}) AS w0 ${looked
-          .slice(1)
-          .map((_, i) => `JOIN (${union}) AS w${i + 1} ON w${i + 1}.id = w0.id`)
-          .join(' ')} LIMIT ${SEARCH_ID_CAP + 1}`;
-  const bindings = looked.flatMap((w) => SEARCH_COLUMNS.map(() => pattern(w)));
-  const raw = await db.raw(joined, bindings);
-  const rows = (mysql ? raw[0] : raw) as Array<{ id: number }>;
+  const sets = looked.map((w) => wordIds(db, w, looked.length === 1 ? SEARCH_ID_CAP : undefined));
+  const sql = `SELECT w0.id FROM (${sets[0].sql}) AS w0 ${sets
+    .slice(1)
+    .map((set, i) => `JOIN (${set.sql}) AS w${i + 1} ON w${i + 1}.id = w0.id`)
+    .join(' ')} LIMIT ${SEARCH_ID_CAP + 1}`;
+  const rows = rawRows<{ id: number }>(db, await db.raw(sql, sets.flatMap((set) => set.bindings)));
   if (rows.length > SEARCH_ID_CAP) return null;
   return { ids: rows.map((r) => Number(r.id)), rest: words.filter((w) => !looked.includes(w)).join(' ') };
 }
@@ -371,7 +412,9 @@ export async function prepareSearch(db: Conn, text: string | undefined): Promise
 export async function prepareFilter(db: Conn, f: UserListFilter): Promise<UserListFilter> {
   if (!f.q?.trim() || f.search !== undefined) return f;
   const search = await prepareSearch(db, f.q);
-  return { ...f, search, searchBroad: search === null && searchWords(f.q).length > 0 };
+  // Known to find more than SEARCH_ID_CAP users only for a single word (counted); several words may narrow
+  // each other below it, and are counted (bounded) with the page.
+  return { ...f, search, searchBroad: search === null && new Set(searchWords(f.q)).size === 1 };
 }
 
 /** The search of `f` on a query over `users` (its ids when prepared, else the prefix predicate). */
@@ -553,6 +596,12 @@ export async function list(
   /** The console's list counts up to COUNT_CAP (see ListCount); by default the count is exact. */
   options: { boundedCount?: boolean } = {},
 ): Promise<{ rows: UserListRow[]; total: number; count: ListCount }> {
+  const words = searchWords(f.q);
+  if (words.length === 1 && f.search === undefined && sort === 'username' && after === undefined && options.boundedCount && !isFiltered({ ...f, q: undefined })) {
+    // A one-word search alone, in username order: the page and its count in one statement (searchPage).
+    const found = await searchPage(db, words[0], dir, limit, offset, now);
+    return { rows: found.rows, total: found.count.n, count: found.count };
+  }
   f = await prepareFilter(db, f);
   // A search alone (one word, no other filter) has its count already: the ids it looked up.
   const searchOnly = !!f.search && !f.search.rest.trim() && !isFiltered({ ...f, q: undefined });
@@ -593,6 +642,36 @@ export async function list(
   }
   const rows = await listRows(db, ids, now);
   return { rows, total: count.n, count };
+}
+
+/**
+ * A one-word search alone, in username order: its count from the index entries of its four disjoint
+ * lookups (countBranches, bounded), then its page, merged from each lookup's first `offset + limit` users in
+ * username order. The username's lookup reads them in order off its index; a lookup finding at most
+ * SEARCH_ID_CAP users sorts its matches (that many index entries at most); one finding more walks the
+ * username index testing its condition on each entry, where its matches are dense (one in a hundred users
+ * or more among a million), so the page fills after a few thousand entries at most. Only the page's rows
+ * are read.
+ */
+async function searchPage(db: Conn, word: string, dir: 'asc' | 'desc', limit: number, offset: number, now: number): Promise<{ rows: UserListRow[]; count: ListCount }> {
+  const perBranch = await countBranches(db, word);
+  const n = perBranch.reduce((a, b) => a + b, 0);
+  const count: ListCount = n > SEARCH_ID_CAP ? { n: COUNT_CAP + 1, exact: false } : { n, exact: true };
+  if (n === 0 || offset >= n) return { rows: [], count };
+  const d = dir === 'desc' ? 'DESC' : 'ASC';
+  const want = Math.trunc(limit) + Math.trunc(offset);
+  const walk = isMysql(db) ? 'users FORCE INDEX (users_search_username_index)' : 'users INDEXED BY users_search_username_index';
+  const branches = searchBranches(db, word)
+    .map((b, i) => ({ ...b, from: i > 0 && perBranch[i] > SEARCH_ID_CAP ? walk : 'users' }))
+    .filter((_, i) => perBranch[i] > 0);
+  const page = db.raw(
+    `(SELECT id, username_lower FROM (${branches
+      .map((b, i) => `SELECT * FROM (SELECT id, username_lower FROM ${b.from} WHERE ${b.where} ORDER BY username_lower ${d} LIMIT ${want}) AS p${i}`)
+      .join(' UNION ALL ')}) AS parts ORDER BY username_lower ${d} LIMIT ${Math.trunc(limit)} OFFSET ${Math.trunc(offset)}) AS page`,
+    branches.flatMap((b) => b.bindings),
+  );
+  const found: Array<Record<string, unknown>> = await withListColumns(db, db.from(page).join('users', 'users.id', 'page.id'), now).orderBy('page.username_lower', dir);
+  return { rows: found.map((r) => toListRow(r, now)), count };
 }
 
 /** The list's columns (role and license names, lock and online state) added to a query over `users`. */

@@ -26,6 +26,7 @@ import { csvRoutes } from './csvRoutes';
 import { FILTER_KEYS, readListFilters } from './listFilters';
 import { policyFor } from './policy';
 import { count } from '../http/format';
+import { decisionState } from '../changes/follower';
 
 const manage = can(P.usersManage);
 const GROUPS = 'groups';
@@ -54,12 +55,12 @@ async function list(ctx: Koa.Context) {
     filters,
     filtered: FILTER_KEYS.some((k) => filters[k] !== undefined && filters[k] !== ''),
     filterError,
-    roles: await roles.all(db),
-    licenses: await licenses.all(db),
     bulkActions: BULK_ACTIONS,
   };
   if (wantsFragment(ctx, 'user-results')) return fragment(ctx, 'users/_results', data);
-  page(ctx, 'users/list', data);
+  // The filters' choices, from the decision state (it holds every role and license type): no query.
+  const state = await decisionState(db);
+  page(ctx, 'users/list', { ...data, roles: state.roleChoices(), licenses: state.licenseChoices() });
 }
 
 /** Type-ahead: `<option>`s for a datalist, or JSON for scripts. */

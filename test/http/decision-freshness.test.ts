@@ -1,15 +1,12 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually';
-import { createTestApp, type TestApp } from '../support/app';
+import type { TestApp } from '../support/app';
+import { twoServers } from '../support/twoServers';
 import { unique } from '../support/factories';
-import { createApp, type GatehouseApp } from '../../src/app';
-import { createDb, type Db } from '../../src/db/connect';
+import type { GatehouseApp } from '../../src/app';
+import type { Db } from '../../src/db/connect';
 import { SYSTEM_ACTOR } from '../../src/audit/service';
 import { headPosition } from '../../src/changes/service';
 import { followerStatus } from '../../src/changes/follower';
@@ -23,7 +20,7 @@ import * as tokenService from '../../src/tokens/service';
 let a: TestApp;
 let b: GatehouseApp;
 let bDb: Db;
-let sqliteFile: string | undefined;
+let closeServers: () => Promise<void>;
 let adminToken: string;
 
 const CHECK = { user: 'fresh.admin', domain: 'Files', operation: 'R', workspace: '/Root' };
@@ -54,21 +51,12 @@ function tokenOf(res: { headers: Record<string, string> }): string {
 }
 
 beforeAll(async () => {
-  if (!process.env.DATABASE_URL) sqliteFile = path.join(os.tmpdir(), `gatehouse-fresh-${randomBytes(4).toString('hex')}.sqlite`);
-  a = await createTestApp(sqliteFile ? { sqliteFile } : {});
+  ({ a, b, bDb, close: closeServers } = await twoServers('fresh'));
   await a.makeUser({ username: 'fresh.admin', role: 'superuser' });
   adminToken = await a.token('fresh.admin');
-  // Its own connection pool and its own decision state, like a second process.
-  bDb = createDb(a.config);
-  b = await createApp(a.config, { db: bDb });
 });
 
-afterAll(async () => {
-  await b?.close();
-  await bDb?.destroy();
-  await a?.close();
-  if (sqliteFile) for (const f of [sqliteFile, `${sqliteFile}-wal`, `${sqliteFile}-shm`]) fs.rmSync(f, { force: true });
-});
+afterAll(async () => closeServers?.());
 
 describe('a write through one server, a decision on the other', () => {
   it('a membership change: at once with the consistency token, applied without reloading everything', async () => {

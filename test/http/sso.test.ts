@@ -2,6 +2,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import request from 'supertest';
 import { SYSTEM_ACTOR } from '../../src/audit/service';
 import * as userService from '../../src/users/service';
+import { recordChange } from '../../src/changes/service';
+import { transaction } from '../../src/db/transaction';
 import { createApp, type GatehouseApp } from '../../src/app';
 import type { SsoConfig } from '../../src/sso/config';
 import { $, createTestApp, eachTestStartsFromSetUp, PASSWORD, type Agent, type TestApp } from '../support/app';
@@ -413,12 +415,18 @@ describe('refusals: nothing created, a friendly page, an audit event', () => {
 
     await userService.setStatus(t.db, SYSTEM_ACTOR, id, 'active');
     // An account lock from before sign-in throttling (the column is still honoured).
-    await t.db('users').where({ id }).update({ locked_until: Date.now() + 3600_000 });
+    // Written as the product writes account changes: with its change-log entry (servers hold accounts in memory).
+    const setLock = (lockedUntil: number | null) =>
+      transaction(t.db, async (trx) => {
+        await trx('users').where({ id }).update({ locked_until: lockedUntil });
+        await recordChange(trx, { kind: 'user', id });
+      });
+    await setLock(Date.now() + 3600_000);
     const locked = await ssoSignIn('jane');
     expect(locked.res.status).toBe(403);
     expect(await signedInAs(locked.agent)).toBeNull();
 
-    await t.db('users').where({ id }).update({ locked_until: null });
+    await setLock(null);
     const again = await ssoSignIn('jane');
     expect(again.res.status).toBe(303);
     expect(await signedInAs(again.agent)).toBe('jane.doe');
