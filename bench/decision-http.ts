@@ -15,7 +15,9 @@
  *   POST /access/v1/evaluations  1,000 AuthZEN questions (when the route exists)
  * The callers are a machine client with the `decisions` scope (no rate limit). Questions are random users,
  * domains, operations and workspaces of the data set. The server counts its database queries (knex query
- * events) during each run: queries per decision is that count over the decisions answered.
+ * events) during each run, those sent while answering a request apart from its background work (following
+ * the change log every 20 ms): queries per decision is the first count over the decisions answered; the
+ * background is reported as queries per second, independent of the load.
  * Prints req/s, decisions/s, p50/p99 and the ratio to the floor; writes bench/results/decision-http.json.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -49,8 +51,10 @@ interface Server {
   child: ChildProcess;
   /** Zeroes the server's query counter. */
   reset(): Promise<void>;
-  /** Database queries since the last reset. */
-  queries(): Promise<number>;
+  /** Database queries since the last reset: sent while answering requests, and in the background. */
+  queries(): Promise<{ request: number; background: number; requestQueries: string[] }>;
+  /** The server process's CPU time (µs, user and system) since the last reset. */
+  cpu(): Promise<{ user: number; system: number }>;
   stop(): void;
 }
 
@@ -85,7 +89,11 @@ async function startServer(mode: 'app' | 'floor', port: number, extra: string[] 
     },
     async queries() {
       child.send({ type: 'stats' });
-      return (await reply<{ queries: number }>(child, 'stats')).queries;
+      return (await reply<{ queries: { request: number; background: number; requestQueries: string[] } }>(child, 'stats')).queries;
+    },
+    async cpu() {
+      child.send({ type: 'cpu' });
+      return (await reply<{ cpu: { user: number; system: number } }>(child, 'cpu')).cpu;
     },
     stop: () => child.send({ type: 'stop' }),
   };
@@ -156,6 +164,12 @@ interface Measured {
   non2xx: number;
   errors: number;
   queriesPerDecision: number | null;
+  /** The server's background queries (following the change log) per second during the run. */
+  backgroundQueriesPerSecond: number | null;
+  /** The server's CPU time per request (µs): in the process itself (user) and in the kernel for it (system). */
+  cpuMicrosPerRequest: { user: number; system: number };
+  /** The distinct SQL of the queries counted as sent while answering (empty when there were none). */
+  requestQueries?: string[];
   ratioToFloor?: number;
 }
 
@@ -183,6 +197,7 @@ async function measure(target: Target, headers: Record<string, string>): Promise
   await target.server.reset();
   const r = await load(target, headers, SECONDS);
   const queries = await target.server.queries();
+  const cpu = await target.server.cpu();
   const ok = r['2xx'];
   const decisions = ok * target.items;
   const m: Measured = {
@@ -196,9 +211,12 @@ async function measure(target: Target, headers: Record<string, string>): Promise
     requests: r.requests.total,
     non2xx: r.non2xx,
     errors: r.errors + r.timeouts,
-    queriesPerDecision: target.name.startsWith('floor') ? null : decisions ? +(queries / decisions).toFixed(4) : null,
+    queriesPerDecision: target.name.startsWith('floor') ? null : decisions ? +(queries.request / decisions).toFixed(4) : null,
+    backgroundQueriesPerSecond: target.name.startsWith('floor') ? null : Math.round(queries.background / SECONDS),
+    cpuMicrosPerRequest: { user: Math.round(cpu.user / r.requests.total), system: Math.round(cpu.system / r.requests.total) },
+    ...(queries.requestQueries.length ? { requestQueries: queries.requestQueries } : {}),
   };
-  console.log(`  ${m.name}: ${m.requestsPerSecond.toLocaleString('en-US')} req/s, ${m.decisionsPerSecond.toLocaleString('en-US')} decisions/s, p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms${m.non2xx || m.errors ? `, ${m.non2xx} non-2xx, ${m.errors} errors` : ''}`);
+  console.log(`  ${m.name}: ${m.requestsPerSecond.toLocaleString('en-US')} req/s, ${m.decisionsPerSecond.toLocaleString('en-US')} decisions/s, p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms, server CPU ${m.cpuMicrosPerRequest.user} µs user + ${m.cpuMicrosPerRequest.system} µs system per request${m.non2xx || m.errors ? `, ${m.non2xx} non-2xx, ${m.errors} errors` : ''}`);
   if (m.non2xx || m.errors) throw new Error(`${m.name}: ${m.non2xx} answers were not 2xx and ${m.errors} failed — the figures would not be decisions.`);
   return m;
 }
@@ -303,10 +321,10 @@ async function main() {
     for (const r of results) r.ratioToFloor = +(r.requestsPerSecond / (r.decisionsPerRequest === 1 ? singleFloor : batchFloor).requestsPerSecond).toFixed(3);
 
     console.log('');
-    console.log(`${'target'.padEnd(40)} ${'req/s'.padStart(9)} ${'decisions/s'.padStart(12)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'× floor'.padStart(8)} ${'queries/decision'.padStart(17)}`);
+    console.log(`${'target'.padEnd(40)} ${'req/s'.padStart(9)} ${'decisions/s'.padStart(12)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'× floor'.padStart(8)} ${'queries/decision'.padStart(17)} ${'background q/s'.padStart(15)}`);
     for (const r of results) {
       console.log(
-        `${r.name.padEnd(40)} ${r.requestsPerSecond.toLocaleString('en-US').padStart(9)} ${r.decisionsPerSecond.toLocaleString('en-US').padStart(12)} ${String(r.p50Ms).padStart(8)} ${String(r.p99Ms).padStart(8)} ${`${(r.ratioToFloor! * 100).toFixed(1)}%`.padStart(8)} ${(r.queriesPerDecision === null ? '–' : String(r.queriesPerDecision)).padStart(17)}`,
+        `${r.name.padEnd(40)} ${r.requestsPerSecond.toLocaleString('en-US').padStart(9)} ${r.decisionsPerSecond.toLocaleString('en-US').padStart(12)} ${String(r.p50Ms).padStart(8)} ${String(r.p99Ms).padStart(8)} ${`${(r.ratioToFloor! * 100).toFixed(1)}%`.padStart(8)} ${(r.queriesPerDecision === null ? '–' : String(r.queriesPerDecision)).padStart(17)} ${(r.backgroundQueriesPerSecond === null ? '–' : String(r.backgroundQueriesPerSecond)).padStart(15)}`,
       );
     }
     const check = results.find((r) => r.path === '/api/v1/check');
@@ -315,7 +333,7 @@ async function main() {
     const goals = {
       singleAtHalfTheFloor: { goal: '≥ 50% of the floor’s req/s', check: check?.ratioToFloor ?? 'not measured', evaluation: evaluationResult?.ratioToFloor ?? 'not measured', met: (check?.ratioToFloor ?? 0) >= 0.5 && (evaluationResult?.ratioToFloor ?? 0) >= 0.5 },
       batchDecisionsPerSecond: { goal: '≥ 200,000 decisions/s', measured: Object.fromEntries(batches.map((b) => [b.path, b.decisionsPerSecond])), met: batches.every((b) => b.decisionsPerSecond >= 200_000) },
-      queriesPerDecision: { goal: '0', measured: Object.fromEntries(results.filter((r) => r.queriesPerDecision !== null).map((r) => [r.path, r.queriesPerDecision])), met: results.every((r) => !r.queriesPerDecision) },
+      queriesPerDecision: { goal: '0 (sent while answering; the change-log follower polls in the background, independent of the load)', measured: Object.fromEntries(results.filter((r) => r.queriesPerDecision !== null).map((r) => [r.path, r.queriesPerDecision])), met: results.every((r) => !r.queriesPerDecision) },
     };
     console.log('');
     for (const [name, g] of Object.entries(goals)) console.log(`${g.met ? 'MET    ' : 'NOT MET'} ${name}: ${g.goal}`);

@@ -12,6 +12,7 @@ import { storedPermissionKeys } from './roles/repo';
 import { missingBuiltInDomains } from './domains/service';
 import { bodyParseError, errorHandler } from './http/errorHandler';
 import { securityHeaders } from './http/security';
+import { decisionLane, withDecisionLane, type DecisionRoute, type KoaListener } from './http/decisionLane';
 import { staticFiles } from './http/static';
 import { sessionMiddleware } from './http/session';
 import { csrfProtection } from './http/csrf';
@@ -41,7 +42,7 @@ import { routes as explorerRoutes } from './access/explorerRoutes';
 import { routes as assetRoutes } from './assets/routes';
 import { routes as apiDocsRoutes } from './api/routes';
 import { routes as scimSettingsRoutes } from './scim/routes';
-import { scimServer } from './scim/server';
+import { SCIM_PREFIX, scimServer } from './scim/server';
 import { routes as clientRoutes } from './clients/routes';
 import { createOps, type LogDestination, type Ops } from './ops';
 import { startFollowing, stopFollowing } from './changes/follower';
@@ -60,6 +61,16 @@ export interface GatehouseApp {
   /** Delivers webhook events; polling when `config.webhooks.worker` is on (tests start it themselves). */
   webhooks: WebhookWorker;
   close(): Promise<void>;
+}
+
+/** Koa, whose request listener answers the decision routes' common requests first (src/http/decisionLane.ts). */
+class GatehouseKoa extends Koa {
+  decisions?: { routes: ReadonlyMap<string, DecisionRoute>; services: AppServices; ops: Ops };
+
+  override callback(): KoaListener {
+    const koa = super.callback();
+    return this.decisions ? withDecisionLane(koa, this.decisions.routes, this.decisions.services, this.decisions.ops) : koa;
+  }
 }
 
 /** Checks that the database holds the catalog this code expects (migrated and seeded). */
@@ -84,7 +95,8 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
   configureViews(config.cacheTemplates);
 
   const secret = config.sessionSecret ?? (await getOrCreateSetting(db, 'session_secret', () => randomBytes(32).toString('base64url')));
-  const app = new Koa({ keys: [secret], proxy: config.trustProxy });
+  // Its request listener (`callback()`, which `listen()` uses too) puts the decision lane in front of Koa.
+  const app = new GatehouseKoa({ keys: [secret], proxy: config.trustProxy });
   const services: AppServices = { db, config };
   app.context.services = services;
   app.silent = config.env === 'test';
@@ -99,6 +111,7 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
 
   // Each API surface answers every request under its prefix: token first, then the route, its body and input.
   const surfaces = API_SURFACES.map(({ surface, operations }) => mountSurface(surface, operations, registry));
+  const decisionRoutes = new Map(surfaces.flatMap((s) => [...s.decisionRoutes]));
 
   const consoleRouter = new Router();
   for (const defs of CONSOLE_ROUTES) mount(consoleRouter, defs, registry);
@@ -117,14 +130,17 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
   ];
   const consoleChain = compose(consoleStack as Koa.Middleware[]);
 
+  app.decisions = { routes: decisionRoutes, services, ops };
   app.use(ops.requestContext);
   app.use(errorHandler());
-  app.use(securityHeaders(config));
+  // The decision operations, the hot path, go no further (src/http/decisionLane.ts).
+  app.use(decisionLane(decisionRoutes, config));
+  app.use(securityHeaders(config, [...API_SURFACES.map((s) => s.surface.prefix), SCIM_PREFIX]));
   app.use(ops.endpoints);
   app.use(staticFiles());
   // SCIM 2.0 (RFC 7644) for directories: its own media type, errors and authentication.
   app.use(scimServer());
-  for (const surface of surfaces) app.use(surface);
+  for (const surface of surfaces) app.use(surface.middleware);
   app.use(consoleChain);
 
   // Expired sessions, stale throttle counters and old reset links are removed on a schedule, not only when

@@ -17,7 +17,7 @@ import { P } from '../permissions/catalog';
 import { HttpError, ValidationError } from '../http/errors';
 import { CONSISTENCY_HEADER, operation } from '../api/operation';
 import { CONSISTENCY_WAIT_MS } from '../changes/follower';
-import { awaitConsistency } from '../api/auth';
+import { awaitConsistency, awaitConsistencyIn } from '../api/auth';
 import { component, flag, list, record, text, usernameParam } from '../api/schemas';
 import { PermissionSchema } from '../domainPermissions/api';
 import { MAX_LEVEL, OPERATIONS, type Operation } from './catalog';
@@ -163,19 +163,27 @@ export function ruleJson(index: AccessIndex, r: Rule) {
  * often name the same permissions, and the answer then shares their JSON.
  */
 export function decisionJson(index: AccessIndex, d: Decision, rules?: Map<Rule, ReturnType<typeof ruleJson>>) {
-  const json = (r: Rule) => {
-    if (!rules) return ruleJson(index, r);
-    let j = rules.get(r);
-    if (!j) rules.set(r, (j = ruleJson(index, r)));
-    return j;
-  };
+  // No closure per call: this runs once per decision on the hot path.
+  let matched: Array<ReturnType<typeof ruleJson>> = [];
+  if (d.matched.length) {
+    matched = new Array(d.matched.length);
+    for (let i = 0; i < d.matched.length; i++) matched[i] = cachedRuleJson(index, d.matched[i], rules);
+  }
   return {
     allowed: d.allowed,
     reason: d.reason,
-    decidedBy: d.decidedBy ? json(d.decidedBy) : null,
-    matched: d.matched.length ? d.matched.map(json) : [],
+    decidedBy: d.decidedBy ? cachedRuleJson(index, d.decidedBy, rules) : null,
+    matched,
     explanation: d.explanation,
   };
+}
+
+/** A rule's JSON, made once per batch when the batch keeps a cache. */
+function cachedRuleJson(index: AccessIndex, r: Rule, rules: Map<Rule, ReturnType<typeof ruleJson>> | undefined) {
+  if (!rules) return ruleJson(index, r);
+  let j = rules.get(r);
+  if (!j) rules.set(r, (j = ruleJson(index, r)));
+  return j;
 }
 
 const toQuery = (b: CheckBody): service.CheckQuery => ({ user: b.user, domain: b.domain, operation: b.operation, workspace: b.workspace, level: b.level ?? undefined });
@@ -208,11 +216,11 @@ const checkOne = operation({
     422: 'A missing or malformed field, or a user, domain or workspace that does not exist (on that field).',
     503: `A consistency token was sent and this server's state did not reach it within ${CONSISTENCY_WAIT_MS / 1000} s.`,
   },
-  async handler(ctx, { body }) {
+  async decide({ db }, { body }) {
     // The header's token was awaited by the authentication; the body's is awaited here.
-    if (body.consistencyToken !== undefined) await awaitConsistency(ctx, body.consistencyToken);
+    if (body.consistencyToken !== undefined) await awaitConsistencyIn(db, body.consistencyToken);
     try {
-      const result = await service.check(ctx.services.db, toQuery(body));
+      const result = await service.check(db, toQuery(body));
       return decisionJson(result.index, result);
     } catch (err) {
       throw asFieldError(err);
@@ -255,10 +263,10 @@ const checkBatch = operation({
     422: 'No `checks` list, an empty one, more than 1,000, or a malformed question (`details.fields` names `checks.<n>.<field>`).',
     503: `A consistency token was sent and this server's state did not reach it within ${CONSISTENCY_WAIT_MS / 1000} s.`,
   },
-  async handler(ctx, { body }) {
+  async decide({ db }, { body }) {
     // The header's token was awaited by the authentication; the body's is awaited here.
-    if (body.consistencyToken !== undefined) await awaitConsistency(ctx, body.consistencyToken);
-    const answers = await service.checkMany(ctx.services.db, body.checks.map(toQuery));
+    if (body.consistencyToken !== undefined) await awaitConsistencyIn(db, body.consistencyToken);
+    const answers = await service.checkMany(db, body.checks.map(toQuery));
     const rules = new Map<Rule, ReturnType<typeof ruleJson>>();
     return { results: answers.map((a) => (a instanceof HttpError ? errorJson(asFieldError(a) as HttpError) : decisionJson(a.index, a, rules))) };
   },

@@ -34,19 +34,6 @@ export async function loadSubject(db: Db, usernameOrId: string | number): Promis
   return (await decisionState(db)).account(usernameOrId);
 }
 
-/** Several subjects by (case-insensitive) username, keyed by the lower-cased username (from the decision state). */
-export async function loadSubjectsByUsername(db: Db, usernames: string[]): Promise<Map<string, SubjectWithName>> {
-  const state = await decisionState(db);
-  const out = new Map<string, SubjectWithName>();
-  for (const raw of usernames) {
-    const name = raw.trim();
-    if (!name || name.length > 64) continue;
-    const subject = state.account(name);
-    if (subject) out.set(name.toLowerCase(), subject);
-  }
-  return out;
-}
-
 // ---- resolving names -------------------------------------------------------------------------------------
 
 export const userNotFound = (user: string | number) => notFound('User', `There is no user ${typeof user === 'number' ? `with id ${user}` : `"${user}"`}.`);

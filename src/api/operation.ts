@@ -42,13 +42,17 @@ import { checkStrict, throwStrict, type FieldErrors } from '../http/forms';
 import { satisfies, type Method, type MountedRoute, type Requirement } from '../http/routing';
 import { collectPositions, headPosition } from '../changes/service';
 import { followerStatus } from '../changes/follower';
+import type { SurfaceAuthentication } from './auth';
+import type { AppServices } from '../http/types';
+import type { DecisionRoute } from '../http/decisionLane';
+import { PRE_READ_BODY, type HandedOver } from '../http/handOver';
 
 /** A group of operations under one prefix with one way of authenticating (the JSON API, AuthZEN, SCIM…). */
 export interface ApiSurface {
   /** The paths' prefix, e.g. '/api/v1'. */
   prefix: string;
   /** Makes the middleware that identifies the caller from the request's headers alone (sets ctx.state.user); it never reads the body. One per app. */
-  authenticate: () => Koa.Middleware;
+  authenticate: () => SurfaceAuthentication;
   /** How the protected operations authenticate, for the document: a name and an OpenAPI Security Scheme. */
   security: { name: string; scheme: Record<string, unknown> };
   /** The `WWW-Authenticate` challenge of a 401, e.g. 'Bearer realm="Gatehouse API"'. */
@@ -121,7 +125,13 @@ export interface Operation<P = any, Q = any, B = any, T = any> {
   canonicalBody?: (body: unknown) => boolean;
   load?: (ctx: Koa.Context, params: P) => Promise<T>;
   check?: (ctx: Koa.Context, input: { params: P; target: T; body: Record<string, unknown> }) => Promise<FieldErrors>;
-  handler: (ctx: Koa.Context, input: OperationInput<P, Q, B, T>) => unknown;
+  /** Answers the request: returns the response body (or sets `ctx` itself). Exactly one of `handler` and `decide`. */
+  handler?: (ctx: Koa.Context, input: OperationInput<P, Q, B, T>) => unknown;
+  /**
+   * For decision operations (`consistency: 'decisions'`): the answer from the input and the services alone,
+   * with no request context — so the decision lane (src/http/decisionLane.ts) can answer it without Koa.
+   */
+  decide?: (services: AppServices, input: OperationInput<P, Q, B, T>) => unknown;
 }
 
 /** Defines an operation (an identity function that lets TypeScript infer the input types from the schemas). */
@@ -140,6 +150,8 @@ export function created<R>(ctx: Koa.Context, location: string, body: R): R {
 export const BODY_METHODS: ReadonlySet<Method> = new Set(['POST', 'PUT', 'PATCH']);
 
 const NO_FIELDS = Joi.object({});
+/** The `next` of an operation, which answers the request itself. */
+const NOTHING_NEXT = async () => undefined;
 const NOTHING = Object.freeze({ value: undefined, unknown: Object.freeze({}), problems: Object.freeze({}) });
 const NO_QUERY = Object.freeze({ value: Object.freeze({}), unknown: Object.freeze({}), problems: Object.freeze({}) });
 const EMPTY = Joi.object({});
@@ -148,13 +160,23 @@ const readJson = bodyParser({ enableTypes: ['json'], jsonLimit: '2mb', onError: 
 
 /** Reads a JSON body, after the caller is known: 415 (lenient: 400) for another media type; an absent body is `undefined`. */
 async function readBody(ctx: Koa.Context, lenient: boolean): Promise<unknown> {
+  // Read already by the decision lane, which handed the request over (src/http/decisionLane.ts).
+  const preRead = (ctx.req as HandedOver)[PRE_READ_BODY];
+  if (preRead) {
+    if ('error' in preRead) bodyParseError(preRead.error as Error & { status?: number });
+    return jsonObject(preRead.body);
+  }
   const length = Number(ctx.get('content-length') || 0);
   if (!(length > 0 || ctx.get('transfer-encoding'))) return undefined;
-  if (!ctx.is('application/json', '+json')) {
+  // The exact common type first: type-is's parsing is a measurable share of a decision.
+  if (ctx.get('content-type') !== 'application/json' && !ctx.is('application/json', '+json')) {
     throw new HttpError(lenient ? 400 : 415, 'unsupported_media_type', 'Send the request body as JSON, with Content-Type: application/json.');
   }
   await readJson(ctx, async () => undefined);
-  const body = ctx.request.body;
+  return jsonObject(ctx.request.body);
+}
+
+function jsonObject(body: unknown): unknown {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'malformed_body', 'Send a JSON object.');
   return body;
 }
@@ -179,6 +201,7 @@ function guard(surface: ApiSurface, requires: Requirement, ctx: Koa.Context): vo
 function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware {
   const takesBody = BODY_METHODS.has(op.method);
   const lenient = surface.input === 'lenient';
+  const headerSchemas = Object.entries(op.headers ?? {}).map(([name, schema]) => [name, schema, (schema.describe().flags as { presence?: string } | undefined)?.presence === 'required'] as const);
   return async (ctx) => {
     guard(surface, op.requires, ctx);
     const raw = takesBody ? await readBody(ctx, lenient) : undefined;
@@ -199,8 +222,11 @@ function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware
     const problems = { ...query.problems, ...body.problems };
     if (op.body && op.bodyRequired !== false && raw === undefined) problems._ = 'Send a JSON object as the request body.';
     const headers: Record<string, unknown> = {};
-    for (const [name, schema] of Object.entries(op.headers ?? {})) {
-      const { value, error } = schema.validate(ctx.get(name) || undefined);
+    for (const [name, schema, required] of headerSchemas) {
+      const sent = ctx.get(name) || undefined;
+      // An optional header that was not sent has nothing to judge (the common case on the decision path).
+      if (sent === undefined && !required) continue;
+      const { value, error } = schema.validate(sent);
       if (error) throw new ValidationError({ [name]: error.message }, `The ${name} header is malformed.`, 400);
       headers[name] = value;
     }
@@ -211,17 +237,17 @@ function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware
 
     const input = { params, query: query.value, body: body.value, headers, target };
     if (op.consistency === 'decisions') {
-      const result = await op.handler(ctx, input);
+      const result = op.decide ? await op.decide(ctx.services, input) : await op.handler!(ctx, input);
       if (result !== undefined) ctx.body = result;
       ctx.set(CONSISTENCY_HEADER, String(followerStatus(ctx.services.db).position ?? 0));
     } else if (op.method !== 'GET') {
       await collectPositions(async (recorded) => {
-        const result = await op.handler(ctx, input);
+        const result = await op.handler!(ctx, input);
         if (result !== undefined) ctx.body = result;
         ctx.set(CONSISTENCY_HEADER, String(recorded() || (await headPosition(ctx.services.db))));
       });
     } else {
-      const result = await op.handler(ctx, input);
+      const result = await op.handler!(ctx, input);
       if (result !== undefined) ctx.body = result;
     }
   };
@@ -232,16 +258,62 @@ export function carriesConsistencyToken(op: Operation): boolean {
   return op.method !== 'GET' || op.consistency === 'decisions';
 }
 
+/** A surface mounted: the middleware answering everything under its prefix, and its decision routes by `METHOD /path`. */
+export interface MountedSurface {
+  middleware: Koa.Middleware;
+  /**
+   * The surface's decision operations (`consistency: 'decisions'`, no path parameters), keyed by method and
+   * full path: the hot path of the product, answered by src/http/decisionLane.ts ahead of everything else.
+   */
+  decisionRoutes: Map<string, DecisionRoute>;
+}
+
+/** The start-up check of a surface's operations: every problem at once. */
+function checkOperations(surface: ApiSurface, operations: readonly Operation[]): void {
+  const problems = operations.flatMap((op) => [
+    ...(!op.handler === !op.decide ? [`${op.operationId}: give exactly one of handler and decide`] : []),
+    ...(op.decide && op.consistency !== 'decisions' ? [`${op.operationId}: decide is for decision operations (consistency: 'decisions')`] : []),
+  ]);
+  if (problems.length) throw new Error(`The operations of ${surface.prefix} are malformed:\n${problems.join('\n')}`);
+}
+
 /**
  * Mounts a surface's operations: returns the middleware that answers every request under its prefix
- * (authenticate → route → 404/405), and records each route with its requirement in `registry`.
+ * (authenticate → route → 404/405), its decision routes, and records each route with its requirement in
+ * `registry`.
  */
-export function mountSurface(surface: ApiSurface, operations: readonly Operation[], registry: MountedRoute[]): Koa.Middleware {
+export function mountSurface(surface: ApiSurface, operations: readonly Operation[], registry: MountedRoute[]): MountedSurface {
+  checkOperations(surface, operations);
   const router = new Router({ prefix: surface.prefix });
+  // One authentication per surface: the decision routes share its rate limiter and last-used bookkeeping.
+  const authenticate = surface.authenticate();
+  const decisionRoutes = new Map<string, DecisionRoute>();
+  const markApi = (ctx: Koa.Context) => {
+    ctx.state.isApi = true;
+    ctx.state.apiSurface = surface;
+  };
   for (const op of operations) {
     const middleware = operationMiddleware(surface, op);
-    registry.push({ method: op.method, path: op.path, requires: op.requires, handler: (ctx) => middleware(ctx, async () => undefined), api: true, prefix: surface.prefix });
+    registry.push({ method: op.method, path: op.path, requires: op.requires, handler: (ctx) => middleware(ctx, NOTHING_NEXT), api: true, prefix: surface.prefix });
     router.register(op.path, [op.method], [middleware] as never);
+    if (op.consistency === 'decisions' && !op.path.includes(':')) {
+      const route = `${surface.prefix}${op.path}`;
+      const { decisionCaller } = authenticate;
+      decisionRoutes.set(`${op.method} ${route}`, {
+        route,
+        middleware: (ctx) => {
+          markApi(ctx);
+          // The route pattern, as @koa/router would record it, for the metrics' and access log's labels.
+          (ctx as unknown as { _matchedRoute: string })._matchedRoute = route;
+          return authenticate(ctx, () => middleware(ctx, NOTHING_NEXT));
+        },
+        // Answered without Koa when the caller, the body and the answer need nothing the lane cannot give.
+        alone:
+          decisionCaller && op.decide && op.canonicalBody && BODY_METHODS.has(op.method) && !op.query && !op.load && !op.check
+            ? { caller: decisionCaller, requires: op.requires, canonicalBody: op.canonicalBody, decide: op.decide }
+            : undefined,
+      });
+    }
   }
   const methodNotAllowed: Koa.Middleware = async (ctx, next) => {
     await next();
@@ -250,12 +322,14 @@ export function mountSurface(surface: ApiSurface, operations: readonly Operation
       throw new HttpError(ctx.status, 'method_not_allowed', `This address answers ${allow || 'no method'} only.`, {}, undefined, { Allow: allow });
     }
   };
-  const chain = compose([surface.authenticate(), methodNotAllowed, router.routes(), router.allowedMethods()] as Koa.Middleware[]);
+  const chain = compose([authenticate, methodNotAllowed, router.routes(), router.allowedMethods()] as Koa.Middleware[]);
   const under = (path: string) => path === surface.prefix || path.startsWith(`${surface.prefix}/`);
-  return (ctx, next) => {
-    if (!under(ctx.path)) return next();
-    ctx.state.isApi = true;
-    ctx.state.apiSurface = surface;
-    return chain(ctx);
+  return {
+    middleware: (ctx, next) => {
+      if (!under(ctx.path)) return next();
+      markApi(ctx);
+      return chain(ctx);
+    },
+    decisionRoutes,
   };
 }

@@ -153,8 +153,7 @@ const evaluation = operation({
   canonicalBody: isCanonicalEvaluation,
   example: { subject: { type: 'user', id: 'jane.doe' }, action: { name: 'read' }, resource: { type: 'processes', id: '/Root/Sales', properties: { level: 2 } } },
   responses: { 200: { description: 'The decision.', schema: DecisionSchema } },
-  async handler(ctx, { body, headers }) {
-    const { db } = ctx.services;
+  async decide({ db }, { body, headers }) {
     await service.awaitFreshness(db, contextOf(body, headers));
     return service.evaluate(db, body);
   },
@@ -224,8 +223,7 @@ const evaluations = operation({
       ),
     },
   },
-  async handler(ctx, { body, headers }) {
-    const { db } = ctx.services;
+  async decide({ db }, { body, headers }) {
     await service.awaitFreshness(db, contextOf(body, headers));
     if (!body.evaluations?.length) {
       const single = withDefaults(body, {});

@@ -100,8 +100,22 @@ interface Lookups {
 }
 
 /** The Gatehouse question an evaluation asks, or why it cannot be asked. */
-function resolve(index: AccessIndex, subjects: Map<string, SubjectWithName>, e: Evaluation): Resolved | DecisionContext {
-  return resolveWith({ subject: (id) => subjects.get(id.trim().toLowerCase()), domain: (type) => index.findDomain(type), workspace: (id) => workspaceOf(index, id) }, e);
+/** The lookups of one evaluation, straight from the state (a class: no closures made per decision). */
+class StateLookups implements Lookups {
+  constructor(
+    private readonly index: AccessIndex,
+    private readonly state: { account(ref: string): SubjectWithName | undefined },
+  ) {}
+  subject(id: string): SubjectWithName | undefined {
+    const name = id.trim();
+    return name && name.length <= 64 ? this.state.account(name) : undefined;
+  }
+  domain(type: string): DomainInput | undefined {
+    return this.index.findDomain(type);
+  }
+  workspace(resourceId: string): number | undefined {
+    return workspaceOf(this.index, resourceId);
+  }
 }
 
 function resolveWith(find: Lookups, e: Evaluation): Resolved | DecisionContext {
@@ -119,23 +133,18 @@ function resolveWith(find: Lookups, e: Evaluation): Resolved | DecisionContext {
   return { subject, domain, op, workspaceId, level: domain.usesLevels ? level.level : 0 };
 }
 
-function answer(index: AccessIndex, subjects: Map<string, SubjectWithName>, e: Evaluation, now: number): EvaluationAnswer {
-  const q = resolve(index, subjects, e);
+function answer(index: AccessIndex, lookups: Lookups, e: Evaluation, now: number): EvaluationAnswer {
+  const q = resolveWith(lookups, e);
   if (!('op' in q)) return { decision: false, context: q };
   const d = decide(index, q.subject, q.domain.key as DomainKey, q.op, q.workspaceId, q.level, now);
   recordDecision(d);
   return { decision: d.allowed, context: decisionContext(index, d) };
 }
 
-async function subjectsOf(db: Db, items: Array<Evaluation | undefined>): Promise<Map<string, SubjectWithName>> {
-  const names = items.filter((e): e is Evaluation => !!e && e.subject.type === SUBJECT_TYPE).map((e) => e.subject.id);
-  return access.loadSubjectsByUsername(db, [...new Set(names)]);
-}
-
 /** One evaluation. */
 export async function evaluate(db: Db, e: Evaluation, now = Date.now()): Promise<EvaluationAnswer> {
-  const index = await access.getIndex(db);
-  return answer(index, await subjectsOf(db, [e]), e, now);
+  const state = await access.getState(db);
+  return answer(state.index, new StateLookups(state.index, state), e, now);
 }
 
 /**

@@ -110,6 +110,12 @@ class Follower {
     return this.state ?? state;
   }
 
+  /** The state, when `current()` would answer it without waiting (loaded, caught up with own writes); else undefined. */
+  currentNow(): DecisionState | undefined {
+    if (!this.state || (this.localCommitted && !this.covers(this.localCommitted))) return undefined;
+    return this.state;
+  }
+
   covers(position: number): boolean {
     return !!this.tracker && this.tracker.covers(position);
   }
@@ -301,6 +307,11 @@ export function stopFollowing(db: Db): void {
 /** The decision state of this handle, loaded and caught up with this process's own writes. */
 export function decisionState(db: Db): Promise<DecisionState> {
   return followerFor(db).current();
+}
+
+/** The decision state if it can be used at once (see `decisionState`), else undefined: the caller then awaits `decisionState`. */
+export function decisionStateNow(db: Db): DecisionState | undefined {
+  return followerFor(db).currentNow();
 }
 
 /**

@@ -1,6 +1,7 @@
 import type Koa from 'koa';
 import type Router from '@koa/router';
 import type { AppPermission } from '../permissions/catalog';
+import type { CurrentUser } from './types';
 import { HttpError } from './errors';
 import { rememberReturnTo } from './session';
 
@@ -34,7 +35,11 @@ export const del = (path: string, requires: Requirement, handler: Handler): Rout
 
 /** Does the signed-in user meet the requirement? */
 export function satisfies(ctx: Koa.Context, requires: Requirement): boolean {
-  const user = ctx.state.user;
+  return satisfiedBy(ctx.state.user, requires);
+}
+
+/** Whether a caller (undefined: nobody signed in) meets a requirement. */
+export function satisfiedBy(user: CurrentUser | undefined, requires: Requirement): boolean {
   switch (requires.kind) {
     case 'public':
       return true;

@@ -15,8 +15,34 @@ export const CONTENT_SECURITY_POLICY = [
   "object-src 'none'",
 ].join('; ');
 
-export function securityHeaders(config: Config): Koa.Middleware {
+/**
+ * What a JSON API response needs (OWASP REST Security): never cached (decisions and account data change),
+ * never sniffed, rendered or framed as a document. The console's page headers (CSP for scripts and styles,
+ * permissions policy…) say nothing to an API client and would cost every decision their bytes.
+ */
+export const API_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  ['Cache-Control', 'no-store'],
+  ['Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'"],
+  ['X-Content-Type-Options', 'nosniff'],
+  ['X-Frame-Options', 'DENY'],
+];
+export const HSTS = 'max-age=31536000; includeSubDomains';
+
+/** Sets the API response headers (see API_HEADERS), and HSTS when the caller reached us over HTTPS. */
+export function setApiSecurityHeaders(ctx: Koa.Context, config: Config): void {
+  for (const [name, value] of API_HEADERS) ctx.set(name, value);
+  // HSTS whenever the caller reached us over HTTPS (directly, or through a trusted TLS proxy).
+  if (config.cookieSecure || ctx.secure) ctx.set('Strict-Transport-Security', HSTS);
+}
+
+/** Security headers on every response: the console's page set, or the API set under one of `apiPrefixes`. */
+export function securityHeaders(config: Config, apiPrefixes: readonly string[] = []): Koa.Middleware {
+  const isApi = (path: string) => apiPrefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
   return async (ctx, next) => {
+    if (isApi(ctx.path)) {
+      setApiSecurityHeaders(ctx, config);
+      return next();
+    }
     ctx.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('X-Frame-Options', 'DENY');
@@ -24,8 +50,7 @@ export function securityHeaders(config: Config): Koa.Middleware {
     ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
     ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
     ctx.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=()');
-    // HSTS whenever the browser reached us over HTTPS (directly, or through a trusted TLS proxy).
-    if (config.cookieSecure || ctx.secure) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    if (config.cookieSecure || ctx.secure) ctx.set('Strict-Transport-Security', HSTS);
     await next();
   };
 }

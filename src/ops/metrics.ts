@@ -40,6 +40,7 @@ export function createMetrics(db: Db, options: { processMetrics: boolean }): Ops
     buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  const seriesByKey = new Map<string, { observe(seconds: number): void }>();
   new Gauge({
     name: 'gatehouse_db_pool_connections',
     help: 'Database pool connections by state (used, free, pending acquires, pending creates) and the maximum.',
@@ -114,7 +115,11 @@ export function createMetrics(db: Db, options: { processMetrics: boolean }): Ops
 
   return {
     observeRequest(method, route, status, seconds) {
-      duration.observe({ method, route, status: String(status) }, seconds);
+      // Labels are bounded (route patterns), so their series are kept, not looked up by label hash each time.
+      const key = `${method} ${status} ${route}`;
+      let series = seriesByKey.get(key);
+      if (!series) seriesByKey.set(key, (series = duration.labels({ method, route, status: String(status) })));
+      series.observe(seconds);
     },
     async render() {
       const merged = Registry.merge([processRegistry, registry]);

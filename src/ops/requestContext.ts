@@ -40,20 +40,45 @@ declare module 'koa' {
   }
 }
 
+/**
+ * Decision requests answered this fast or faster are logged at debug level: at thousands per second an info
+ * line each would cost more than the decision (OPA logs its decisions the same way); their count and
+ * latency are in /metrics, and failures and slow answers are still logged at info.
+ */
+const SLOW_DECISION_SECONDS = 0.1;
+
+/**
+ * The request's state (`ctx.state`), with its logger made only when something logs through it: most requests
+ * log just the access line, written without one, and a decision request should not pay for a child logger.
+ */
+class RequestState {
+  #child: Logger | undefined;
+  readonly #logger: Logger;
+  constructor(
+    logger: Logger,
+    readonly requestId: string,
+  ) {
+    this.#logger = logger;
+  }
+  get log(): Logger {
+    return (this.#child ??= this.#logger.child({ reqId: this.requestId }));
+  }
+  set log(value: Logger) {
+    this.#child = value;
+  }
+  /** The child logger, if one was made. */
+  madeLog(): Logger | undefined {
+    return this.#child;
+  }
+}
+
 export function requestContext(logger: Logger, metrics: OpsMetrics, lifecycle: Lifecycle): Koa.Middleware {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
     const requestId = requestIdFrom(ctx.get('X-Request-Id') || undefined);
-    ctx.state.requestId = requestId;
-    // The request's logger is made only when something logs through it (most requests log just the access
-    // line below, written without one): a decision request should not pay for a child logger it never uses.
-    let child: Logger | undefined;
-    Object.defineProperty(ctx.state, 'log', {
-      get: () => (child ??= logger.child({ reqId: requestId })),
-      set: (value: Logger) => (child = value),
-      configurable: true,
-      enumerable: true,
-    });
+    const state = new RequestState(logger, requestId);
+    // Replaces Koa's empty state object before anything else has written to it.
+    ctx.state = Object.assign(state, ctx.state);
     ctx.set('X-Request-Id', requestId);
     lifecycle.inFlight++;
     try {
@@ -65,11 +90,22 @@ export function requestContext(logger: Logger, metrics: OpsMetrics, lifecycle: L
       const route = routeLabel(ctx);
       metrics.observeRequest(ctx.method, route, ctx.status, seconds);
       if (!ctx.state.opsRoute) {
-        (child ?? logger).info(
-          { ...(child ? {} : { reqId: requestId }), method: ctx.method, route, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 10_000) / 10, user: ctx.state.user?.id },
-          'request',
-        );
+        writeAccessLog(logger, { requestId, method: ctx.method, route, path: ctx.path, status: ctx.status, seconds, userId: ctx.state.user?.id, decision: ctx.state.decisionRequest, child: state.madeLog() });
       }
     }
   };
+}
+
+/** One access-log line (decision requests at debug level unless they failed or were slow): never a body, query or token. */
+export function writeAccessLog(
+  logger: Logger,
+  e: { requestId: string; method: string; route: string; path: string; status: number; seconds: number; userId?: number; decision?: boolean; child?: Logger },
+): void {
+  const quiet = !!e.decision && e.status < 400 && e.seconds < SLOW_DECISION_SECONDS;
+  const out = e.child ?? logger;
+  if (quiet && !out.isLevelEnabled('debug')) return;
+  out[quiet ? 'debug' : 'info'](
+    { ...(e.child ? {} : { reqId: e.requestId }), method: e.method, route: e.route, path: e.path, status: e.status, ms: Math.round(e.seconds * 10_000) / 10, user: e.userId },
+    'request',
+  );
 }

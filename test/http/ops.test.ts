@@ -116,6 +116,70 @@ describe('request ids and logs', () => {
   });
 });
 
+describe('decision requests', () => {
+  function logSink() {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(...String(chunk).split('\n').filter(Boolean));
+        done();
+      },
+    });
+    return { sink, entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+  }
+  const question = { user: 'opsadmin', domain: 'Processes', operation: 'R', workspace: '/Root' };
+
+  it('logs a decision at debug level, and a refused or failed one at info', async () => {
+    // Apps sharing the file's database are not closed: closing one stops the database's change-log follower.
+    const { sink, entries } = logSink();
+    const gate = await createApp({ ...t.config, logLevel: 'info' }, { db: t.db, logDestination: sink });
+    // The token's first use of a minute writes its last-used time (full path); the next one is the lane's.
+    for (const id of ['decision-first', 'decision-ok']) {
+      const ok = await request(gate.app.callback()).post('/api/v1/check').set('Authorization', `Bearer ${token}`).set('X-Request-Id', id).send(question);
+      expect(ok.status).toBe(200);
+    }
+    const unknown = await request(gate.app.callback()).post('/api/v1/check').set('Authorization', `Bearer ${token}`).set('X-Request-Id', 'decision-422').send({ ...question, user: 'nobody-here' });
+    expect(unknown.status).toBe(422);
+    const anonymous = await request(gate.app.callback()).post('/access/v1/evaluation').set('X-Request-Id', 'decision-401').send({});
+    expect(anonymous.status).toBe(401);
+    expect(entries().find((e) => e.reqId === 'decision-first')).toBeUndefined();
+    expect(entries().find((e) => e.reqId === 'decision-ok')).toBeUndefined();
+    expect(entries().find((e) => e.reqId === 'decision-422')).toMatchObject({ level: 'info', route: '/api/v1/check', status: 422 });
+    expect(entries().find((e) => e.reqId === 'decision-401')).toMatchObject({ level: 'info', route: '/access/v1/evaluation', status: 401 });
+
+    const debug = logSink();
+    const verbose = await createApp({ ...t.config, logLevel: 'debug' }, { db: t.db, logDestination: debug.sink });
+    await request(verbose.app.callback()).post('/api/v1/check').set('Authorization', `Bearer ${token}`).set('X-Request-Id', 'decision-debug').send(question);
+    expect(debug.entries().find((e) => e.reqId === 'decision-debug')).toMatchObject({ level: 'debug', msg: 'request', route: '/api/v1/check', status: 200 });
+  });
+
+  it('answers with the API security headers, the request id and the consistency token', async () => {
+    const res = await request(t.server).post('/api/v1/check').set('Authorization', `Bearer ${token}`).set('X-Request-Id', 'lane-1').send(question);
+    expect(res.status).toBe(200);
+    expect(res.headers).toMatchObject({
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+      'x-frame-options': 'DENY',
+      'x-request-id': 'lane-1',
+    });
+    expect(res.headers['gatehouse-consistency-token']).toMatch(/^\d+$/);
+    // Every API response carries the same set; console pages keep theirs.
+    const users = await request(t.server).get('/api/v1/users').set('Authorization', `Bearer ${token}`);
+    expect(users.headers['cache-control']).toBe('no-store');
+    expect(users.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
+    const page = await request(t.server).get('/login');
+    expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+  });
+
+  it('leaves other methods on a decision path to the API: 405 with Allow', async () => {
+    const res = await request(t.server).get('/api/v1/check').set('Authorization', `Bearer ${token}`);
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toContain('POST');
+    expect(res.body.error.code).toBe('method_not_allowed');
+  });
+});
+
 describe('metrics', () => {
   it('exports request durations per route pattern, decisions by outcome, pool, index and retries', async () => {
     // Other tests of this file share the app and its counters (in any order): compare before and after.

@@ -1,0 +1,201 @@
+/**
+ * The decision lane. POST /api/v1/check, /access/v1/evaluation and the other decision operations are the
+ * product's hot path: the rest of the suite asks them on every request it serves, so what a decision costs
+ * beyond the bare HTTP exchange is what Gatehouse costs its callers.
+ *
+ * Two levels, with the same operations, authentication and answers (src/api/operation.ts `decisionRoutes`):
+ * - `withDecisionLane` sits in front of Koa, at the Node request listener. A request in the common form — a
+ *   JSON body of known length, a bearer token this server's decision state knows and accepts, no
+ *   consistency token, a body already in its canonical form (`canonicalBody`) — is answered there: the
+ *   caller identified from memory, the operation's `decide`, one write of the answer with its headers.
+ *   Everything else, and anything that goes wrong (a refusal to explain, a malformed body, an error), is
+ *   handed to Koa, with the body already read when it was (PRE_READ_BODY), to be answered in full.
+ * - `decisionLane` is the Koa middleware for what was handed over or arrives in another form: right after
+ *   the request context and the error handler, ahead of static files, SCIM, the console and the routers.
+ */
+import http, { IncomingMessage, ServerResponse } from 'node:http';
+import type Koa from 'koa';
+import Bourne from '@hapi/bourne';
+import type { Config } from '../config';
+import type { DecisionCaller } from '../api/auth';
+import { PRE_READ_BODY, RATE_COUNTED, type HandedOver, type PreReadBody } from './handOver';
+import type { OperationInput } from '../api/operation';
+import { decisionStateNow, followerStatus } from '../changes/follower';
+import type { Ops } from '../ops';
+import { requestIdFrom, writeAccessLog } from '../ops/requestContext';
+import { satisfiedBy, type Requirement } from './routing';
+import { API_HEADERS, HSTS, setApiSecurityHeaders } from './security';
+import type { AppServices } from './types';
+
+declare module 'koa' {
+  interface DefaultState {
+    /** A decision request: its access-log line is written at debug level unless it failed or was slow (src/ops/requestContext.ts). */
+    decisionRequest?: boolean;
+  }
+}
+
+/** A decision operation as the lane knows it. */
+export interface DecisionRoute {
+  /** The route pattern (the metrics' label). */
+  route: string;
+  /** The route answered in Koa: authentication, then the operation. */
+  middleware: Koa.Middleware;
+  /** What answering it without Koa takes; absent when the operation cannot be answered so. */
+  alone?: {
+    caller: DecisionCaller;
+    requires: Requirement;
+    canonicalBody: (body: unknown) => boolean;
+    decide: (services: AppServices, input: OperationInput<unknown, unknown, unknown, unknown>) => unknown;
+  };
+}
+
+/** Koa's request listener (`app.callback()`). */
+export type KoaListener = ReturnType<Koa['callback']>;
+
+/** As the API's JSON body parser (src/api/operation.ts). */
+const JSON_LIMIT = 2 * 1024 * 1024;
+const CONSISTENCY_HEADER = 'gatehouse-consistency-token';
+const NO_INPUT = Object.freeze({});
+
+export function decisionLane(routes: ReadonlyMap<string, DecisionRoute>, config: Config): Koa.Middleware {
+  return (ctx, next) => {
+    const route = routes.get(`${ctx.method} ${ctx.path}`);
+    if (!route) return next();
+    ctx.state.decisionRequest = true;
+    setApiSecurityHeaders(ctx, config);
+    return route.middleware(ctx, next);
+  };
+}
+
+/** Whether the request reached us over HTTPS, as Koa's `ctx.secure` tells it. */
+function secure(req: http.IncomingMessage, config: Config): boolean {
+  if ((req.socket as { encrypted?: boolean }).encrypted) return true;
+  const forwarded = config.trustProxy ? req.headers['x-forwarded-proto'] : undefined;
+  return typeof forwarded === 'string' && forwarded.split(',', 1)[0].trim() === 'https';
+}
+
+/** The request as the lane can take it alone: a POST with a plain JSON body of known, acceptable length. */
+function plainJsonPost(req: http.IncomingMessage): boolean {
+  const h = req.headers;
+  const type = h['content-type'];
+  const length = Number(h['content-length']);
+  return (
+    (type === 'application/json' || type === 'application/json; charset=utf-8') &&
+    length > 0 &&
+    length <= JSON_LIMIT &&
+    !h['transfer-encoding'] &&
+    !h['content-encoding'] &&
+    !h[CONSISTENCY_HEADER]
+  );
+}
+
+/** Strict JSON (RFC 7159 whitespace, then an object or an array), as the API's body parser accepts it. */
+const STRICT_JSON = /^[\x20\x09\x0a\x0d]*[[{]/;
+
+/**
+ * The body of a request whose Content-Length `plainJsonPost` checked: read whole, then parsed as the API's
+ * body parser (co-body) parses it — @hapi/bourne, which refuses prototype poisoning (`__proto__`,
+ * `constructor.prototype`) — without its stream machinery. Errors carry the status the full path answers.
+ */
+function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const expected = Number(req.headers['content-length']);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      chunks.push(chunk);
+    });
+    req.on('error', reject);
+    req.on('aborted', () => reject(Object.assign(new Error('request aborted'), { status: 400 })));
+    req.on('end', () => {
+      if (received !== expected) return reject(Object.assign(new Error('request size did not match content length'), { status: 400 }));
+      // A byte-order mark is dropped, as the API's parser's decoding does.
+      const text = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received)).toString('utf8').replace(/^\uFEFF/, '');
+      try {
+        if (!STRICT_JSON.test(text)) throw new SyntaxError('invalid JSON, only supports object and array');
+        resolve(Bourne.parse(text, { protoAction: 'error' }));
+      } catch (err) {
+        reject(Object.assign(err as Error, { status: 400 }));
+      }
+    });
+  });
+}
+
+/**
+ * Wraps Koa's request listener: the decision routes' requests in the common form are answered here, every
+ * other request goes to Koa untouched.
+ */
+export function withDecisionLane(koa: KoaListener, routes: ReadonlyMap<string, DecisionRoute>, services: AppServices, ops: Ops): KoaListener {
+  const { config, db } = services;
+  const { logger, metrics, lifecycle } = ops;
+
+  /** Koa answers in full; what the lane already did (read the body, counted the rate limit) goes with it. */
+  function handOver(req: http.IncomingMessage, res: http.ServerResponse, done: { body?: PreReadBody; rateWait?: number }): Promise<void> {
+    const handed = req as http.IncomingMessage & HandedOver;
+    if (done.body) handed[PRE_READ_BODY] = done.body;
+    if (done.rateWait !== undefined) handed[RATE_COUNTED] = done.rateWait;
+    return koa(req, res);
+  }
+
+  async function answer(req: http.IncomingMessage, res: http.ServerResponse, route: DecisionRoute, alone: NonNullable<DecisionRoute['alone']>, started: bigint, userId: number): Promise<void> {
+    lifecycle.inFlight++;
+    let handed: PreReadBody | undefined;
+    try {
+      let body: unknown;
+      try {
+        body = await readJson(req);
+      } catch (error) {
+        handed = { error };
+        return;
+      }
+      if (!alone.canonicalBody(body)) {
+        handed = { body };
+        return;
+      }
+      let json: string;
+      try {
+        json = JSON.stringify(await alone.decide(services, { params: NO_INPUT, query: NO_INPUT, body, headers: NO_INPUT, target: undefined }));
+      } catch {
+        // An answer that is an error (a user that does not exist…) is explained by the full path.
+        handed = { body };
+        return;
+      }
+      const requestId = requestIdFrom(req.headers['x-request-id']);
+      const headers: string[] = ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(Buffer.byteLength(json))];
+      for (const [name, value] of API_HEADERS) headers.push(name, value);
+      if (config.cookieSecure || secure(req, config)) headers.push('Strict-Transport-Security', HSTS);
+      headers.push('X-Request-Id', requestId, 'Gatehouse-Consistency-Token', String(followerStatus(db).position ?? 0));
+      res.writeHead(200, headers);
+      res.end(json);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.observeRequest('POST', route.route, 200, seconds);
+      writeAccessLog(logger, { requestId, method: 'POST', route: route.route, path: route.route, status: 200, seconds, userId, decision: true });
+    } finally {
+      lifecycle.inFlight--;
+      // Counted already: the full path must not count the request against the rate limit again.
+      if (handed) void handOver(req, res, { body: handed, rateWait: 0 });
+    }
+  }
+
+  return (request, response) => {
+    // Gatehouse serves HTTP/1.1 (behind a proxy for anything else); another kind of request goes to Koa.
+    if (!(request instanceof IncomingMessage) || !(response instanceof ServerResponse)) return koa(request, response);
+    const req = request;
+    const res = response;
+    const route = req.method === 'POST' ? routes.get(`POST ${req.url}`) : undefined;
+    const alone = route?.alone;
+    // Debug logging and draining are rare and want the full path (a log line per request, Connection: close).
+    if (!alone || !plainJsonPost(req) || lifecycle.draining || logger.isLevelEnabled('debug')) return koa(req, res);
+    const started = process.hrtime.bigint();
+    const state = decisionStateNow(db);
+    const caller = state && alone.caller(config, state, req.headers.authorization, 'POST', route.route, Date.now());
+    // A caller counted against the rate limit already is not counted again by the full path.
+    if (!caller || caller.rateWait > 0 || !satisfiedBy(caller.user, alone.requires)) return handOver(req, res, { rateWait: caller?.rateWait });
+    return answer(req, res, route, alone, started, caller.user.id).catch((err: Error) => {
+      logger.error({ err: { type: err?.name, message: err?.message, stack: err?.stack } }, 'decision lane failed');
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify({ error: { code: 'internal_error', message: 'Something went wrong on our side. The error has been logged; please try again.', details: null } }));
+    });
+  };
+}
