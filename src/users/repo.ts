@@ -298,6 +298,9 @@ export interface UserListFilter {
 }
 
 const SEARCH_COLUMNS = ['username_lower', 'first_name_lower', 'last_name_lower', 'email_lower'];
+/** Migration 0014's index per searched column (the username's own leads with it too), and the walk's. */
+const SEARCH_INDEXES = ['users_search_username_index', 'users_search_first_name_index', 'users_search_last_name_index', 'users_search_email_index'];
+const WALK_INDEX = 'users_search_username_index';
 
 function searchWords(text: string | undefined): string[] {
   return (text ?? '')
@@ -676,9 +679,11 @@ async function searchPage(
   if (n === 0 || offset >= n) return { rows: [], count };
   const d = dir === 'desc' ? 'DESC' : 'ASC';
   const want = Math.trunc(limit) + Math.trunc(offset);
-  const walk = isMysql(db) ? 'users FORCE INDEX (users_search_username_index)' : 'users INDEXED BY users_search_username_index';
+  // Each lookup on the index it is planned for: left to itself, the planner walks the username index in
+  // order for a lookup that finds one user in a million, reading all of them.
+  const using = (index: string) => (isMysql(db) ? `users FORCE INDEX (${index})` : `users INDEXED BY ${index}`);
   const branches = searchBranches(db, word)
-    .map((b, i) => ({ ...b, from: i > 0 && perBranch[i] > SEARCH_ID_CAP ? walk : 'users' }))
+    .map((b, i) => ({ ...b, from: using(i === 0 || perBranch[i] > SEARCH_ID_CAP ? WALK_INDEX : SEARCH_INDEXES[i]) }))
     .filter((_, i) => perBranch[i] > 0);
   const page = db.raw(
     `(SELECT id, username_lower FROM (${branches
