@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, eachTestStartsFromSetUp, type TestApp } from '../support/app';
 import { createApp } from '../../src/app';
 import { logSink } from '../support/logSink';
+import { apiCheckStats, recordLaneResponses } from '../support/openapi';
 
 let t: TestApp;
 let token: string;
@@ -68,6 +69,17 @@ describe('answered in front of Koa', () => {
       expect(lane.headers['gatehouse-consistency-token']).toMatch(/^\d+$/);
     });
   }
+
+  it('its answers are checked against the OpenAPI document like every other (test/support/openapi.ts)', async () => {
+    const { server, reachedKoa } = countingServer();
+    const checked = recordLaneResponses(server);
+    await request(checked).post('/api/v1/check').set('Authorization', `Bearer ${token}`).send(CHECK);
+    const seen = apiCheckStats.checked;
+    const res = await request(checked).post('/api/v1/check').set('Authorization', `Bearer ${token}`).send(CHECK);
+    expect(res.status).toBe(200);
+    expect(reachedKoa()).toBe(1);
+    expect(apiCheckStats.checked).toBe(seen + 1);
+  });
 
   it('echoes a sane request id', async () => {
     const res = await request(t.server).post('/api/v1/check').set('Authorization', `Bearer ${token}`).set('X-Request-Id', 'pep-7.abc').send(CHECK);
