@@ -113,6 +113,11 @@ export class DecisionState {
   private readonly tokens = new HashIndex<TokenEntry>();
   private readonly clients = new Map<number, ClientEntry>();
   private readonly clientTokens = new HashIndex<ClientTokenEntry>();
+  /**
+   * Moves whenever an account is added, changed or removed here: what is remembered about the accounts
+   * elsewhere (the users list's search counts, src/users/searchCounts.ts) holds while it stays the same.
+   */
+  accountsVersion = 0;
 
   private constructor() {
     this.index = AccessIndex.build({ workspaces: [], rules: [], caps: [] });
@@ -191,6 +196,7 @@ export class DecisionState {
   // ---- writes (the follower's, through applyChanges) --------------------------------------------------
 
   private putAccount(a: Account): void {
+    this.accountsVersion++;
     const before = this.accounts.get(a.userId);
     if (before && before.username.toLowerCase() !== a.username.toLowerCase()) this.accountByName.delete(before.username.toLowerCase());
     this.accounts.set(a.userId, a);
@@ -200,6 +206,7 @@ export class DecisionState {
   private dropAccount(id: number): void {
     const before = this.accounts.get(id);
     if (!before) return;
+    this.accountsVersion++;
     this.accounts.delete(id);
     if (this.accountByName.get(before.username.toLowerCase())?.userId === id) this.accountByName.delete(before.username.toLowerCase());
   }

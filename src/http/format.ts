@@ -1,13 +1,20 @@
 /** Formatting helpers available in every template as `it.fmt`. */
 
+/** The last time converted: a list row shows one time up to three ways (datetime, title, text). */
+let lastIso = { ms: NaN, iso: '' };
+function iso(ms: number): string {
+  if (ms !== lastIso.ms) lastIso = { ms, iso: new Date(ms).toISOString() };
+  return lastIso.iso;
+}
+
 export function dateTime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '—';
-  return new Date(Number(ms)).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+  return iso(Number(ms)).replace('T', ' ').slice(0, 16) + ' UTC';
 }
 
 export function isoDateTime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '';
-  return new Date(Number(ms)).toISOString();
+  return iso(Number(ms));
 }
 
 export function relative(ms: number | null | undefined, now = Date.now()): string {

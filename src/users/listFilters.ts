@@ -63,20 +63,35 @@ export function describeFilters(q: ListQuery, names: { roles: Array<{ id: number
   return out;
 }
 
+/** Query strings already checked (the same few recur: the first page, its sorts and pages), most recent last. */
+const checked = new Map<string, { query: ListQuery; error?: string }>();
+const CHECKED_KEPT = 500;
+
+/** The query checked against `listQuery` (a copy: callers complete it), or the defaults and why not. */
+function parseListQuery(raw: Record<string, unknown>): { query: ListQuery; error?: string } {
+  const key = JSON.stringify(raw);
+  let found = checked.get(key);
+  if (!found) {
+    try {
+      found = { query: validate<ListQuery>(listQuery, raw) };
+    } catch (e) {
+      if (!(e instanceof ValidationError)) throw e;
+      found = { query: validate<ListQuery>(listQuery, {}), error: 'Some filters were not understood and have been reset.' };
+    }
+    if (checked.size >= CHECKED_KEPT) checked.delete(checked.keys().next().value!);
+    checked.set(key, found);
+  }
+  return { query: { ...found.query }, error: found.error };
+}
+
 /**
  * Reads and checks the filters. The group filter takes a group's name, or the start of exactly one group's
  * name (what a type-ahead leaves in the box when the administrator stops typing).
  */
 export async function readListFilters(db: Conn, raw: Record<string, unknown>): Promise<ListFilters> {
-  let query: ListQuery;
-  let filterError: string | undefined;
-  try {
-    query = validate<ListQuery>(listQuery, raw);
-  } catch (e) {
-    if (!(e instanceof ValidationError)) throw e;
-    query = validate<ListQuery>(listQuery, {});
-    filterError = 'Some filters were not understood and have been reset.';
-  }
+  const parsed = parseListQuery(raw);
+  let query = parsed.query;
+  let filterError = parsed.error;
   let groupId: number | undefined;
   if (query.group) {
     const exact = await groups.findByName(db, query.group);

@@ -365,6 +365,11 @@ function rawRows<T>(db: Conn, raw: unknown): T[] {
   return (isMysql(db) ? (raw as [T[]])[0] : raw) as T[];
 }
 
+/** Where a search's counts may come from instead of the database (src/users/searchCounts.ts). */
+export interface SearchCountSource {
+  of(word: string, count: () => Promise<number[]>): Promise<number[]>;
+}
+
 /** How many users a word finds through each of its four lookups, counting at most `cap + 1` each. */
 async function countBranches(db: Conn, word: string, cap = SEARCH_ID_CAP): Promise<number[]> {
   const branches = searchBranches(db, word);
@@ -593,13 +598,16 @@ export async function list(
   now = Date.now(),
   /** Keyset pagination on a unique sort key (username or email): the last key of the previous page. */
   after?: string,
-  /** The console's list counts up to COUNT_CAP (see ListCount); by default the count is exact. */
-  options: { boundedCount?: boolean } = {},
+  /**
+   * The console's list counts up to COUNT_CAP (see ListCount); by default the count is exact. With
+   * `searchCounts`, a one-word search's counts may be remembered ones (src/users/searchCounts.ts).
+   */
+  options: { boundedCount?: boolean; searchCounts?: SearchCountSource } = {},
 ): Promise<{ rows: UserListRow[]; total: number; count: ListCount }> {
   const words = searchWords(f.q);
   if (words.length === 1 && f.search === undefined && sort === 'username' && after === undefined && options.boundedCount && !isFiltered({ ...f, q: undefined })) {
     // A one-word search alone, in username order: the page and its count in one statement (searchPage).
-    const found = await searchPage(db, words[0], dir, limit, offset, now);
+    const found = await searchPage(db, words[0], dir, limit, offset, now, options.searchCounts);
     return { rows: found.rows, total: found.count.n, count: found.count };
   }
   f = await prepareFilter(db, f);
@@ -653,8 +661,16 @@ export async function list(
  * or more among a million), so the page fills after a few thousand entries at most. Only the page's rows
  * are read.
  */
-async function searchPage(db: Conn, word: string, dir: 'asc' | 'desc', limit: number, offset: number, now: number): Promise<{ rows: UserListRow[]; count: ListCount }> {
-  const perBranch = await countBranches(db, word);
+async function searchPage(
+  db: Conn,
+  word: string,
+  dir: 'asc' | 'desc',
+  limit: number,
+  offset: number,
+  now: number,
+  counts?: SearchCountSource,
+): Promise<{ rows: UserListRow[]; count: ListCount }> {
+  const perBranch = counts ? await counts.of(word, () => countBranches(db, word)) : await countBranches(db, word);
   const n = perBranch.reduce((a, b) => a + b, 0);
   const count: ListCount = n > SEARCH_ID_CAP ? { n: COUNT_CAP + 1, exact: false } : { n, exact: true };
   if (n === 0 || offset >= n) return { rows: [], count };

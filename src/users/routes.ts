@@ -27,6 +27,7 @@ import { FILTER_KEYS, readListFilters } from './listFilters';
 import { policyFor } from './policy';
 import { count } from '../http/format';
 import { decisionState } from '../changes/follower';
+import { searchCountsOf } from './searchCounts';
 
 const manage = can(P.usersManage);
 const GROUPS = 'groups';
@@ -37,8 +38,9 @@ async function list(ctx: Koa.Context) {
   const { db } = ctx.services;
   const { query: filters, filter, filterError } = await readListFilters(db, ctx.query as Record<string, unknown>);
   const now = Date.now();
+  const state = await decisionState(db);
   const { rows, count } = filter
-    ? await repo.list(db, filter, filters.sort, filters.dir, filters.size + 1, (filters.page - 1) * filters.size, now, undefined, { boundedCount: true })
+    ? await repo.list(db, filter, filters.sort, filters.dir, filters.size + 1, (filters.page - 1) * filters.size, now, undefined, { boundedCount: true, searchCounts: searchCountsOf(state) })
     : { rows: [], count: { n: 0, exact: true } };
   // One row more than a page tells whether there is a next page when the count is only a bound.
   const hasNext = rows.length > filters.size;
@@ -59,7 +61,6 @@ async function list(ctx: Koa.Context) {
   };
   if (wantsFragment(ctx, 'user-results')) return fragment(ctx, 'users/_results', data);
   // The filters' choices, from the decision state (it holds every role and license type): no query.
-  const state = await decisionState(db);
   page(ctx, 'users/list', { ...data, roles: state.roleChoices(), licenses: state.licenseChoices() });
 }
 

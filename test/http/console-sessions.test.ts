@@ -94,4 +94,21 @@ describe('the signed-in user from the decision state', () => {
     expect(options).not.toContain(name);
     expect(options).toEqual([...options].sort((x, y) => (x.toLowerCase() < y.toLowerCase() ? -1 : 1)));
   });
+
+  it("a search's count follows user changes: at once on the same server, soon after on another", async () => {
+    const cookie = await signInCookie('root');
+    const word = unique('counted').toLowerCase();
+    const matching = (html: string) => /([0-9,]+) users? match/.exec($(html)('#user-results').text())?.[1];
+    const search = `/users?q=${encodeURIComponent(word)}`;
+    for (let i = 0; i < 3; i++) await a.makeUser({ username: `${word}.${i}` });
+    expect(matching((await onA(search, cookie)).text)).toBe('3');
+    expect(matching((await eventually(() => onB(search, cookie), (r) => matching(r.text) === '3')).text)).toBe('3');
+    const fourth = await a.makeUser({ username: `x${word}`, firstName: word });
+    expect(matching((await onA(search, cookie)).text)).toBe('4');
+    expect(matching((await eventually(() => onB(search, cookie), (r) => matching(r.text) === '4', 1000)).text)).toBe('4');
+    const row = await a.db('users').where({ id: fourth }).first();
+    await userService.updateUser(a.db, SYSTEM_ACTOR, fourth, { firstName: 'Someone', lastName: row.last_name, email: row.email, roleId: row.role_id, licenseTypeId: row.license_type_id }, a.config.scryptN);
+    expect(matching((await onA(search, cookie)).text)).toBe('3');
+    expect(matching((await eventually(() => onB(search, cookie), (r) => matching(r.text) === '3', 1000)).text)).toBe('3');
+  });
 });

@@ -51,9 +51,10 @@ function tokenOf(res: { headers: Record<string, string> }): string {
 }
 
 beforeAll(async () => {
-  ({ a, b, bDb, close: closeServers } = await twoServers('fresh'));
-  await a.makeUser({ username: 'fresh.admin', role: 'superuser' });
-  adminToken = await a.token('fresh.admin');
+  ({ a, b, bDb, close: closeServers } = await twoServers('fresh', async (first) => {
+    await first.makeUser({ username: 'fresh.admin', role: 'superuser' });
+    adminToken = await first.token('fresh.admin');
+  }));
 });
 
 afterAll(async () => closeServers?.());
