@@ -25,7 +25,8 @@ export const BEARER_TOKEN_AUTH: Pick<ApiSurface, 'authenticate' | 'security' | '
     scheme: {
       type: 'http',
       scheme: 'bearer',
-      description: 'A personal API token: create it under My account → API tokens, or with `npm run token -- --username <username> --name <what uses it>`.',
+      description:
+        'A personal API token (My account → API tokens, or `npm run token -- --username <username> --name <what uses it>`), acting as its owner; or a machine client\'s token (`ghc_…`, Settings → Machine clients), acting as the client\'s owner within the client\'s scopes.',
     },
   },
   challenge: 'Bearer realm="Gatehouse API"',

@@ -6,9 +6,10 @@
 import request from 'supertest';
 import type Koa from 'koa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Writable } from 'node:stream';
 import { createTestApp, eachTestStartsFromSetUp, type TestApp } from '../support/app';
 import { createApp } from '../../src/app';
+import { logSink } from '../support/logSink';
+import { apiCheckStats, recordLaneResponses } from '../support/openapi';
 
 let t: TestApp;
 let token: string;
@@ -69,6 +70,17 @@ describe('answered in front of Koa', () => {
     });
   }
 
+  it('its answers are checked against the OpenAPI document like every other (test/support/openapi.ts)', async () => {
+    const { server, reachedKoa } = countingServer();
+    const checked = recordLaneResponses(server);
+    await request(checked).post('/api/v1/check').set('Authorization', `Bearer ${token}`).send(CHECK);
+    const seen = apiCheckStats.checked;
+    const res = await request(checked).post('/api/v1/check').set('Authorization', `Bearer ${token}`).send(CHECK);
+    expect(res.status).toBe(200);
+    expect(reachedKoa()).toBe(1);
+    expect(apiCheckStats.checked).toBe(seen + 1);
+  });
+
   it('echoes a sane request id', async () => {
     const res = await request(t.server).post('/api/v1/check').set('Authorization', `Bearer ${token}`).set('X-Request-Id', 'pep-7.abc').send(CHECK);
     expect(res.headers['x-request-id']).toBe('pep-7.abc');
@@ -107,18 +119,12 @@ describe('handed to Koa', () => {
   });
 
   it('with debug logging, every decision goes the full way and is logged', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(...String(chunk).split('\n').filter(Boolean));
-        done();
-      },
-    });
+    const { sink, entries } = logSink();
     // Not closed: closing an app that shares the file's database would stop that database's change-log follower.
     const gate = await createApp({ ...t.config, logLevel: 'debug' }, { db: t.db, logDestination: sink });
     const res = await request(gate.app.callback()).post('/api/v1/check').set('Authorization', `Bearer ${token}`).set('X-Request-Id', 'lane-debug').send(CHECK);
     expect(res.status).toBe(200);
-    expect(lines.map((l) => JSON.parse(l)).find((e) => e.reqId === 'lane-debug')).toMatchObject({ level: 'debug', msg: 'request', route: '/api/v1/check', status: 200 });
+    expect(entries().find((e) => e.reqId === 'lane-debug')).toMatchObject({ level: 'debug', msg: 'request', route: '/api/v1/check', status: 200 });
   });
 });
 

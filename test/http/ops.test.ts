@@ -4,10 +4,10 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { createTestApp, type TestApp } from '../support/app';
+import { logSink } from '../support/logSink';
 import { createApp } from '../../src/app';
 import { createTestDatabase } from '../support/db';
 import { gracefulShutdown } from '../../src/ops/shutdown';
@@ -88,13 +88,7 @@ describe('request ids and logs', () => {
   });
 
   it('writes one JSON line per request with id, route and status, and no body, token, query or password', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(...String(chunk).split('\n').filter(Boolean));
-        done();
-      },
-    });
+    const { sink, lines } = logSink();
     const gate = await createApp({ ...t.config, logLevel: 'info' }, { db: t.db, logDestination: sink });
     const res = await request(gate.app.callback())
       .post('/api/v1/users')
@@ -117,16 +111,6 @@ describe('request ids and logs', () => {
 });
 
 describe('decision requests', () => {
-  function logSink() {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(...String(chunk).split('\n').filter(Boolean));
-        done();
-      },
-    });
-    return { sink, entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
-  }
   const question = { user: 'opsadmin', domain: 'Processes', operation: 'R', workspace: '/Root' };
 
   it('logs a decision at debug level, and a refused or failed one at info', async () => {

@@ -5,7 +5,7 @@ import type { Config } from '../../src/config';
 import { createApp, type GatehouseApp } from '../../src/app';
 import type { Db } from '../../src/db/connect';
 import { createTestDatabase, type TestDatabase } from './db';
-import { recordApiResponses, takeApiMismatches } from './openapi';
+import { recordApiResponses, recordLaneResponses, takeApiMismatches } from './openapi';
 import { factories, PASSWORD, type Factories, type UserSpec } from './factories';
 
 // Every /api/v1 response a test produces is checked against the OpenAPI document (test/support/openapi.ts):
@@ -88,7 +88,7 @@ export async function createTestApp(overrides: Partial<Config> = {}): Promise<Te
   async function start() {
     const gate = await createApp(tdb.config, { db: tdb.db });
     gate.app.middleware.unshift(recordApiResponses());
-    handle = gate.app.callback();
+    handle = recordLaneResponses(gate.app.callback());
     Object.assign(api, { gate, db: tdb.db, config: tdb.config, make: factories(tdb.db, tdb.config) });
   }
   await start();

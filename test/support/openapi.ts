@@ -3,8 +3,9 @@
  * one of its documented responses, the JSON body must match the response schema (Ajv, JSON Schema
  * 2020-12 — the dialect of OpenAPI 3.1) and required headers (Location, ETag, Retry-After) must be there.
  *
- * createTestApp() installs `recordApiResponses()` in front of the app, so every /api/v1 response that any
- * test produces is checked; a mismatch is collected and fails the running test (see test/support/app.ts).
+ * createTestApp() installs `recordApiResponses()` in front of the app, and `recordLaneResponses` around its
+ * listener for what the decision lane answers before Koa, so every API response that any test produces is
+ * checked; a mismatch is collected and fails the running test (see test/support/app.ts).
  */
 import { appendFileSync } from 'node:fs';
 import type Koa from 'koa';
@@ -234,8 +235,44 @@ function bodyOf(ctx: Koa.Context): unknown {
  * shaped it) and records each mismatch. `validator` defaults to the served document.
  */
 export function recordApiResponses(validator?: () => ResponseValidator, sink: (message: string) => void = (m) => mismatches.push(m)): Koa.Middleware {
+  return apiResponseRecorder(validator, sink).middleware;
+}
+
+/** Marks a request whose response the Koa middleware checked. */
+const SEEN_BY_KOA = Symbol('response checked by recordApiResponses');
+
+/**
+ * The decision lane (src/http/decisionLane.ts) answers most decision requests before Koa: wrapped around the
+ * app's listener, this checks those answers too, from what the lane writes (status, headers, JSON body).
+ */
+export function recordLaneResponses(listener: ReturnType<Koa['callback']>): ReturnType<Koa['callback']> {
+  const { check } = apiResponseRecorder(undefined, (m) => mismatches.push(m));
+  return (req, res) => {
+    const response = res as import('node:http').ServerResponse;
+    let written: Record<string, string> = {};
+    const writeHead = response.writeHead.bind(response) as (...args: unknown[]) => import('node:http').ServerResponse;
+    (response as { writeHead: unknown }).writeHead = (status: number, ...rest: unknown[]) => {
+      const headers = rest.find((r) => typeof r === 'object' && r !== null);
+      if (Array.isArray(headers)) for (let i = 0; i < headers.length; i += 2) written[String(headers[i]).toLowerCase()] = String(headers[i + 1]);
+      else if (headers) written = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+      return writeHead(status, ...rest);
+    };
+    const end = response.end.bind(response) as (...args: unknown[]) => import('node:http').ServerResponse;
+    (response as { end: unknown }).end = (chunk?: unknown, ...rest: unknown[]) => {
+      if (!(req as { [SEEN_BY_KOA]?: boolean })[SEEN_BY_KOA] && typeof chunk === 'string' && written['content-type']?.startsWith('application/json')) {
+        check({ method: req.method ?? '', path: (req.url ?? '').split('?')[0], status: response.statusCode, body: JSON.parse(chunk), headers: written });
+      }
+      return end(chunk, ...rest);
+    };
+    return listener(req, res);
+  };
+}
+
+function apiResponseRecorder(validator: (() => ResponseValidator) | undefined, sink: (message: string) => void) {
   const listening = new WeakSet<Koa>();
-  return async (ctx, next) => {
+  const middleware: Koa.Middleware = async (ctx, next) => {
+    // Koa answers this request: the lane wrapper (recordLaneResponses) leaves it to this middleware.
+    (ctx.req as { [SEEN_BY_KOA]?: boolean })[SEEN_BY_KOA] = true;
     if (!listening.has(ctx.app)) {
       // Keep the error behind a 500 so that the mismatch report says what broke.
       listening.add(ctx.app);
@@ -247,22 +284,20 @@ export function recordApiResponses(validator?: () => ResponseValidator, sink: (m
     // Every response of an API surface (src/api/operation.ts marks them), its 404s and 405s included.
     if (!ctx.state.isApi) return;
     if (ctx.method === 'OPTIONS' || ctx.method === 'HEAD') return;
+    check({ method: ctx.method, path: ctx.path, status: ctx.status, body: bodyOf(ctx), headers: ctx.response.headers as ApiResponse['headers'] }, ctx.state.serverError as Error | undefined);
+  };
+
+  function check(response: ApiResponse, cause?: Error): void {
     apiCheckStats.checked += 1;
     try {
-      const matched = (validator ?? responseValidator)().check({
-        method: ctx.method,
-        path: ctx.path,
-        status: ctx.status,
-        body: bodyOf(ctx),
-        headers: ctx.response.headers as ApiResponse['headers'],
-      });
+      const matched = (validator ?? responseValidator)().check(response);
       if (matched) {
         apiCheckStats.matched.add(matched);
         if (coverageFile) appendFileSync(coverageFile, `${matched}\n`);
       }
     } catch (e) {
-      const cause = ctx.state.serverError as Error | undefined;
       sink(`${e instanceof Error ? e.message : String(e)}${cause ? `\n  Server error: ${cause.stack ?? cause}` : ''}`);
     }
-  };
+  }
+  return { middleware, check };
 }
