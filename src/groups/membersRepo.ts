@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
 import { countOf, isMysql } from '../db/connect';
 import { idList, whereOnSide, type DualListItem, type DualListSource, type Pending, type Side } from '../db/dualListSource';
-import { COUNT_CAP, countUpTo, prepareSearch, whereSearch, type PreparedSearch } from '../users/repo';
+import { COUNT_CAP, countUpTo, prepareSearch, searchAmong, singleSearchWord, whereSearch, type PreparedSearch } from '../users/repo';
 
 /**
  * The Members dual list of one group, tuned for a group of 20,000 members in a directory of 100,000 users
@@ -34,9 +34,16 @@ export function membersOfGroupSource(db: Conn, groupId: number): DualListSource 
   const mysql = isMysql(db);
   const member = () => db('group_members').select(db.raw('1')).whereRaw('group_members.user_id = users.id').andWhere('group_members.group_id', groupId);
 
-  /** Users on one side, given the pending moves; optionally read in username order from its index (MySQL). */
-  function scoped(side: Side, text: string, pending: Pending, ordered = false, search: PreparedSearch | null = null): Knex.QueryBuilder {
-    const query = ordered && mysql ? db.from(db.raw('?? FORCE INDEX (??)', ['users', USERNAME_INDEX])) : db('users');
+  /**
+   * Users on one side, given the pending moves; optionally read in username order from its index (MySQL), or
+   * on a search index of `searchAmong`.
+   */
+  function scoped(side: Side, text: string, pending: Pending, ordered = false, search: PreparedSearch | null = null, index: string | null = null): Knex.QueryBuilder {
+    const query = index
+      ? db.from(db.raw(mysql ? '?? FORCE INDEX (??)' : '?? INDEXED BY ??', ['users', index]))
+      : ordered && mysql
+        ? db.from(db.raw('?? FORCE INDEX (??)', ['users', USERNAME_INDEX]))
+        : db('users');
     whereOnSide(query, 'users.id', side, pending, (q, assigned) => (assigned ? q.whereExists(member()) : q.whereNotExists(member())));
     whereSearch(query, { q: text, search });
     return query;
@@ -65,8 +72,16 @@ export function membersOfGroupSource(db: Conn, groupId: number): DualListSource 
   return {
     async page(side, q, pending, limit, offset) {
       const text = q.trim();
+      const word = singleSearchWord(text);
+      if (word) {
+        // One word: its four lookups within this side, counted and paged on their indexes (searchAmong).
+        const found = await searchAmong(db, word, (index) => scoped(side, '', pending, false, null, index), 'asc', limit, offset);
+        if (!found.ids.length) return { items: [], total: found.count.n, exact: found.count.exact };
+        const byId = new Map((await db('users').whereIn('id', found.ids).select(COLUMNS)).map((r: Record<string, unknown>) => [Number(r.id), r]));
+        return { items: found.ids.filter((id) => byId.has(id)).map((id) => toItem(byId.get(id)!)), total: found.count.n, exact: found.count.exact };
+      }
       if (text) {
-        // The search's users are looked up once by their prefix indexes; both queries read them by id.
+        // Several words: the search's users are looked up once by their prefix indexes; both queries read them by id.
         const search = await prepareSearch(db, text);
         // Bounded: a broad search ("a" among a million users) says "more than 10,000" rather than counting them all.
         const counted = await countUpTo(db, scoped(side, text, pending, false, search), COUNT_CAP);

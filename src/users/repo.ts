@@ -695,6 +695,50 @@ async function searchPage(
   return { rows: found.map((r) => toListRow(r, now)), count };
 }
 
+/** The one word of a search, or null when it has none or several (those are looked up by prepareSearch). */
+export function singleSearchWord(text: string | undefined): string | null {
+  const words = [...new Set(searchWords(text))];
+  return words.length === 1 ? words[0] : null;
+}
+
+/**
+ * A one-word search among some users (a dual list's side): `scoped(index)` is a query over `users` read on
+ * that index, with the caller's conditions and nothing selected. The same four disjoint lookups as the
+ * users list (searchPage), each counted (bounded) and paged within the caller's conditions: no ids are
+ * collected and nothing is sorted beyond the lookups' first `offset + limit` users. Ids of the page, in
+ * username order, and the count ("more than SEARCH_ID_CAP" beyond).
+ */
+export async function searchAmong(
+  db: Conn,
+  word: string,
+  scoped: (index: string | null) => Knex.QueryBuilder,
+  dir: 'asc' | 'desc',
+  limit: number,
+  offset: number,
+): Promise<{ ids: number[]; count: ListCount }> {
+  const branches = searchBranches(db, word);
+  const perBranch = await Promise.all(branches.map(async (b) => (await countUpTo(db, scoped(null).whereRaw(b.where, b.bindings), SEARCH_ID_CAP)).n));
+  const n = perBranch.reduce((a, b) => a + b, 0);
+  const count: ListCount = n > SEARCH_ID_CAP ? { n: COUNT_CAP + 1, exact: false } : { n, exact: true };
+  if (n === 0 || offset >= n) return { ids: [], count };
+  const want = Math.trunc(limit) + Math.trunc(offset);
+  const parts = await Promise.all(
+    branches.map((b, i) =>
+      perBranch[i] === 0
+        ? []
+        : scoped(i === 0 || perBranch[i] > SEARCH_ID_CAP ? WALK_INDEX : SEARCH_INDEXES[i])
+            .whereRaw(b.where, b.bindings)
+            .select('users.id', 'users.username_lower')
+            .orderBy('users.username_lower', dir)
+            .limit(want),
+    ),
+  );
+  // Merged as the database orders the column (binary, by UTF-8 bytes).
+  const rows = (parts.flat() as Array<{ id: number; username_lower: string }>).map((r) => ({ id: Number(r.id), key: Buffer.from(r.username_lower) }));
+  rows.sort((a, b) => (dir === 'asc' ? Buffer.compare(a.key, b.key) : Buffer.compare(b.key, a.key)));
+  return { ids: rows.slice(offset, offset + limit).map((r) => r.id), count };
+}
+
 /** The list's columns (role and license names, lock and online state) added to a query over `users`. */
 function withListColumns(db: Conn, q: Knex.QueryBuilder, now: number): Knex.QueryBuilder {
   return q
