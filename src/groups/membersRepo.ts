@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Conn } from '../db/connect';
 import { countOf, isMysql } from '../db/connect';
 import { idList, whereOnSide, type DualListItem, type DualListSource, type Pending, type Side } from '../db/dualListSource';
-import { COUNT_CAP, countUpTo, prepareSearch, searchAmong, singleSearchWord, whereSearch, type PreparedSearch } from '../users/repo';
+import { COUNT_CAP, countUpTo, prepareSearch, searchAmong, singleSearchWord, userTotal, whereSearch, type PreparedSearch } from '../users/repo';
 
 /**
  * The Members dual list of one group, tuned for a group of 20,000 members in a directory of 100,000 users
@@ -49,21 +49,27 @@ export function membersOfGroupSource(db: Conn, groupId: number): DualListSource 
     return query;
   }
 
-  let totalsCache: { key: string; value: Promise<{ assigned: number; available: number; users: number }> } | undefined;
-  /** Both sides' totals without a search, exact, from cheap counts. */
+  let totalsCache: { key: string; value: Promise<{ assigned: number; available: number; availableExact: boolean; users: number }> } | undefined;
+  /**
+   * Both sides' totals without a search, from cheap counts: the members exactly, the others up to
+   * COUNT_CAP (the directory is counted only that far past the members, not all of a million users).
+   */
   function totals(pending: Pending) {
     const key = `${pending.add.join(',')}|${pending.remove.join(',')}`;
     if (totalsCache?.key === key) return totalsCache.value;
     const value = (async () => {
       const members = await countOf(db('group_members').where('group_id', groupId));
-      const users = await countOf(db('users'));
+      const directory = await countUpTo(db, db('users'), members + pending.add.length + COUNT_CAP);
+      // Past the bound, the directory's size as the table statistics estimate it (it only weighs plans below).
+      const users = directory.exact ? directory.n : Math.max(directory.n, (await userTotal(db)).n);
       const remove = idList(pending.remove);
       const add = idList(pending.add);
       // Pending removals of actual members leave; pending additions of existing non-members join.
       const leaving = remove ? await countOf(db('group_members').where('group_id', groupId).whereRaw(`user_id IN (${remove})`)) : 0;
       const joining = add ? await countOf(db('users').whereRaw(`users.id IN (${add})`).whereNotExists(member()).modify((q) => (remove ? q.whereRaw(`users.id NOT IN (${remove})`) : q))) : 0;
       const assigned = members - leaving + joining;
-      return { assigned, available: users - assigned, users };
+      // Past the bound the others are "more than COUNT_CAP" (users − assigned is at least that).
+      return directory.exact ? { assigned, available: users - assigned, availableExact: true, users } : { assigned, available: COUNT_CAP + 1, availableExact: false, users };
     })();
     totalsCache = { key, value };
     return value;
@@ -90,6 +96,7 @@ export function membersOfGroupSource(db: Conn, groupId: number): DualListSource 
       }
       const t = await totals(pending);
       const total = side === 'assigned' ? t.assigned : t.available;
+      const exact = side === 'assigned' || t.availableExact;
       // Walking the username index costs about (offset + limit) / share-of-users rows.
       const share = t.users ? total / t.users : 0;
       const ordered = side === 'assigned' && share > 0 && (offset + limit) / share <= ORDERED_SCAN_LIMIT;
@@ -97,9 +104,9 @@ export function membersOfGroupSource(db: Conn, groupId: number): DualListSource 
       const ids: number[] = (await scoped(side, '', pending, ordered).select('users.id').orderBy('users.username_lower').limit(limit).offset(offset)).map(
         (r: { id: number }) => Number(r.id),
       );
-      if (!ids.length) return { items: [], total };
+      if (!ids.length) return { items: [], total, exact };
       const byId = new Map((await db('users').whereIn('id', ids).select(COLUMNS)).map((r: Record<string, unknown>) => [Number(r.id), r]));
-      return { items: ids.filter((id) => byId.has(id)).map((id) => toItem(byId.get(id)!)), total };
+      return { items: ids.filter((id) => byId.has(id)).map((id) => toItem(byId.get(id)!)), total, exact };
     },
     async ids(side, q, pending, cap) {
       const rows = await scoped(side, q.trim(), pending).select('users.id as id').limit(cap);

@@ -515,7 +515,7 @@ const ESTIMATE_TTL_MS = 10_000;
 const estimates = new WeakMap<object, { at: number; n: number }>();
 
 /** The number of users: exact on SQLite (a quick index count), the table statistics' estimate on MySQL. */
-async function userTotal(db: Conn): Promise<ListCount> {
+export async function userTotal(db: Conn): Promise<ListCount> {
   if (db.client.config.client === 'mysql2') {
     let cached = estimates.get(db.client);
     if (!cached || Date.now() - cached.at > ESTIMATE_TTL_MS) {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { $, createTestApp, type Agent, type TestApp } from '../support/app';
 import * as repo from '../../src/users/repo';
+import { membersOfGroupSource } from '../../src/groups/membersRepo';
 import { recordChange } from '../../src/changes/service';
 import { transaction } from '../../src/db/transaction';
 
@@ -150,6 +151,21 @@ async function boundedCounts() {
       .slice(0, 51),
   );
   expect($((await admin.get('/users').query({ q: 'bulk' })).text)('#user-results').text()).toMatch(/more than 10,000/i);
+  // The same counts in a group's Members dual list, within each side.
+  const group = await t.make.makeGroup('Bulk pair', ['bulk0', 'bulk1']);
+  const members = membersOfGroupSource(t.db, group.id);
+  const none = { add: [], remove: [] };
+  expect(await members.page('available', 'bulk', none, 25, 0)).toMatchObject({ total: 9_999, exact: true });
+  expect((await members.page('available', 'bulk', none, 25, 0)).items.map((i) => i.label)).toEqual(
+    Array.from({ length: 6000 }, (_, i) => `bulk${i}`)
+      .sort()
+      .filter((u) => u !== 'bulk0' && u !== 'bulk1')
+      .slice(0, 25),
+  );
+  expect(await members.page('assigned', 'bulk', none, 25, 0)).toMatchObject({ total: 2, exact: true });
+  expect(await members.page('available', 'fil', none, 25, 0)).toMatchObject({ total: 9_999, exact: true });
+  expect(await members.page('available', '', none, 25, 0)).toMatchObject({ total: repo.COUNT_CAP + 1, exact: false });
+  expect($((await admin.get(`/groups/${group.id}`)).text)('#dl-members-lbody .dl-count').text()).toMatch(/more than 10,000/i);
   // A lookup finding few users sorts its matches; one finding many (the first names here) walks the username index.
   expect(await queriesOf(() => repo.list(t.db, { q: 'zoë' }, 'username', 'asc', 51, 0, now, undefined, { boundedCount: true }))).toContain('users_search_first_name_index');
   let walked: Awaited<ReturnType<typeof repo.list>> | undefined;
