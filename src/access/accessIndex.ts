@@ -111,6 +111,8 @@ export class AccessIndex {
   private readonly places = new Map<number, Place>();
   private readonly kids = new Map<number, number[]>();
   private readonly byPath = new Map<string, number>();
+  /** The same workspaces by their path as stored ('/Root/Sales'), where it finds what `byPath` finds: no lower-casing for the usual spelling. */
+  private readonly byStoredPath = new Map<string, number>();
   private readonly byExternalKey = new Map<string, number>();
   private readonly externalKeys = new Map<number, string>();
   private readonly roots: number[] = [];
@@ -200,8 +202,12 @@ export class AccessIndex {
         continue;
       }
       this.places.set(id, { chain: this.chains.get(id)!, tin: this.tin.get(id)!, tout: this.tout.get(id)! });
-      const lower = this.ws.get(id)!.path.toLowerCase();
-      if (!this.byPath.has(lower)) this.byPath.set(lower, id);
+      const stored = this.ws.get(id)!.path;
+      const lower = stored.toLowerCase();
+      if (!this.byPath.has(lower)) {
+        this.byPath.set(lower, id);
+        this.byStoredPath.set(stored, id);
+      }
     }
   }
 
@@ -251,6 +257,8 @@ export class AccessIndex {
    */
   workspaceByPath(path: string): number | undefined {
     // A path as stored ('/Root/Sales', any case) is found at once; only other spellings are normalised.
+    const stored = this.byStoredPath.get(path);
+    if (stored !== undefined) return stored;
     const direct = this.byPath.get(path.toLowerCase());
     if (direct !== undefined) return direct;
     const segments = path

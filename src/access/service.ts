@@ -108,27 +108,17 @@ export async function check(db: Db, q: CheckQuery, now = Date.now()): Promise<Ch
 export async function checkMany(db: Db, queries: CheckQuery[], now = Date.now()): Promise<Array<CheckResult | HttpError>> {
   const state = await decisionState(db);
   const index = state.index;
+  // Domains are few and resolved once each; a workspace or a user is one map lookup already (a cache per
+  // batch would only add a second for names that rarely repeat).
   const domains = new Map<string, DomainInput | HttpError>();
-  const workspaces = new Map<string | number, number | HttpError>();
-  const subjects = new Map<string | number, SubjectWithName | HttpError>();
-  const attempt = <T>(work: () => T): T | HttpError => {
-    try {
-      return work();
-    } catch (err) {
-      if (err instanceof HttpError) return err;
-      throw err;
-    }
-  };
   const tally = new DecisionTally();
   const out = new Array<CheckResult | HttpError>(queries.length);
   for (let i = 0; i < queries.length; i++) {
     const q = queries[i];
     let domain = domains.get(q.domain);
-    if (domain === undefined) domains.set(q.domain, (domain = attempt(() => resolveDomain(index, q.domain))));
-    let workspaceId = workspaces.get(q.workspace);
-    if (workspaceId === undefined) workspaces.set(q.workspace, (workspaceId = attempt(() => resolveWorkspace(index, q.workspace))));
-    let subject = subjects.get(q.user);
-    if (subject === undefined) subjects.set(q.user, (subject = state.account(q.user) ?? userNotFound(q.user)));
+    if (domain === undefined) domains.set(q.domain, (domain = orError(resolveDomain, index, q.domain)));
+    const workspaceId = orError(resolveWorkspace, index, q.workspace);
+    const subject = state.account(q.user) ?? userNotFound(q.user);
     // The order of the errors is the single check's: domain, workspace, then user.
     if (domain instanceof HttpError) out[i] = domain;
     else if (workspaceId instanceof HttpError) out[i] = workspaceId;
@@ -142,6 +132,16 @@ export async function checkMany(db: Db, queries: CheckQuery[], now = Date.now())
   }
   tally.record();
   return out;
+}
+
+/** What `resolve` finds, or the HttpError it throws (a batch answers each item's error in its place). */
+function orError<A, T>(resolve: (index: AccessIndex, arg: A) => T, index: AccessIndex, arg: A): T | HttpError {
+  try {
+    return resolve(index, arg);
+  } catch (err) {
+    if (err instanceof HttpError) return err;
+    throw err;
+  }
 }
 
 function resultOf(d: Decision, index: AccessIndex, subject: SubjectWithName, domain: DomainInput, operation: Operation, workspaceId: number, level: number): CheckResult {

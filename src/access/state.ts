@@ -128,6 +128,9 @@ export class DecisionState {
   /** By id, or by username (case-insensitive, blanks around ignored). */
   account(ref: string | number): Account | undefined {
     if (typeof ref === 'number') return this.accounts.get(ref);
+    // A username as stored (lower case, no spaces: what callers send) is found without making a new string.
+    const stored = this.accountByName.get(ref);
+    if (stored) return stored;
     const name = ref.trim().toLowerCase();
     if (!name || name.length > 64) return undefined;
     return this.accountByName.get(name);

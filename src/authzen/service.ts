@@ -167,7 +167,7 @@ export async function evaluateMany(
 ): Promise<BatchAnswer[]> {
   const state = await access.getState(db);
   const index = state.index;
-  const resolveItem = batchResolver(index, state);
+  const lookups = new BatchLookups(index, state);
   const tally = new DecisionTally();
   const out: BatchAnswer[] = [];
   for (let i = 0; i < items.length; i++) {
@@ -175,7 +175,7 @@ export async function evaluateMany(
     let a: BatchAnswer;
     if ('missing' in e) a = { decision: false, context: undecidedContext(400, e.missing) };
     else {
-      const q = resolveItem(e);
+      const q = resolveWith(lookups, e);
       if (!('op' in q)) a = { decision: false, context: q };
       else {
         const d = decide(index, q.subject, q.domain.key as DomainKey, q.op, q.workspaceId, q.level, now, explain);
@@ -194,23 +194,15 @@ export async function evaluateMany(
   return out;
 }
 
-/** resolve() for a batch: what each distinct name stands for is looked up once. */
-function batchResolver(index: AccessIndex, state: { account(ref: string): SubjectWithName | undefined }) {
-  const subjects = new Map<string, SubjectWithName | undefined>();
-  const domains = new Map<string, DomainInput | undefined>();
-  const workspaces = new Map<string, number | undefined>();
-  const memo = <T>(cache: Map<string, T>, key: string, find: (key: string) => T): T => {
-    if (cache.has(key)) return cache.get(key) as T;
-    const found = find(key);
-    cache.set(key, found);
+/** The lookups of a batch: as one evaluation's, with each distinct domain resolved once (a batch names few). */
+class BatchLookups extends StateLookups {
+  private readonly domains = new Map<string, DomainInput | undefined>();
+  override domain(type: string): DomainInput | undefined {
+    if (this.domains.has(type)) return this.domains.get(type);
+    const found = super.domain(type);
+    this.domains.set(type, found);
     return found;
-  };
-  const lookups: Lookups = {
-    subject: (id) => memo(subjects, id, (name) => state.account(name)),
-    domain: (type) => memo(domains, type, (t) => index.findDomain(t)),
-    workspace: (id) => memo(workspaces, id, (w) => workspaceOf(index, w)),
-  };
-  return (e: Evaluation) => resolveWith(lookups, e);
+  }
 }
 
 // ---- search paging ---------------------------------------------------------------------------------------
