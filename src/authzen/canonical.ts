@@ -11,6 +11,8 @@ type Plain = Record<string, unknown>;
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isText = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 const isOptionalPlain = (v: unknown) => v === undefined || isPlain(v);
+/** A request's own context: one carrying a consistency token goes through the schema, as /check's does (and, in the decision lane, the full path, which waits for it). */
+const isRequestContext = (v: unknown) => v === undefined || (isPlain(v) && v.consistency_token === undefined);
 const SEMANTICS = new Set<unknown>(['execute_all', 'deny_on_first_deny', 'permit_on_first_permit']);
 
 const isSubject = (v: unknown) => isPlain(v) && isText(v.type) && isText(v.id) && isOptionalPlain(v.properties);
@@ -24,11 +26,11 @@ const hasValidParts = (v: Plain) =>
   (v.subject === undefined || isSubject(v.subject)) && (v.action === undefined || isAction(v.action)) && (v.resource === undefined || isResource(v.resource)) && isOptionalPlain(v.context);
 
 export function isCanonicalEvaluation(body: unknown): boolean {
-  return isPlain(body) && isSubject(body.subject) && isAction(body.action) && isResource(body.resource) && isOptionalPlain(body.context);
+  return isPlain(body) && isSubject(body.subject) && isAction(body.action) && isResource(body.resource) && isRequestContext(body.context);
 }
 
 export function isCanonicalEvaluations(body: unknown): boolean {
-  if (!isPlain(body) || !hasValidParts(body)) return false;
+  if (!isPlain(body) || !hasValidParts(body) || !isRequestContext(body.context)) return false;
   const { options, evaluations } = body;
   if (options !== undefined && !(isPlain(options) && (options.evaluations_semantic === undefined || SEMANTICS.has(options.evaluations_semantic)) && (options.explain === undefined || typeof options.explain === 'boolean'))) return false;
   return evaluations === undefined || (Array.isArray(evaluations) && evaluations.length <= MAX_BATCH && evaluations.every((e) => isPlain(e) && hasValidParts(e)));

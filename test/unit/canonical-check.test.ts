@@ -82,10 +82,19 @@ describe('the canonical shortcut of the AuthZEN evaluations', () => {
   };
   const pick = (key: string, n: number) => PARTS[key][n % PARTS[key].length];
 
+  it('leaves a request carrying a consistency token to the schema (and the decision lane to the full path, which waits for it)', () => {
+    const ask = { subject: { type: 'user', id: 'alice' }, action: { name: 'read' }, resource: { type: 'record', id: 'record-1' } };
+    expect(isCanonicalEvaluation({ ...ask, context: {} })).toBe(true);
+    expect(isCanonicalEvaluation({ ...ask, context: { consistency_token: '12' } })).toBe(false);
+    expect(isCanonicalEvaluations({ ...ask, context: { consistency_token: '12' }, evaluations: [{}] })).toBe(false);
+    // An item's own context is not the request's: it carries no token the request waits for.
+    expect(isCanonicalEvaluations({ ...ask, evaluations: [{ context: { consistency_token: '12' } }] })).toBe(true);
+  });
+
   it('accepts an evaluation only when the schema accepts it unchanged', async () => {
     const schema = await schemaOf('authzenEvaluation');
     let accepted = 0;
-    for (let i = 0; i < 600; i++) {
+    for (let i = 0; i < 1200; i++) {
       const body: Record<string, unknown> = { subject: pick('subject', i), action: pick('action', i * 7 + 1), resource: pick('resource', i * 3 + 2), extra: i % 5 === 0 ? 'kept' : undefined };
       const context = pick('context', i * 11);
       if (context !== undefined) body.context = context;
