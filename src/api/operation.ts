@@ -18,7 +18,9 @@
  *    - `check` (optional): database checks of the input (names that must exist, uniqueness…), run together
  *      with the schema's so that every field's problem comes back in one response.
  *    - `handler(ctx, { params, query, body, headers, target })`: gets the validated input and returns the
- *      response body (set `ctx.status`/headers itself, or use `created()`).
+ *      response body (set `ctx.status`/headers itself, or use `created()`). A decision operation
+ *      (`consistency: 'decisions'`) gives `decide(services, input)` instead: no request context, so the
+ *      decision lane (src/http/decisionLane.ts) can answer it in front of Koa.
  * 2. Add it to the feature's exported `operations` list, and that list to its surface's list in src/app.ts.
  * 3. A new prefix or another way of authenticating (AuthZEN at /access/v1, SCIM at /scim/v2): define an
  *    `ApiSurface` and mount it in src/app.ts with `mountSurface`; its operations join the same document.
