@@ -43,7 +43,7 @@ import { bodyParseError } from '../http/errorHandler';
 import { checkStrict, throwStrict, type FieldErrors } from '../http/forms';
 import { satisfies, type Method, type MountedRoute, type Requirement } from '../http/routing';
 import { collectPositions, headPosition } from '../changes/service';
-import { followerStatus } from '../changes/follower';
+import { followerPosition } from '../changes/follower';
 import type { SurfaceAuthentication } from './auth';
 import type { AppServices } from '../http/types';
 import type { DecisionRoute } from '../http/decisionLane';
@@ -241,7 +241,7 @@ function operationMiddleware(surface: ApiSurface, op: Operation): Koa.Middleware
     if (op.consistency === 'decisions') {
       const result = op.decide ? await op.decide(ctx.services, input) : await op.handler!(ctx, input);
       if (result !== undefined) ctx.body = result;
-      ctx.set(CONSISTENCY_HEADER, String(followerStatus(ctx.services.db).position ?? 0));
+      ctx.set(CONSISTENCY_HEADER, String(followerPosition(ctx.services.db)));
     } else if (op.method !== 'GET') {
       await collectPositions(async (recorded) => {
         const result = await op.handler!(ctx, input);

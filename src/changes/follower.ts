@@ -139,6 +139,10 @@ class Follower {
     return reached;
   }
 
+  position(): number {
+    return this.tracker?.high ?? 0;
+  }
+
   status(now = Date.now()): FollowerStatus {
     return {
       loaded: !!this.state,
@@ -320,6 +324,11 @@ export function decisionStateNow(db: Db): DecisionState | undefined {
  */
 export function awaitPosition(db: Db, position: number, timeoutMs = CONSISTENCY_WAIT_MS): Promise<boolean> {
   return followerFor(db).waitFor(position, timeoutMs);
+}
+
+/** The change-log position this server's state reflects (0 before it is loaded): a decision's consistency token. */
+export function followerPosition(db: Db): number {
+  return followerFor(db).position();
 }
 
 export function followerStatus(db: Db): FollowerStatus {

@@ -20,7 +20,7 @@ import type { Config } from '../config';
 import type { DecisionCaller } from '../api/auth';
 import { PRE_READ_BODY, RATE_COUNTED, type HandedOver, type PreReadBody } from './handOver';
 import type { OperationInput } from '../api/operation';
-import { decisionStateNow, followerStatus } from '../changes/follower';
+import { decisionStateNow, followerPosition } from '../changes/follower';
 import type { Ops } from '../ops';
 import { requestIdFrom, writeAccessLog } from '../ops/requestContext';
 import { satisfiedBy, type Requirement } from './routing';
@@ -165,7 +165,7 @@ export function withDecisionLane(koa: KoaListener, routes: ReadonlyMap<string, D
       const headers: string[] = ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(Buffer.byteLength(json))];
       for (const [name, value] of API_HEADERS) headers.push(name, value);
       if (config.cookieSecure || secure(req, config)) headers.push('Strict-Transport-Security', HSTS);
-      headers.push('X-Request-Id', requestId, 'Gatehouse-Consistency-Token', String(followerStatus(db).position ?? 0));
+      headers.push('X-Request-Id', requestId, 'Gatehouse-Consistency-Token', String(followerPosition(db)));
       res.writeHead(200, headers);
       res.end(json);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
