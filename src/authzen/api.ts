@@ -15,6 +15,8 @@ import { MAX_BATCH } from '../access/api';
 import { isCanonicalEvaluation, isCanonicalEvaluations } from './canonical';
 import { ACTION_NAMES } from './mapping';
 import * as service from './service';
+import type { Db } from '../db/connect';
+import type { AppServices } from '../http/types';
 
 /** AuthZEN's evaluation and search endpoints: the same tokens and permission as POST /api/v1/check. */
 export const AUTHZEN_SURFACE: ApiSurface = {
@@ -133,8 +135,15 @@ const searchResult = (name: string, item: Joi.ObjectSchema) => component(name, r
 
 // ------------------------------------------------------------------------------------------------ operations
 
-function contextOf(body: { context?: Record<string, unknown> }, headers: Record<string, unknown>) {
-  return service.consistencyToken(body.context, headers['Gatehouse-Consistency-Token'] as string | undefined);
+/**
+ * An operation's answer from state at least as fresh as the request's consistency token (`context` or the
+ * header), the same for every AuthZEN operation.
+ */
+function whenFresh<B extends { context?: Record<string, unknown> }>(answer: (db: Db, body: B) => unknown) {
+  return async ({ db }: AppServices, { body, headers }: { body: B; headers: Record<string, unknown> }) => {
+    await service.awaitFreshness(db, service.consistencyToken(body.context, headers['Gatehouse-Consistency-Token'] as string | undefined));
+    return answer(db, body);
+  };
 }
 
 const evaluation = operation({
@@ -153,10 +162,7 @@ const evaluation = operation({
   canonicalBody: isCanonicalEvaluation,
   example: { subject: { type: 'user', id: 'jane.doe' }, action: { name: 'read' }, resource: { type: 'processes', id: '/Root/Sales', properties: { level: 2 } } },
   responses: { 200: { description: 'The decision.', schema: DecisionSchema } },
-  async decide({ db }, { body, headers }) {
-    await service.awaitFreshness(db, contextOf(body, headers));
-    return service.evaluate(db, body);
-  },
+  decide: whenFresh((db, body: service.Evaluation) => service.evaluate(db, body)),
 });
 
 interface EvaluationsBody {
@@ -223,8 +229,7 @@ const evaluations = operation({
       ),
     },
   },
-  async decide({ db }, { body, headers }) {
-    await service.awaitFreshness(db, contextOf(body, headers));
+  decide: whenFresh(async (db, body: EvaluationsBody) => {
     if (!body.evaluations?.length) {
       const single = withDefaults(body, {});
       if ('missing' in single) service.missingEntity(single.missing);
@@ -232,7 +237,7 @@ const evaluations = operation({
     }
     const answers = await service.evaluateMany(db, body.evaluations.map((item) => withDefaults(body, item)), body.options?.evaluations_semantic ?? 'execute_all', Date.now(), body.options?.explain === true);
     return { evaluations: answers };
-  },
+  }),
 });
 
 const SubjectResult = record({ type: text('"user"'), id: text('Username.') });
@@ -259,10 +264,7 @@ const searchSubject = operation({
   body: Joi.object<service.SubjectSearch>({ subject: subjectQuery.required(), action: ActionSchema.required(), resource: ResourceSchema.required(), context: contextField, page: pageRequest }).unknown(true),
   example: { subject: { type: 'user' }, action: { name: 'modify' }, resource: { type: 'processes', id: '/Root/Sales' }, page: { limit: 50 } },
   responses: { 200: { description: 'A page of users.', schema: searchResult('AuthzenSubjectSearch', SubjectResult) } },
-  async handler(ctx, { body, headers }) {
-    await service.awaitFreshness(ctx.services.db, contextOf(body, headers));
-    return service.searchSubjects(ctx.services.db, body);
-  },
+  decide: whenFresh((db, body: service.SubjectSearch) => service.searchSubjects(db, body)),
 });
 
 const searchResource = operation({
@@ -279,10 +281,7 @@ const searchResource = operation({
   body: Joi.object<service.ResourceSearch>({ subject: SubjectSchema.required(), action: ActionSchema.required(), resource: resourceQuery.required(), context: contextField, page: pageRequest }).unknown(true),
   example: { subject: { type: 'user', id: 'jane.doe' }, action: { name: 'read' }, resource: { type: 'files' } },
   responses: { 200: { description: 'A page of workspaces.', schema: searchResult('AuthzenResourceSearch', ResourceResult) } },
-  async handler(ctx, { body, headers }) {
-    await service.awaitFreshness(ctx.services.db, contextOf(body, headers));
-    return service.searchResources(ctx.services.db, body);
-  },
+  decide: whenFresh((db, body: service.ResourceSearch) => service.searchResources(db, body)),
 });
 
 const searchAction = operation({
@@ -298,10 +297,7 @@ const searchAction = operation({
   body: Joi.object<service.ActionSearch>({ subject: SubjectSchema.required(), resource: ResourceSchema.required(), context: contextField, page: pageRequest }).unknown(true),
   example: { subject: { type: 'user', id: 'jane.doe' }, resource: { type: 'processes', id: '/Root/Sales' } },
   responses: { 200: { description: 'A page of action names.', schema: searchResult('AuthzenActionSearch', ActionResult) } },
-  async handler(ctx, { body, headers }) {
-    await service.awaitFreshness(ctx.services.db, contextOf(body, headers));
-    return service.searchActions(ctx.services.db, body);
-  },
+  decide: whenFresh((db, body: service.ActionSearch) => service.searchActions(db, body)),
 });
 
 // ------------------------------------------------------------------------------------------------ metadata
