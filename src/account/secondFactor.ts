@@ -6,7 +6,7 @@ import type { Db } from '../db/connect';
 import type { Actor, CurrentUser } from '../http/types';
 import { HttpError, ValidationError } from '../http/errors';
 import * as audit from '../audit/service';
-import * as sessions from '../sessions/repo';
+import * as sessions from '../sessions/service';
 import { transaction } from '../db/transaction';
 import * as factors from '../auth/factors';
 import * as passkeys from '../auth/passkeys';
@@ -84,7 +84,7 @@ export async function removePasskey(db: Db, actor: Actor, user: CurrentUser, id:
 /** Ends one of one's own sessions. */
 export async function endOwnSession(db: Db, actor: Actor, userId: number, sessionId: string, handle: string): Promise<void> {
   await transaction(db, async (trx) => {
-    await sessions.removeOfUser(trx, userId, sessionId);
+    await sessions.endOneOf(trx, userId, sessionId);
     await audit.record(trx, actor, event(actor, 'auth.session_revoked', { session: handle }));
   });
 }

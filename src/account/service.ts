@@ -7,7 +7,7 @@ import { hashPassword, verifyPassword } from '../auth/passwords';
 import { passwordProblem } from '../auth/passwordPolicy';
 import * as audit from '../audit/service';
 import * as users from '../users/repo';
-import * as sessions from '../sessions/repo';
+import * as sessions from '../sessions/service';
 import { emailSchema } from '../users/service';
 import { recordChange } from '../changes/service';
 import { transaction } from '../db/transaction';
@@ -58,7 +58,7 @@ export async function changePassword(db: Db, actor: Actor, userId: number, raw: 
   await transaction(db, async (trx) => {
     await users.update(trx, userId, { passwordHash: hash });
     // Other sessions of this user end; the current one stays signed in.
-    await sessions.removeForUser(trx, userId);
+    await sessions.endAllOf(trx, userId);
     await audit.record(trx, actor, { action: 'account.change_password', objectType: 'user', objectId: userId, objectLabel: user.username });
   });
 }
@@ -66,7 +66,7 @@ export async function changePassword(db: Db, actor: Actor, userId: number, raw: 
 /** Signs the user out everywhere but this browser. */
 export async function endOtherSessions(db: Db, actor: Actor, userId: number, currentSessionId: string | undefined): Promise<number> {
   return transaction(db, async (trx) => {
-    const ended = await sessions.removeOthersOfUser(trx, userId, currentSessionId);
+    const ended = await sessions.endOthersOf(trx, userId, currentSessionId);
     await audit.record(trx, actor, { action: 'account.end_other_sessions', objectType: 'user', objectId: userId, objectLabel: actor.username, after: { sessionsEnded: ended } });
     return ended;
   });

@@ -15,7 +15,7 @@ import type { User } from '../users/repo';
 import { policyFor } from '../users/policy';
 import * as audit from '../audit/service';
 import * as auditRepo from '../audit/repo';
-import * as sessions from '../sessions/repo';
+import * as sessions from '../sessions/service';
 import type { Actor } from '../http/types';
 import type { Db } from '../db/connect';
 import { transaction } from '../db/transaction';
@@ -101,7 +101,7 @@ export async function revokeSession(db: Db, actor: Actor, userId: number, handle
     await policyFor(trx, actor).assertMayChange(user);
     const id = await sessionIdByHandle(trx, userId, handle);
     if (!id) throw notFound('Session');
-    await sessions.removeOfUser(trx, userId, id);
+    await sessions.endOneOf(trx, userId, id);
     await audit.record(trx, actor, { action: 'auth.session_revoked', objectType: 'user', objectId: userId, objectLabel: user.username, after: { session: handle } });
   });
 }

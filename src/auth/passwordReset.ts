@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../db/connect';
 import type { Config } from '../config';
 import * as users from '../users/repo';
-import * as sessions from '../sessions/repo';
+import * as sessions from '../sessions/service';
 import * as audit from '../audit/service';
 import { transaction } from '../db/transaction';
 import { hashPassword } from './passwords';
@@ -88,7 +88,7 @@ export async function completeReset(db: Db, config: Config, token: string, newPa
     if (!claimed) return { kind: 'expired' } as const;
     await users.update(trx, user.id, { passwordHash });
     await trx('password_resets').where({ user_id: user.id }).whereNull('used_at').update({ used_at: Date.now() });
-    await sessions.removeForUser(trx, user.id);
+    await sessions.endAllOf(trx, user.id);
     await clearAccount(trx, user.id);
     await audit.record(trx, { id: user.id, username: user.username, ip, isSuperuser: false }, {
       action: 'auth.password_reset',

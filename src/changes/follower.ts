@@ -18,7 +18,7 @@
  * applied, waiting at most CONSISTENCY_WAIT_MS; the API answers 503 with Retry-After when it is false.
  */
 import type { Db } from '../db/connect';
-import { DecisionState } from '../access/state';
+import { DecisionState, type AppliedChange } from '../access/state';
 import { PositionTracker, DEFAULT_TRACKER_OPTIONS } from './positions';
 import * as repo from './repo';
 import { onLocalCommit } from './service';
@@ -86,6 +86,9 @@ class Follower {
   private appliedCount = 0;
   private rebuildCount = 0;
 
+  /** Told of the entries each poll applied, or 'everything' after a whole load (see `onApplied`). */
+  readonly appliedListeners: Array<(changes: AppliedChange[] | 'everything') => void> = [];
+
   constructor(private readonly db: Db) {}
 
   start(): void {
@@ -114,6 +117,18 @@ class Follower {
   currentNow(): DecisionState | undefined {
     if (!this.state || (this.localCommitted && !this.covers(this.localCommitted))) return undefined;
     return this.state;
+  }
+
+  /**
+   * True when everything committed up to `maxLagMs` ago has been applied: loaded, caught up with this
+   * process's own writes, and the last poll succeeded and started at most `maxLagMs` ago.
+   */
+  currentWithin(maxLagMs: number): boolean {
+    return this.currentNow() !== undefined && this.following && this.lastGoodPollStart !== null && Date.now() - this.lastGoodPollStart <= maxLagMs;
+  }
+
+  private tell(changes: AppliedChange[] | 'everything'): void {
+    for (const l of this.appliedListeners) l(changes);
   }
 
   covers(position: number): boolean {
@@ -194,6 +209,7 @@ class Follower {
     const state = await DecisionState.load(this.db, head);
     this.tracker = PositionTracker.startingAt(head, head - START_WINDOW, present, Date.now(), DEFAULT_TRACKER_OPTIONS);
     this.state = state;
+    this.tell('everything');
     this.rebuildCount++;
     this.lastAppliedAt = Date.now();
     this.lastGoodPollStart = started;
@@ -274,6 +290,7 @@ class Follower {
       await this.loadWhole();
       return false;
     }
+    if (toApply.length) this.tell(toApply);
     tracker.observe(rows.map((r) => r.position), now);
     tracker.expire(now);
     if (toApply.length) {
@@ -329,6 +346,19 @@ export function awaitPosition(db: Db, position: number, timeoutMs = CONSISTENCY_
 /** The change-log position this server's state reflects (0 before it is loaded): a decision's consistency token. */
 export function followerPosition(db: Db): number {
   return followerFor(db).position();
+}
+
+/**
+ * Calls `listener` with the entries each poll applies to this handle's state (before they count as seen), and
+ * with 'everything' after a whole load, for caches outside the decision state that follow the same log.
+ */
+export function onApplied(db: Db, listener: (changes: AppliedChange[] | 'everything') => void): void {
+  followerFor(db).appliedListeners.push(listener);
+}
+
+/** True when this server has applied every change committed up to `maxLagMs` ago (its own writes included). */
+export function followerCurrentWithin(db: Db, maxLagMs: number): boolean {
+  return followerFor(db).currentWithin(maxLagMs);
 }
 
 export function followerStatus(db: Db): FollowerStatus {

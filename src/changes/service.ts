@@ -16,6 +16,9 @@
  *   token          id = API token id: hash, owner, expiry, revocation
  *   client         id = machine client id: owner, scopes, rate limit, status (removed: its tokens too)
  *   client_token   id = client token id: hash, expiry, revocation
+ *   sessions       id = user id: that user's console sessions ended (signed out, ended by an administrator,
+ *                  password changed); no id: sessions of very many users. Not part of the decision state:
+ *                  each server drops its in-memory copies of those sessions (src/sessions/cache.ts).
  *   rebuild        everything (seeds, and bulk writes touching more than REBUILD_ABOVE entities)
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -23,7 +26,7 @@ import type { Conn } from '../db/connect';
 import { afterCommit } from '../db/transaction';
 import * as repo from './repo';
 
-export const CHANGE_KINDS = ['user', 'membership', 'group_members', 'group', 'rule', 'workspace', 'license', 'domain', 'role', 'token', 'client', 'client_token', 'rebuild'] as const;
+export const CHANGE_KINDS = ['user', 'membership', 'group_members', 'group', 'rule', 'workspace', 'license', 'domain', 'role', 'token', 'client', 'client_token', 'sessions', 'rebuild'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 export interface Change {

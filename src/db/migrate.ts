@@ -11,6 +11,7 @@ import * as domainsAndExternalKeys from '../../migrations/20261201_0011_domains_
 import * as scim from '../../migrations/20261201_0012_scim';
 import * as webhooks from '../../migrations/20261201_0013_webhooks';
 import * as userSearchIndexes from '../../migrations/20261201_0014_user_search_indexes';
+import * as sessionVersions from '../../migrations/20261201_0015_session_versions';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -30,6 +31,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261201_0012_scim', scim],
   ['20261201_0013_webhooks', webhooks],
   ['20261201_0014_user_search_indexes', userSearchIndexes],
+  ['20261201_0015_session_versions', sessionVersions],
 ];
 
 const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -9,23 +9,35 @@ export interface SessionRow {
   created_at: number;
   last_seen_at: number;
   expires_at: number;
+  /** Bumped by every save (migration 0015). */
+  version: number;
 }
 
 export async function findLive(db: Conn, id: string, now: number): Promise<SessionRow | undefined> {
   return db('sessions').where({ id }).andWhere('expires_at', '>', now).first();
 }
 
-export async function upsert(db: Conn, row: SessionRow): Promise<void> {
-  const { id, ...rest } = row;
-  const updated = await db('sessions').where({ id }).update({
-    user_id: rest.user_id,
-    data: rest.data,
-    ip: rest.ip,
-    user_agent: rest.user_agent,
-    last_seen_at: rest.last_seen_at,
-    expires_at: rest.expires_at,
-  });
-  if (!updated) await db('sessions').insert(row);
+export async function insert(db: Conn, row: SessionRow): Promise<void> {
+  await db('sessions').insert(row);
+}
+
+type Saved = Pick<SessionRow, 'id' | 'user_id' | 'data' | 'ip' | 'user_agent' | 'last_seen_at' | 'expires_at'>;
+const savedColumns = (row: Saved) => ({ user_id: row.user_id, data: row.data, ip: row.ip, user_agent: row.user_agent, last_seen_at: row.last_seen_at, expires_at: row.expires_at });
+
+/** Saves over exactly version `version`, making it `version + 1`; false when the row is gone or was saved since. */
+export async function updateVersion(db: Conn, row: Saved, version: number): Promise<boolean> {
+  return (await db('sessions').where({ id: row.id, version }).update({ ...savedColumns(row), version: version + 1 })) > 0;
+}
+
+/** Saves over whatever version is stored (never re-creates an ended session); false when the row is gone. */
+export async function updateAnyVersion(db: Conn, row: Saved): Promise<boolean> {
+  return (await db('sessions').where({ id: row.id }).update({ ...savedColumns(row), version: db.raw('version + 1') })) > 0;
+}
+
+/** The user a session belongs to (null: a sign-in under way; undefined: no such session). */
+export async function ownerOf(db: Conn, id: string): Promise<number | null | undefined> {
+  const row = await db('sessions').where({ id }).first('user_id');
+  return row ? (row.user_id === null ? null : Number(row.user_id)) : undefined;
 }
 
 export async function remove(db: Conn, id: string): Promise<void> {

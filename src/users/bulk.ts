@@ -16,6 +16,7 @@ import type { Actor } from '../http/types';
 import { validate } from '../http/forms';
 import { ValidationError } from '../http/errors';
 import { recordChanges, recordMembershipChanges } from '../changes/service';
+import * as sessions from '../sessions/service';
 import { transaction } from '../db/transaction';
 import { guard } from '../db/guards';
 import * as audit from '../audit/service';
@@ -407,6 +408,8 @@ export async function apply(db: Db, actor: Actor, raw: unknown, plannedIds: numb
       // Decisions and API callers follow the change log: an entry per account (or one for very many).
       if (resolved.action === 'add_to_group' || resolved.action === 'remove_from_group') await recordMembershipChanges(trx, resolved.group!.id, changeIds);
       else if (resolved.action !== 'end_sessions') await recordChanges(trx, 'user', changeIds);
+      // Ended sessions: every server drops its copies of them (src/sessions/cache.ts; a `user` entry does too).
+      else await sessions.announceEnded(trx, changeIds);
       const usernames = plan.change.map((t) => t.username);
       await audit.record(trx, actor, {
         action: `user.bulk_${resolved.action}`,

@@ -12,7 +12,7 @@ import { assignmentBlocker } from '../roles/service';
 import * as licenses from '../licenses/repo';
 import { assertSeatAvailable } from '../licenses/service';
 import * as assets from '../assets/repo';
-import * as sessions from '../sessions/repo';
+import * as sessions from '../sessions/service';
 import * as repo from './repo';
 import * as clients from '../clients/repo';
 import type { User } from './repo';
@@ -325,7 +325,7 @@ export async function updateUser(db: Conn, actor: Actor, id: number, raw: unknow
       before: { ...auditView(before, beforeGroups), ...(passwordHash ? { password: '(unchanged)' } : {}) },
       after: { ...auditView(after, afterGroups), ...(passwordHash ? { password: '(changed)' } : {}) },
     });
-    if (passwordHash) await sessions.removeForUser(trx, id);
+    if (passwordHash) await sessions.endAllOf(trx, id);
     return after;
   });
 }
@@ -339,7 +339,7 @@ export async function setStatus(db: Conn, actor: Actor, id: number, status: 'act
     // Reactivating takes no seat: the license stayed assigned while the account was deactivated.
     await repo.update(trx, id, { status });
     await recordChange(trx, { kind: 'user', id });
-    if (status === 'deactivated') await sessions.removeForUser(trx, id);
+    if (status === 'deactivated') await sessions.endAllOf(trx, id);
     await audit.record(trx, actor, {
       action: status === 'active' ? 'user.reactivate' : 'user.deactivate',
       objectType: 'user',
@@ -374,7 +374,7 @@ export async function endSessions(db: Db, actor: Actor, id: number): Promise<num
   return transaction(db, async (trx) => {
     const user = await requireUser(trx, id);
     await policyFor(trx, actor).assertMayChange(user);
-    const ended = await sessions.removeForUser(trx, id);
+    const ended = await sessions.endAllOf(trx, id);
     await audit.record(trx, actor, {
       action: 'user.end_sessions',
       objectType: 'user',
@@ -441,7 +441,7 @@ export async function deleteUser(db: Conn, actor: Actor, id: number, raw: unknow
       }
     }
     const groupIds = await repo.groupIdsOf(trx, id);
-    await sessions.removeForUser(trx, id);
+    await sessions.endAllOf(trx, id);
     await repo.remove(trx, id);
     await recordChange(trx, { kind: 'user', id });
     await audit.record(trx, actor, {

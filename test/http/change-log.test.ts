@@ -34,14 +34,15 @@ describe('every write that can change a decision appends to the change log in it
     const created = await recordedBy(() => t.makeUser({ username: 'log.user', groups: ['Loggers'] }));
     const id = await t.make.userId('log.user');
     expect(created).toContain(`user:${id}`);
-    expect(await recordedBy(() => userService.setStatus(t.db, SYSTEM_ACTOR, id, 'deactivated'))).toEqual([`user:${id}`]);
+    // Deactivating ends the account's console sessions too: every server drops its copies of them.
+    expect(await recordedBy(() => userService.setStatus(t.db, SYSTEM_ACTOR, id, 'deactivated'))).toEqual([`user:${id}`, `sessions:${id}`]);
     expect(await recordedBy(() => userService.unlock(t.db, SYSTEM_ACTOR, id))).toEqual([`user:${id}`]);
     const moved = await recordedBy(() => request(t.server).post('/api/v1/groups/Loggers/members').set('Authorization', `Bearer ${token}`).send({ remove: ['log.user'] }));
     expect(moved).toEqual([`membership:${id}`]);
     const issued = await tokenService.createToken(t.db, SYSTEM_ACTOR, id, { name: 'log token' });
     expect((await changes.readAfter(t.db, (await headPosition(t.db)) - 1, 1))[0]).toMatchObject({ kind: 'token', entityId: issued.id });
     expect(await recordedBy(() => tokenService.revokeToken(t.db, SYSTEM_ACTOR, id, issued.id))).toEqual([`token:${issued.id}`]);
-    expect(await recordedBy(() => userService.deleteUser(t.db, SYSTEM_ACTOR, id, { assets: 'none' }))).toEqual([`user:${id}`]);
+    expect(await recordedBy(() => userService.deleteUser(t.db, SYSTEM_ACTOR, id, { assets: 'none' }))).toEqual([`sessions:${id}`, `user:${id}`]);
   });
 
   it('a refused write records nothing (its entry rolls back with it)', async () => {

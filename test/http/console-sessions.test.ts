@@ -6,6 +6,9 @@ import { twoServers } from '../support/twoServers';
 import { unique } from '../support/factories';
 import type { GatehouseApp } from '../../src/app';
 import { SYSTEM_ACTOR } from '../../src/audit/service';
+import { decisionState } from '../../src/changes/follower';
+import { databaseStore } from '../../src/http/session';
+import type Koa from 'koa';
 import * as roleService from '../../src/roles/service';
 import * as userService from '../../src/users/service';
 
@@ -16,10 +19,11 @@ import * as userService from '../../src/users/service';
  */
 let a: TestApp;
 let b: GatehouseApp;
+let bDb: TestApp['db'];
 let close: () => Promise<void>;
 
 beforeAll(async () => {
-  ({ a, b, close } = await twoServers('sessions'));
+  ({ a, b, bDb, close } = await twoServers('sessions'));
   await a.makeUser({ username: 'root', role: 'superuser' });
 });
 
@@ -110,5 +114,127 @@ describe('the signed-in user from the decision state', () => {
     await userService.updateUser(a.db, SYSTEM_ACTOR, fourth, { firstName: 'Someone', lastName: row.last_name, email: row.email, roleId: row.role_id, licenseTypeId: row.license_type_id }, a.config.scryptN);
     expect(matching((await onA(search, cookie)).text)).toBe('3');
     expect(matching((await eventually(() => onB(search, cookie), (r) => matching(r.text) === '3', 1000)).text)).toBe('3');
+  });
+});
+
+/**
+ * Each server keeps a copy of the signed-in sessions it has seen (src/sessions/cache.ts): a page view whose
+ * browser shows the copy's version reads no session row, an end of sessions reaches the copies through the
+ * change log, and a save based on a copy never writes over a newer row.
+ */
+describe('console sessions answered from each server’s copy', () => {
+  /** The SQL reading or writing one session's row (by its id) that `work` sends through `db` (a page listing sessions reads others). */
+  async function sessionQueries(db: TestApp['db'], work: () => Promise<unknown>): Promise<string[]> {
+    const seen: string[] = [];
+    const listen = (q: { sql: string }) => {
+      if (/`sessions`.* where `id` = \?/i.test(q.sql)) seen.push(q.sql);
+    };
+    db.on('query', listen);
+    try {
+      await work();
+    } finally {
+      db.off('query', listen);
+    }
+    return seen;
+  }
+
+  /** The cookies a browser holds after these answers (later Set-Cookie headers replace earlier ones). */
+  function jar(): { header(): string; take(res: { headers: Record<string, unknown> }): void } {
+    const cookies = new Map<string, string>();
+    return {
+      header: () => [...cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+      take(res) {
+        for (const line of (res.headers['set-cookie'] as string[] | undefined) ?? []) {
+          const [pair] = line.split(';');
+          const at = pair.indexOf('=');
+          cookies.set(pair.slice(0, at), pair.slice(at + 1));
+        }
+      },
+    };
+  }
+
+  it('a page view reads no session row when the browser shows the version its server holds; a form post always does', async () => {
+    const username = unique('reader');
+    await a.makeUser({ username, role: 'administrator' });
+    const agent = await a.signIn(username);
+    await agent.get('/account').expect(200);
+    expect(await sessionQueries(a.db, () => agent.get('/account').expect(200))).toEqual([]);
+    expect(await sessionQueries(a.db, () => agent.get('/users').expect(200))).toEqual([]);
+    const posted = await sessionQueries(a.db, () => agent.post('/account/sessions/end-others').type('form').send({ _csrf: agent.csrf }).expect(303));
+    expect(posted.some((sql) => /^select/i.test(sql))).toBe(true);
+  });
+
+  it('an ended session is refused at once on its server and soon after on another that held a copy', async () => {
+    const username = unique('ended');
+    const id = await a.makeUser({ username, role: 'administrator' });
+    const cookie = await signInCookie(username);
+    for (let i = 0; i < 2; i++) expect((await onA('/account', cookie)).status).toBe(200);
+    expect((await eventually(() => onB('/account', cookie), (r) => r.status === 200)).status).toBe(200);
+    expect(await sessionQueries(bDb, async () => expect((await onB('/account', cookie)).status).toBe(200))).toEqual([]);
+    await userService.endSessions(a.db, SYSTEM_ACTOR, id);
+    expect((await onA('/account', cookie)).status).toBe(303);
+    expect((await eventually(() => onB('/account', cookie), (r) => r.status === 303, 1000)).status).toBe(303);
+  });
+
+  it('signing out on one server ends the session on the other, which held a copy', async () => {
+    const username = unique('leaving');
+    await a.makeUser({ username, role: 'administrator' });
+    const agent = await a.signIn(username);
+    const cookie = agent.jar
+      .getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false })
+      .map((c) => `${c.name}=${c.value}`)
+      .join('; ');
+    expect((await eventually(() => onB('/account', cookie), (r) => r.status === 200)).status).toBe(200);
+    expect((await onB('/account', cookie)).status).toBe(200);
+    await agent.post('/logout').type('form').send({ _csrf: agent.csrf }).expect(303);
+    expect((await eventually(() => onB('/account', cookie), (r) => r.status === 303, 1000)).status).toBe(303);
+  });
+
+  it('what a form post on one server saves shows on the next page on the other at once', async () => {
+    const username = unique('mover');
+    await a.makeUser({ username, role: 'administrator' });
+    const browser = jar();
+    const agent = await a.signIn(username);
+    browser.take({ headers: { 'set-cookie': agent.jar.getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false }).map((c) => `${c.name}=${c.value}`) } });
+    // B holds a copy of the session as it was.
+    browser.take(await onB('/account', browser.header()).expect(200));
+    browser.take(await onB('/account', browser.header()).expect(200));
+    const posted = await request(a.server).post('/account/sessions/end-others').set('Cookie', browser.header()).type('form').send({ _csrf: agent.csrf }).expect(303);
+    browser.take(posted);
+    const next = await onB('/account', browser.header()).expect(200);
+    expect($(next.text)('.flash, [role=status], [role=alert]').text()).toMatch(/session/i);
+  });
+
+  it('two page views answered from one copy save once: the later save is refused, not written over the first', async () => {
+    const username = unique('racer');
+    await a.makeUser({ username, role: 'superuser' });
+    await a.token(username);
+    const agent = await a.signIn(username);
+    const tokenId = (await a.db('api_tokens').where({ user_id: await a.make.userId(username) }).first('id')).id;
+    // A message waiting to be shown; the save keeps the server's copy of the session.
+    await agent.post(`/account/tokens/${tokenId}/revoke`).type('form').send({ _csrf: agent.csrf }).expect(303);
+    await decisionState(a.db); // caught up with its own writes: the server uses its copies again
+    const row = await a.db('sessions').where({ user_id: await a.make.userId(username) }).first('id', 'version');
+    // Two page views of the same browser, interleaved as under load: both read the copy, then both save.
+    const store = databaseStore(a.db, a.config.sessionMaxAgeMs, a.config.sessionAbsoluteMs);
+    const page = () => {
+      const state: Record<string, unknown> = {};
+      const ctx = { method: 'GET', state, ip: '127.0.0.1', secure: false, services: { config: a.config }, get: () => '', cookies: { get: (name: string) => (name === 'gh_sv' ? String(row.version) : undefined), set: () => undefined } };
+      return { ctx: ctx as unknown as Koa.Context, state };
+    };
+    const [first, second] = [page(), page()];
+    const seen = await sessionQueries(a.db, async () => {
+      const one = (await store.get(row.id, 0, { ctx: first.ctx }))!;
+      const two = (await store.get(row.id, 0, { ctx: second.ctx }))!;
+      expect(one.flash).toEqual([{ type: 'success', text: 'The token is revoked.' }]);
+      expect(two.flash).toEqual(one.flash);
+      await store.set(row.id, { ...one, flash: [] }, 0, { ctx: first.ctx });
+      await store.set(row.id, { ...two, flash: [], note: 'stale' }, 0, { ctx: second.ctx });
+    });
+    expect(seen.filter((sql) => /^select/i.test(sql))).toEqual([]);
+    const after = await a.db('sessions').where({ id: row.id }).first('version', 'data');
+    expect(Number(after.version)).toBe(Number(row.version) + 1);
+    expect(JSON.parse(after.data)).toMatchObject({ flash: [] });
+    expect(JSON.parse(after.data).note).toBeUndefined();
   });
 });

@@ -80,9 +80,12 @@ describe('sessions before and after sign-in', () => {
 
   it('ends a session at its absolute lifetime however active, and removes expired rows on a schedule', async () => {
     const agent = await t.signIn('ana');
+    expect((await agent.get('/account')).status).toBe(200);
+    // The row saved as another server would save it when the lifetime ends: a new version, which the browser is told.
     const row = await t.db('sessions').where({ user_id: await userId('ana') }).orderBy('last_seen_at', 'desc').first();
     const data = JSON.parse(row.data);
-    await t.db('sessions').where({ id: row.id }).update({ data: JSON.stringify({ ...data, hardExpiry: Date.now() - 1 }) });
+    await t.db('sessions').where({ id: row.id }).update({ data: JSON.stringify({ ...data, hardExpiry: Date.now() - 1 }), version: row.version + 1 });
+    agent.jar.setCookie(`gh_sv=${row.version + 1}`, '127.0.0.1', '/');
     expect((await agent.get('/account')).status).toBe(303);
     await t.db('sessions').insert({ id: 'expired-session-row', user_id: null, data: '{}', ip: '', user_agent: '', created_at: 1, last_seen_at: 1, expires_at: 2 });
     const removed = await sweep(t.db, t.config);
