@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { parseArgs } from '../src/cli/args';
@@ -59,15 +60,46 @@ for (const [name, url, headers] of cases) {
  * Throughput against the floor (bench/floor.ts), side by side in this run: autocannon, in a process of its
  * own so it does not share the servers' event loop, with 10 connections for a few seconds per page.
  */
-async function requestsPerSecond(url: string, headers: Record<string, string> = {}): Promise<number> {
+interface Throughput {
+  rps: number;
+  /** CPU per request in this process (the console, or the floor) and in the database server, µs. */
+  nodeCpuMicros: number;
+  databaseCpuMicros: number | null;
+}
+async function requestsPerSecond(url: string, headers: Record<string, string> = {}): Promise<Throughput> {
   const bin = path.join(ROOT_DIR, 'node_modules', '.bin', 'autocannon');
   const args = ['-c', '10', '-d', String(Number(args_.seconds ?? 5)), '-j', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
+  const cpu0 = process.cpuUsage();
+  const db0 = databaseCpuMicros();
   // Asynchronously: the servers under test run in this process and must keep answering meanwhile.
   const r = await promisify(execFile)(bin, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
-  const out = JSON.parse(r.stdout) as { requests: { average: number }; non2xx: number; errors: number };
+  const cpu = process.cpuUsage(cpu0);
+  const db1 = databaseCpuMicros();
+  const out = JSON.parse(r.stdout) as { requests: { average: number; total: number }; non2xx: number; errors: number };
   if (out.non2xx || out.errors) throw new Error(`${url}: ${out.non2xx} non-2xx answers, ${out.errors} errors`);
-  return Math.round(out.requests.average);
+  const n = Math.max(1, out.requests.total);
+  return {
+    rps: Math.round(out.requests.average),
+    nodeCpuMicros: Math.round((cpu.user + cpu.system) / n),
+    databaseCpuMicros: db0 !== null && db1 !== null ? Math.round((db1 - db0) / n) : null,
+  };
 }
+
+/**
+ * CPU time the local MariaDB server has used (µs), from /proc; null when it is not a local process here.
+ * On a shared two-core machine, requests per second move with the load; CPU per request much less.
+ */
+function databaseCpuMicros(): number | null {
+  try {
+    const pid = execFileSync('pidof', ['mariadbd', 'mysqld'], { encoding: 'utf8' }).trim().split(/\s+/)[0];
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Math.round((ticks * 1e6) / 100);
+  } catch {
+    return null;
+  }
+}
+
 let throughput: Record<string, unknown> | undefined;
 if (dialect === 'mysql' && config.databaseUrl) {
   const floor = await startFloor(config.databaseUrl);
@@ -78,13 +110,16 @@ if (dialect === 'mysql' && config.databaseUrl) {
     ['search "ann" (whole page)', '/users?q=ann'],
     ['first page', '/users'],
   ];
-  throughput = { floor: { url: '/?q=ann', rps: floorSearch } };
-  console.log(`\nThroughput, 10 connections (req/s): floor (Koa + mysql2 + Eta, one prefix query) ${floorSearch}`);
+  const cpuText = (t: Throughput) => `CPU per request: this process ${t.nodeCpuMicros} µs${t.databaseCpuMicros === null ? '' : `, MariaDB ${t.databaseCpuMicros} µs`}`;
+  throughput = { floor: { url: '/?q=ann', ...floorSearch } };
+  console.log(`\nThroughput, 10 connections (req/s): floor (Koa + mysql2 + Eta, one prefix query) ${floorSearch.rps}; ${cpuText(floorSearch)}`);
   for (const [name, url] of pages) {
-    const rps = await requestsPerSecond(server + url, { cookie });
-    const ratio = Math.round((rps / floorSearch) * 1000) / 10;
-    (throughput as Record<string, unknown>)[name] = { url, rps, percentOfFloor: ratio };
-    console.log(`${name.padEnd(40)} ${String(rps).padStart(6)} req/s  = ${ratio}% of the floor`);
+    const t = await requestsPerSecond(server + url, { cookie });
+    const ratio = Math.round((t.rps / floorSearch.rps) * 1000) / 10;
+    const floorCpu = floorSearch.nodeCpuMicros + (floorSearch.databaseCpuMicros ?? 0);
+    const cpuRatio = Math.round((floorCpu / (t.nodeCpuMicros + (t.databaseCpuMicros ?? 0))) * 1000) / 10;
+    (throughput as Record<string, unknown>)[name] = { url, ...t, percentOfFloor: ratio, cpuPercentOfFloor: cpuRatio };
+    console.log(`${name.padEnd(40)} ${String(t.rps).padStart(6)} req/s  = ${ratio}% of the floor; ${cpuText(t)} (floor's CPU / this page's: ${cpuRatio}%)`);
   }
   await floor.close();
 }

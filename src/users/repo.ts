@@ -683,8 +683,20 @@ async function searchPage(
   // order for a lookup that finds one user in a million, reading all of them.
   const using = (index: string) => (isMysql(db) ? `users FORCE INDEX (${index})` : `users INDEXED BY ${index}`);
   const branches = searchBranches(db, word)
-    .map((b, i) => ({ ...b, from: using(i === 0 || perBranch[i] > SEARCH_ID_CAP ? WALK_INDEX : SEARCH_INDEXES[i]) }))
+    .map((b, i) => ({ ...b, walksInOrder: i === 0 || perBranch[i] > SEARCH_ID_CAP }))
+    .map((b, i) => ({ ...b, from: using(b.walksInOrder ? WALK_INDEX : SEARCH_INDEXES[i]) }))
     .filter((_, i) => perBranch[i] > 0);
+  if (branches.length === 1 && branches[0].walksInOrder) {
+    // One lookup finds them all, walking the username index in order: its page read straight off the index
+    // with the rows' columns in the same statement (no derived tables to merge: a third of the statement's
+    // cost in the database).
+    const [only] = branches;
+    const rows: Array<Record<string, unknown>> = await withListColumns(db, db.from(db.raw(only.from)).whereRaw(only.where, only.bindings), now)
+      .orderBy('users.username_lower', dir)
+      .limit(Math.trunc(limit))
+      .offset(Math.trunc(offset));
+    return { rows: rows.map((r) => toListRow(r, now)), count };
+  }
   const page = db.raw(
     `(SELECT id, username_lower FROM (${branches
       .map((b, i) => `SELECT * FROM (SELECT id, username_lower FROM ${b.from} WHERE ${b.where} ORDER BY username_lower ${d} LIMIT ${want}) AS p${i}`)
