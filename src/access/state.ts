@@ -191,6 +191,12 @@ export class DecisionState {
       .map(({ id, name }) => ({ id, name }));
   }
 
+  /** Role and license type names by id (undefined: not known to this state yet). */
+  readonly names = {
+    role: (id: number): string | undefined => this.roles.get(id)?.name,
+    license: (id: number): string | undefined => this.licenses.find((l) => l.id === id)?.name,
+  };
+
   /** Every license type's id and name, in their order. */
   licenseChoices(): Array<{ id: number; name: string }> {
     return this.licenses.map(({ id, name }) => ({ id, name }));

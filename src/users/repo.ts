@@ -605,12 +605,13 @@ export async function list(
    * The console's list counts up to COUNT_CAP (see ListCount); by default the count is exact. With
    * `searchCounts`, a one-word search's counts may be remembered ones (src/users/searchCounts.ts).
    */
-  options: { boundedCount?: boolean; searchCounts?: SearchCountSource } = {},
+  options: { boundedCount?: boolean; searchCounts?: SearchCountSource; names?: KnownNames } = {},
 ): Promise<{ rows: UserListRow[]; total: number; count: ListCount }> {
+  const columns = new ListColumns(db, now, options.names);
   const words = searchWords(f.q);
   if (words.length === 1 && f.search === undefined && sort === 'username' && after === undefined && options.boundedCount && !isFiltered({ ...f, q: undefined })) {
     // A one-word search alone, in username order: the page and its count in one statement (searchPage).
-    const found = await searchPage(db, words[0], dir, limit, offset, now, options.searchCounts);
+    const found = await searchPage(db, words[0], dir, limit, offset, columns, options.searchCounts);
     return { rows: found.rows, total: found.count.n, count: found.count };
   }
   f = await prepareFilter(db, f);
@@ -646,12 +647,12 @@ export async function list(
     if (!UNIQUE_SORTS.has(sort) || f.search) idQuery.orderBy('users.id', dir);
     if (offset === 0) {
       // The first page reads its rows in the same statement: the deferred join pays off only deeper down.
-      const rows = (await withListColumns(db, idQuery.clearSelect(), now)).map((r: Record<string, unknown>) => toListRow(r, now));
+      const rows = await columns.rows(await columns.on(idQuery.clearSelect()));
       return { rows, total: count.n, count };
     }
     ids = (await idQuery).map((r: { id: number }) => Number(r.id));
   }
-  const rows = await listRows(db, ids, now);
+  const rows = await listRows(db, ids, columns);
   return { rows, total: count.n, count };
 }
 
@@ -670,7 +671,7 @@ async function searchPage(
   dir: 'asc' | 'desc',
   limit: number,
   offset: number,
-  now: number,
+  columns: ListColumns,
   counts?: SearchCountSource,
 ): Promise<{ rows: UserListRow[]; count: ListCount }> {
   const perBranch = counts ? await counts.of(word, () => countBranches(db, word)) : await countBranches(db, word);
@@ -691,11 +692,12 @@ async function searchPage(
     // with the rows' columns in the same statement (no derived tables to merge: a third of the statement's
     // cost in the database).
     const [only] = branches;
-    const rows: Array<Record<string, unknown>> = await withListColumns(db, db.from(db.raw(only.from)).whereRaw(only.where, only.bindings), now)
+    const found: Array<Record<string, unknown>> = await columns
+      .on(db.from(db.raw(only.from)).whereRaw(only.where, only.bindings))
       .orderBy('users.username_lower', dir)
       .limit(Math.trunc(limit))
       .offset(Math.trunc(offset));
-    return { rows: rows.map((r) => toListRow(r, now)), count };
+    return { rows: await columns.rows(found), count };
   }
   const page = db.raw(
     `(SELECT id, username_lower FROM (${branches
@@ -703,8 +705,8 @@ async function searchPage(
       .join(' UNION ALL ')}) AS parts ORDER BY username_lower ${d} LIMIT ${Math.trunc(limit)} OFFSET ${Math.trunc(offset)}) AS page`,
     branches.flatMap((b) => b.bindings),
   );
-  const found: Array<Record<string, unknown>> = await withListColumns(db, db.from(page).join('users', 'users.id', 'page.id'), now).orderBy('page.username_lower', dir);
-  return { rows: found.map((r) => toListRow(r, now)), count };
+  const found: Array<Record<string, unknown>> = await columns.on(db.from(page).join('users', 'users.id', 'page.id')).orderBy('page.username_lower', dir);
+  return { rows: await columns.rows(found), count };
 }
 
 /** The one word of a search, or null when it has none or several (those are looked up by prepareSearch). */
@@ -751,12 +753,28 @@ export async function searchAmong(
   return { ids: rows.slice(offset, offset + limit).map((r) => r.id), count };
 }
 
-/** The list's columns (role and license names, lock and online state) added to a query over `users`. */
-function withListColumns(db: Conn, q: Knex.QueryBuilder, now: number): Knex.QueryBuilder {
-  return q
-    .leftJoin('roles', 'roles.id', 'users.role_id')
-    .leftJoin('license_types', 'license_types.id', 'users.license_type_id')
-    .select(
+/** Role and license names by id, when the caller holds them (the console: its decision state). */
+export interface KnownNames {
+  role(id: number): string | undefined;
+  license(id: number): string | undefined;
+}
+
+/**
+ * The list's columns (role and license names, lock and online state) over `users`. The names come from
+ * `names` when given (an id it does not know yet — created on another server a moment ago — is read in one
+ * small query), else from joins in the same statement.
+ */
+class ListColumns {
+  constructor(
+    private readonly db: Conn,
+    private readonly now: number,
+    private readonly names?: KnownNames,
+  ) {}
+
+  on(q: Knex.QueryBuilder): Knex.QueryBuilder {
+    const { db, now } = this;
+    if (!this.names) q.leftJoin('roles', 'roles.id', 'users.role_id').leftJoin('license_types', 'license_types.id', 'users.license_type_id');
+    return q.select(
       'users.id',
       'users.username',
       'users.first_name',
@@ -767,12 +785,35 @@ function withListColumns(db: Conn, q: Knex.QueryBuilder, now: number): Knex.Quer
       'users.source',
       'users.last_login_at',
       'users.created_at',
-      'roles.name as role_name',
-      'license_types.name as license_name',
+      ...(this.names ? ['users.role_id', 'users.license_type_id'] : ['roles.name as role_name', 'license_types.name as license_name']),
       throttledUntilColumn(db, now),
       // Whether the user has a live session, in the same statement (one round trip fewer per page).
       db.raw('EXISTS (SELECT 1 FROM sessions WHERE sessions.user_id = users.id AND sessions.expires_at > ?) AS online', [now]),
     );
+  }
+
+  async rows(found: Array<Record<string, unknown>>): Promise<UserListRow[]> {
+    const rows = found.map((r) => toListRow(r, this.now));
+    const names = this.names;
+    if (!names) return rows;
+    const unknown = { role: new Set<number>(), license: new Set<number>() };
+    found.forEach((r, i) => {
+      if (r.role_id !== null) rows[i].roleName = names.role(Number(r.role_id)) ?? (unknown.role.add(Number(r.role_id)), null);
+      if (r.license_type_id !== null) rows[i].licenseName = names.license(Number(r.license_type_id)) ?? (unknown.license.add(Number(r.license_type_id)), null);
+    });
+    if (!unknown.role.size && !unknown.license.size) return rows;
+    const [roles, licenses] = await Promise.all([
+      unknown.role.size ? this.db('roles').whereIn('id', [...unknown.role]).select('id', 'name') : [],
+      unknown.license.size ? this.db('license_types').whereIn('id', [...unknown.license]).select('id', 'name') : [],
+    ]);
+    const roleNames = new Map((roles as Array<{ id: number; name: string }>).map((r) => [Number(r.id), r.name]));
+    const licenseNames = new Map((licenses as Array<{ id: number; name: string }>).map((l) => [Number(l.id), l.name]));
+    found.forEach((r, i) => {
+      if (rows[i].roleName === null && r.role_id !== null) rows[i].roleName = roleNames.get(Number(r.role_id)) ?? null;
+      if (rows[i].licenseName === null && r.license_type_id !== null) rows[i].licenseName = licenseNames.get(Number(r.license_type_id)) ?? null;
+    });
+    return rows;
+  }
 }
 
 function toListRow(r: Record<string, unknown>, now: number): UserListRow {
@@ -794,13 +835,10 @@ function toListRow(r: Record<string, unknown>, now: number): UserListRow {
 }
 
 /** The list's columns for these users, in the order of `ids`. */
-async function listRows(db: Conn, ids: number[], now: number): Promise<UserListRow[]> {
-  const found = ids.length ? await withListColumns(db, db('users').whereIn('users.id', ids), now) : [];
-  const byId = new Map(found.map((r: Record<string, unknown>) => [Number(r.id), r]));
-  return ids
-    .map((id) => byId.get(id))
-    .filter((r): r is Record<string, unknown> => !!r)
-    .map((r) => toListRow(r, now));
+async function listRows(db: Conn, ids: number[], columns: ListColumns): Promise<UserListRow[]> {
+  const found: Array<Record<string, unknown>> = ids.length ? await columns.on(db('users').whereIn('users.id', ids)) : [];
+  const byId = new Map(found.map((r) => [Number(r.id), r]));
+  return columns.rows(ids.map((id) => byId.get(id)).filter((r): r is Record<string, unknown> => !!r));
 }
 
 /** Ids of the users a filter matches, in username order, at most `cap` (bulk actions resolve "all matching"). */
@@ -816,13 +854,14 @@ export async function idsMatching(db: Conn, f: UserListFilter, now: number, cap:
  */
 export async function* eachMatching(db: Conn, f: UserListFilter, now: number, chunk = 1000): AsyncGenerator<UserListRow[]> {
   f = await prepareFilter(db, f);
+  const columns = new ListColumns(db, now);
   let after: string | undefined;
   for (;;) {
     const q = filteredUsers(db, f, now).select('users.id', 'users.username_lower').orderBy('users.username_lower').limit(chunk);
     if (after !== undefined) q.where('users.username_lower', '>', after);
     const page: Array<{ id: number; username_lower: string }> = await q;
     if (!page.length) return;
-    yield await listRows(db, page.map((r) => Number(r.id)), now);
+    yield await listRows(db, page.map((r) => Number(r.id)), columns);
     if (page.length < chunk) return;
     after = page[page.length - 1].username_lower;
   }

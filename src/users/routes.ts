@@ -40,7 +40,7 @@ async function list(ctx: Koa.Context) {
   const now = Date.now();
   const state = await decisionState(db);
   const { rows, count } = filter
-    ? await repo.list(db, filter, filters.sort, filters.dir, filters.size + 1, (filters.page - 1) * filters.size, now, undefined, { boundedCount: true, searchCounts: searchCountsOf(state) })
+    ? await repo.list(db, filter, filters.sort, filters.dir, filters.size + 1, (filters.page - 1) * filters.size, now, undefined, { boundedCount: true, searchCounts: searchCountsOf(state), names: state.names })
     : { rows: [], count: { n: 0, exact: true } };
   // One row more than a page tells whether there is a next page when the count is only a bound.
   const hasNext = rows.length > filters.size;

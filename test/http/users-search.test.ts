@@ -109,6 +109,25 @@ describe('other searches', () => {
     }
   });
 
+  it('role and license names come from the names a server holds, and from the database for one it does not know yet', async () => {
+    const now = Date.now();
+    const joined = await repo.list(t.db, { q: 'ann' }, 'username', 'asc', 50, 0, now, undefined, { boundedCount: true });
+    const known = (await t.db('roles').select('id', 'name')).map((r: { id: number; name: string }) => [Number(r.id), r.name] as const);
+    const licenses = (await t.db('license_types').select('id', 'name')).map((l: { id: number; name: string }) => [Number(l.id), l.name] as const);
+    const names = (roles: ReadonlyArray<readonly [number, string]>, lic: ReadonlyArray<readonly [number, string]>) => ({
+      role: (id: number) => new Map(roles).get(id),
+      license: (id: number) => new Map(lic).get(id),
+    });
+    const held = await repo.list(t.db, { q: 'ann' }, 'username', 'asc', 50, 0, now, undefined, { boundedCount: true, names: names(known, licenses) });
+    // A server that has not heard of a role or license yet (made on another server a moment ago).
+    const behind = await repo.list(t.db, { q: 'ann' }, 'username', 'asc', 50, 0, now, undefined, { boundedCount: true, names: names([], []) });
+    const shown = (rows: repo.UserListRow[]) => rows.map((r) => [r.username, r.roleName, r.licenseName]);
+    expect(joined.rows.length).toBeGreaterThan(0);
+    expect(joined.rows.every((r) => r.roleName && r.licenseName)).toBe(true);
+    expect(shown(held.rows)).toEqual(shown(joined.rows));
+    expect(shown(behind.rows)).toEqual(shown(joined.rows));
+  });
+
   it('the page shows the count and the matching users', async () => {
     const res = await admin.get('/users').query({ q: 'annika' });
     const all = expected(['annika']);
