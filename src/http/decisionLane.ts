@@ -122,6 +122,56 @@ function readJson(req: http.IncomingMessage): Promise<unknown> {
   });
 }
 
+/** A list this long in an answer is serialised in pieces of PIECE items (a batch's 1,000 answers). */
+const PIECE = 64;
+
+/**
+ * The answer's JSON, exactly as JSON.stringify writes it. An answer that is one long list (a batch: `{"results":
+ * [...]}`, `{"evaluations": [...]}`) is serialised a few dozen items at a time and the pieces encoded into one
+ * buffer: JSON.stringify of the whole would make one string of some 250 KB — allocated in V8's large-object
+ * space, whose fresh pages cost more than the serialising — then encoded to UTF-8 once to count its bytes and
+ * once more to send them. Anything else is the string JSON.stringify makes.
+ */
+export function answerJson(value: unknown): string | Buffer {
+  const key = longListKey(value);
+  if (key === undefined) return JSON.stringify(value);
+  const list = (value as Record<string, unknown[]>)[key];
+  const pieces: string[] = [];
+  let bytes = 0;
+  for (let i = 0; i < list.length; i += PIECE) {
+    // A piece is "[a,b,…]": the items as JSON.stringify writes them in an array (undefined as null…).
+    const piece = JSON.stringify(list.slice(i, i + PIECE));
+    pieces.push(piece);
+    bytes += Buffer.byteLength(piece);
+  }
+  const head = `{${JSON.stringify(key)}:[`;
+  // Each piece loses its brackets; the pieces are joined by commas (one fewer than pieces), in `head…]}`.
+  bytes += Buffer.byteLength(head) + 2 - pieces.length * 2 + (pieces.length - 1);
+  const out = Buffer.allocUnsafe(bytes);
+  let at = out.write(head, 0, 'utf8');
+  for (let p = 0; p < pieces.length; p++) {
+    if (p) at += out.write(',', at, 'latin1');
+    const piece = pieces[p];
+    at += out.write(piece.slice(1, -1), at, 'utf8');
+  }
+  at += out.write(']}', at, 'latin1');
+  if (at !== bytes) throw new Error(`answer serialised to ${at} bytes, ${bytes} expected`);
+  return out;
+}
+
+/** The key of a plain object's only property when that is a list of more than PIECE items. */
+function longListKey(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) return undefined;
+  let key: string | undefined;
+  for (const k in value) {
+    if (key !== undefined || !Object.prototype.hasOwnProperty.call(value, k)) return undefined;
+    key = k;
+  }
+  if (key === undefined || key === 'toJSON') return undefined;
+  const list = (value as Record<string, unknown>)[key];
+  return Array.isArray(list) && Object.getPrototypeOf(list) === Array.prototype && list.length > PIECE ? key : undefined;
+}
+
 /**
  * Wraps Koa's request listener: the decision routes' requests in the common form are answered here, every
  * other request goes to Koa untouched.
@@ -153,16 +203,16 @@ export function withDecisionLane(koa: KoaListener, routes: ReadonlyMap<string, D
         handed = { body };
         return;
       }
-      let json: string;
+      let json: string | Buffer;
       try {
-        json = JSON.stringify(await alone.decide(services, { params: NO_INPUT, query: NO_INPUT, body, headers: NO_INPUT, target: undefined }));
+        json = answerJson(await alone.decide(services, { params: NO_INPUT, query: NO_INPUT, body, headers: NO_INPUT, target: undefined }));
       } catch {
         // An answer that is an error (a user that does not exist…) is explained by the full path.
         handed = { body };
         return;
       }
       const requestId = requestIdFrom(req.headers['x-request-id']);
-      const headers: string[] = ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(Buffer.byteLength(json))];
+      const headers: string[] = ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(typeof json === 'string' ? Buffer.byteLength(json) : json.length)];
       for (const [name, value] of API_HEADERS) headers.push(name, value);
       if (config.cookieSecure || secure(req, config)) headers.push('Strict-Transport-Security', HSTS);
       headers.push('X-Request-Id', requestId, 'Gatehouse-Consistency-Token', String(followerPosition(db)));
