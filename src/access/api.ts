@@ -266,7 +266,8 @@ const checkBatch = operation({
   async decide({ db }, { body }) {
     // The header's token was awaited by the authentication; the body's is awaited here.
     if (body.consistencyToken !== undefined) await awaitConsistencyIn(db, body.consistencyToken);
-    const answers = await service.checkMany(db, body.checks.map(toQuery));
+    // The questions as they came (a CheckBody is a CheckQuery): no copy of 1,000 objects per batch.
+    const answers = await service.checkMany(db, body.checks);
     const rules = new Map<Rule, ReturnType<typeof ruleJson>>();
     return { results: answers.map((a) => (a instanceof HttpError ? errorJson(asFieldError(a) as HttpError) : decisionJson(a.index, a, rules))) };
   },

@@ -131,7 +131,6 @@ export function decide(
   }
   if (!explain) return verdictOnly(index, subject, domain, op, matched, decidedBy);
   const who = subject.username;
-  const doing = describeAsk(index, op, domain, workspaceId, level);
   if (decidedBy === null) {
     return {
       allowed: false,
@@ -141,9 +140,14 @@ export function decide(
       explanation: `Denied by default: no permission of ${who}'s groups grants ${OPERATION_NAMES[op]} on ${index.domainName(domain)} at ${index.workspacePath(workspaceId)}${levelSuffix(index, domain, level)}.`,
     };
   }
-  const ordered = orderMatches(matched, decidedBy);
-  const others = ordered.slice(1);
-  const alsoText = others.length ? `; also matched: ${others.map((r) => describeRule(index, r)).join('; ')}` : '';
+  // Described only now: most decisions are denials by default, which do not use it.
+  const doing = describeAsk(index, op, domain, workspaceId, level);
+  const ordered = matched.length === 1 ? matched : orderMatches(matched, decidedBy);
+  let alsoText = '';
+  if (ordered.length > 1) {
+    alsoText = `; also matched: ${describeRule(index, ordered[1])}`;
+    for (let i = 2; i < ordered.length; i++) alsoText += `; ${describeRule(index, ordered[i])}`;
+  }
 
   if (decidedBy.effect === 'deny') {
     return {

@@ -65,8 +65,8 @@ export interface CheckQuery {
   operation: Operation;
   /** Path like "/Root/Sales/EMEA" (case-insensitive) or workspace id. */
   workspace: string | number;
-  /** Element level 0–9; only domains with levels use it (default 0). */
-  level?: number;
+  /** Element level 0–9; only domains with levels use it (absent or null: 0). */
+  level?: number | null;
 }
 
 /** A decision with what it was asked about. */
