@@ -103,7 +103,7 @@ export function writeAccessLog(
 ): void {
   const quiet = !!e.decision && e.status < 400 && e.seconds < SLOW_DECISION_SECONDS;
   const out = e.child ?? logger;
-  if (quiet && !out.isLevelEnabled('debug')) return;
+  if (!out.isLevelEnabled(quiet ? 'debug' : 'info')) return;
   out[quiet ? 'debug' : 'info'](
     { ...(e.child ? {} : { reqId: e.requestId }), method: e.method, route: e.route, path: e.path, status: e.status, ms: Math.round(e.seconds * 10_000) / 10, user: e.userId },
     'request',

@@ -774,6 +774,11 @@ class ListColumns {
   on(q: Knex.QueryBuilder): Knex.QueryBuilder {
     const { db, now } = this;
     if (!this.names) q.leftJoin('roles', 'roles.id', 'users.role_id').leftJoin('license_types', 'license_types.id', 'users.license_type_id');
+    // The sign-in throttle's pause on the account: a join on its key (at most one row per account), cheaper in
+    // the database than a subquery per row.
+    q.leftJoin('sign_in_throttles', (on) =>
+      on.on('sign_in_throttles.key', '=', db.raw(sqlConcat(db, ["'account:'", 'users.id']))).andOn('sign_in_throttles.next_attempt_at', '>', db.raw('?', [now])),
+    );
     return q.select(
       'users.id',
       'users.username',
@@ -786,7 +791,7 @@ class ListColumns {
       'users.last_login_at',
       'users.created_at',
       ...(this.names ? ['users.role_id', 'users.license_type_id'] : ['roles.name as role_name', 'license_types.name as license_name']),
-      throttledUntilColumn(db, now),
+      'sign_in_throttles.next_attempt_at as throttled_until',
       // Whether the user has a live session, in the same statement (one round trip fewer per page).
       db.raw('EXISTS (SELECT 1 FROM sessions WHERE sessions.user_id = users.id AND sessions.expires_at > ?) AS online', [now]),
     );
