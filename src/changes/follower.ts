@@ -86,9 +86,6 @@ class Follower {
   private appliedCount = 0;
   private rebuildCount = 0;
 
-  /** Told of the entries each poll applied, or 'everything' after a whole load (see `onApplied`). */
-  readonly appliedListeners: Array<(changes: AppliedChange[] | 'everything') => void> = [];
-
   constructor(private readonly db: Db) {}
 
   start(): void {
@@ -128,7 +125,7 @@ class Follower {
   }
 
   private tell(changes: AppliedChange[] | 'everything'): void {
-    for (const l of this.appliedListeners) l(changes);
+    for (const l of appliedListeners.get(this.db) ?? []) l(changes);
   }
 
   covers(position: number): boolean {
@@ -302,6 +299,11 @@ class Follower {
 }
 
 const followers = new WeakMap<Db, Follower>();
+/**
+ * Listeners by database handle, not by follower: an app closed and made again over the same handle starts a
+ * new follower, whose first whole load must reach the caches the old one fed.
+ */
+const appliedListeners = new WeakMap<Db, Array<(changes: AppliedChange[] | 'everything') => void>>();
 
 function followerFor(db: Db): Follower {
   let f = followers.get(db);
@@ -353,7 +355,9 @@ export function followerPosition(db: Db): number {
  * with 'everything' after a whole load, for caches outside the decision state that follow the same log.
  */
 export function onApplied(db: Db, listener: (changes: AppliedChange[] | 'everything') => void): void {
-  followerFor(db).appliedListeners.push(listener);
+  const listeners = appliedListeners.get(db);
+  if (listeners) listeners.push(listener);
+  else appliedListeners.set(db, [listener]);
 }
 
 /** True when this server has applied every change committed up to `maxLagMs` ago (its own writes included). */

@@ -1,10 +1,10 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually';
-import { $, type TestApp } from '../support/app';
+import { $, createTestApp, type TestApp } from '../support/app';
 import { twoServers } from '../support/twoServers';
 import { unique } from '../support/factories';
-import type { GatehouseApp } from '../../src/app';
+import { createApp, type GatehouseApp } from '../../src/app';
 import { SYSTEM_ACTOR } from '../../src/audit/service';
 import { decisionState } from '../../src/changes/follower';
 import { databaseStore } from '../../src/http/session';
@@ -188,6 +188,32 @@ describe('console sessions answered from each server’s copy', () => {
     expect((await onB('/account', cookie)).status).toBe(200);
     await agent.post('/logout').type('form').send({ _csrf: agent.csrf }).expect(303);
     expect((await eventually(() => onB('/account', cookie), (r) => r.status === 303, 1000)).status).toBe(303);
+  });
+
+  it('an app closed and made again over the same database handle still drops the copies of ended sessions', async () => {
+    const t = await createTestApp();
+    let again: GatehouseApp | undefined;
+    try {
+      await t.makeUser({ username: 'again', role: 'administrator' });
+      const agent = await t.signIn('again');
+      await agent.get('/account').expect(200);
+      const cookie = agent.jar
+        .getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false })
+        .map((c) => `${c.name}=${c.value}`)
+        .join('; ');
+      // The app closed (its change-log follower stopped) and made again over the same handle.
+      await t.gate.close();
+      again = await createApp(t.config, { db: t.db });
+      const onAgain = () => request(again!.app.callback()).get('/account').set('Cookie', cookie);
+      await decisionState(t.db);
+      expect((await onAgain()).status).toBe(200);
+      await userService.endSessions(t.db, SYSTEM_ACTOR, await t.make.userId('again'));
+      await decisionState(t.db); // the end applied by the new follower
+      expect((await onAgain()).status).toBe(303);
+    } finally {
+      await again?.close();
+      await t.close().catch(() => undefined);
+    }
   });
 
   it('what a form post on one server saves shows on the next page on the other at once', async () => {
