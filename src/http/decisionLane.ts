@@ -170,6 +170,24 @@ function longListKey(value: unknown): string | undefined {
 }
 
 const PARSE_OPTIONS = { protoAction: 'error' } as const;
+/**
+ * For a body that cannot hold a `__proto__` key. @hapi/bourne looks for one only when the text matches its
+ * pattern, `"` then `_` or a `\u005F` escape…: a body with neither `"_` nor `"\` in it never does, and
+ * bourne's answer for it is JSON.parse's. Not testing the pattern over each piece of a batch saves a
+ * regular expression run over 145 KB.
+ */
+const PLAIN_PARSE_OPTIONS = { protoAction: 'ignore' } as const;
+
+/** How bourne must parse `body`: 'ignore' (plain JSON.parse) when no `__proto__` key can be in it. */
+function parseOptionsFor(body: Buffer) {
+  return quoteBefore(body, 0x5f) || quoteBefore(body, 0x5c) ? PARSE_OPTIONS : PLAIN_PARSE_OPTIONS;
+}
+
+/** Whether `byte` ('_' or '\\') comes right after a `"` somewhere in `body` (a one-byte search: memchr). */
+function quoteBefore(body: Buffer, byte: number): boolean {
+  for (let at = body.indexOf(byte); at >= 0; at = body.indexOf(byte, at + 1)) if (at > 0 && body[at - 1] === 0x22) return true;
+  return false;
+}
 
 /** The body as the API's parser reads it: UTF-8 without a byte-order mark, strict JSON, no prototype poisoning. */
 export function parseJson(body: Buffer): unknown {
@@ -180,7 +198,7 @@ export function parseJson(body: Buffer): unknown {
   // A byte-order mark is dropped, as the API's parser's decoding does.
   const text = body.toString('utf8').replace(/^\uFEFF/, '');
   if (!STRICT_JSON.test(text)) throw new SyntaxError('invalid JSON, only supports object and array');
-  return Bourne.parse(text, PARSE_OPTIONS);
+  return Bourne.parse(text, parseOptionsFor(body));
 }
 
 /** The size of the pieces `parseInPieces` cuts: their strings stay well below V8's 128 KB large-object size. */
@@ -221,7 +239,8 @@ function parseInPieces(body: Buffer): unknown {
     let first = body.toString('utf8', 0, cuts[0] + 1);
     if (first.charCodeAt(0) === 0xfeff) first = first.slice(1);
     if (!STRICT_JSON.test(first)) return undefined;
-    const head: unknown = Bourne.parse(`${first}]}`, PARSE_OPTIONS);
+    const options = parseOptionsFor(body);
+    const head: unknown = Bourne.parse(`${first}]}`, options);
     if (typeof head !== 'object' || head === null || Array.isArray(head)) return undefined;
     const keys = Object.keys(head);
     const list = keys.length === 1 ? (head as Record<string, unknown>)[keys[0]] : undefined;
@@ -229,7 +248,7 @@ function parseInPieces(body: Buffer): unknown {
     for (let i = 0; i < cuts.length; i++) {
       // A middle piece runs from the `{` after its cut to the `}` before the next; the last one to the list's `]`.
       const text = i < cuts.length - 1 ? `[${body.toString('utf8', cuts[i] + 2, cuts[i + 1] + 1)}]` : `[${body.toString('utf8', cuts[i] + 2, end)}`;
-      const piece: unknown = Bourne.parse(text, PARSE_OPTIONS);
+      const piece: unknown = Bourne.parse(text, options);
       if (!Array.isArray(piece)) return undefined;
       for (let j = 0; j < piece.length; j++) list.push(piece[j]);
     }
