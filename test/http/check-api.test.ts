@@ -285,6 +285,25 @@ describe('POST /api/v1/check/batch', () => {
     expect(r[5]).toMatchObject({ allowed: false, reason: 'license' });
   });
 
+  it('answers long batches asked at once each in full (an answer is written into the memory of one already sent)', async () => {
+    const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'nobody'];
+    const paths = ['/Root', '/Root/Sales', '/Root/Sales/EMEA', '/Root/Sales/EMEA/Berlin', '/Root/HR', '/Root/Nowhere'];
+    const bodies = Array.from({ length: 6 }, (_, b) => ({
+      checks: Array.from({ length: 1000 - b * 50 }, (_, i) => ({ user: users[(i + b) % users.length], domain: i % 3 ? 'Files' : 'Processes', operation: 'RMCD'[(i >> 1) % 4], workspace: paths[(i * 7 + b) % paths.length] })),
+    }));
+    const expected: string[] = [];
+    for (const body of bodies) {
+      const res = await batch(body);
+      expect(res.status).toBe(200);
+      expected.push(res.text);
+    }
+    for (let round = 0; round < 3; round++) {
+      const answers = await Promise.all(bodies.map((body) => batch(body)));
+      answers.forEach((res, b) => expect(res.text, `batch ${b}, round ${round}`).toBe(expected[b]));
+    }
+    expect(JSON.parse(expected[0]).results).toHaveLength(1000);
+  });
+
   it('refuses a batch holding a malformed question, naming it, and decides nothing', async () => {
     const res = await batch({
       checks: [
