@@ -231,6 +231,21 @@ describe('console sessions answered from each server’s copy', () => {
     expect($(next.text)('.flash, [role=status], [role=alert]').text()).toMatch(/session/i);
   });
 
+  it('a save after the session was ended does not bring it back', async () => {
+    const username = unique('ended.midway');
+    const id = await a.makeUser({ username, role: 'administrator' });
+    const agent = await a.signIn(username);
+    const row = await a.db('sessions').where({ user_id: id }).first('id', 'version');
+    // A form post reads the session, an administrator ends it meanwhile, then the post saves what it changed.
+    const store = databaseStore(a.db, a.config.sessionMaxAgeMs, a.config.sessionAbsoluteMs);
+    const ctx = { method: 'POST', state: {}, ip: '127.0.0.1', secure: false, services: { config: a.config }, get: () => '', cookies: { get: () => undefined, set: () => undefined } } as unknown as Koa.Context;
+    const read = (await store.get(row.id, 0, { ctx }))!;
+    await userService.endSessions(a.db, SYSTEM_ACTOR, id);
+    await store.set(row.id, { ...read, flash: [{ type: 'success', text: 'Saved.' }] }, 0, { ctx });
+    expect(await a.db('sessions').where({ id: row.id }).first()).toBeUndefined();
+    expect((await agent.get('/account')).status).toBe(303);
+  });
+
   it('two page views answered from one copy save once: the later save is refused, not written over the first', async () => {
     const username = unique('racer');
     await a.makeUser({ username, role: 'superuser' });
