@@ -113,7 +113,7 @@ export function databaseStore(db: Db, idleMs: number, absoluteMs: number) {
       };
       const read = ctx.state.sessionRead as SessionRead | undefined;
       const mark = copies.mark();
-      let version: number | undefined;
+      let version: number;
       if (read?.id !== key) {
         // A new session (signing in, or a sign-in step starting one).
         await sessions.insert(db, { ...row, created_at: createdAt, version: 1 });
@@ -125,9 +125,9 @@ export function databaseStore(db: Db, idleMs: number, absoluteMs: number) {
         // ended meanwhile (an ended session stays ended).
         copies.drop(key);
         return;
-      }
-      // Saved over a version another request wrote meanwhile: the next page reads the row.
-      if (version === undefined) {
+      } else {
+        // Saved over a version another request wrote meanwhile (which number it is now is not known): the
+        // next page reads the row.
         copies.drop(key);
         ctx.cookies.set(VERSION_COOKIE, '', { ...versionCookie(ctx), maxAge: 0 });
         return;
