@@ -684,8 +684,10 @@ async function searchPage(
   // order for a lookup that finds one user in a million, reading all of them.
   const using = (index: string) => (isMysql(db) ? `users FORCE INDEX (${index})` : `users INDEXED BY ${index}`);
   const branches = searchBranches(db, word)
-    .map((b, i) => ({ ...b, walksInOrder: i === 0 || perBranch[i] > SEARCH_ID_CAP }))
-    .map((b, i) => ({ ...b, from: using(b.walksInOrder ? WALK_INDEX : SEARCH_INDEXES[i]) }))
+    .map((b, i) => {
+      const walksInOrder = i === 0 || perBranch[i] > SEARCH_ID_CAP;
+      return { ...b, walksInOrder, from: using(walksInOrder ? WALK_INDEX : SEARCH_INDEXES[i]) };
+    })
     .filter((_, i) => perBranch[i] > 0);
   if (branches.length === 1 && branches[0].walksInOrder) {
     // One lookup finds them all, walking the username index in order: its page read straight off the index
@@ -801,21 +803,28 @@ class ListColumns {
     const rows = found.map((r) => toListRow(r, this.now));
     const names = this.names;
     if (!names) return rows;
-    const unknown = { role: new Set<number>(), license: new Set<number>() };
-    found.forEach((r, i) => {
-      if (r.role_id !== null) rows[i].roleName = names.role(Number(r.role_id)) ?? (unknown.role.add(Number(r.role_id)), null);
-      if (r.license_type_id !== null) rows[i].licenseName = names.license(Number(r.license_type_id)) ?? (unknown.license.add(Number(r.license_type_id)), null);
-    });
-    if (!unknown.role.size && !unknown.license.size) return rows;
+    const idOf = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+    // Ids the names do not know yet, read from the database in one small query each.
+    const unknownRoles = new Set<number>();
+    const unknownLicenses = new Set<number>();
+    for (const r of found) {
+      const role = idOf(r.role_id);
+      const license = idOf(r.license_type_id);
+      if (role !== null && names.role(role) === undefined) unknownRoles.add(role);
+      if (license !== null && names.license(license) === undefined) unknownLicenses.add(license);
+    }
     const [roles, licenses] = await Promise.all([
-      unknown.role.size ? this.db('roles').whereIn('id', [...unknown.role]).select('id', 'name') : [],
-      unknown.license.size ? this.db('license_types').whereIn('id', [...unknown.license]).select('id', 'name') : [],
+      unknownRoles.size ? this.db('roles').whereIn('id', [...unknownRoles]).select('id', 'name') : [],
+      unknownLicenses.size ? this.db('license_types').whereIn('id', [...unknownLicenses]).select('id', 'name') : [],
     ]);
-    const roleNames = new Map((roles as Array<{ id: number; name: string }>).map((r) => [Number(r.id), r.name]));
-    const licenseNames = new Map((licenses as Array<{ id: number; name: string }>).map((l) => [Number(l.id), l.name]));
+    const read = (list: Array<{ id: number; name: string }>) => new Map(list.map((x) => [Number(x.id), x.name]));
+    const roleNames = read(roles);
+    const licenseNames = read(licenses);
     found.forEach((r, i) => {
-      if (rows[i].roleName === null && r.role_id !== null) rows[i].roleName = roleNames.get(Number(r.role_id)) ?? null;
-      if (rows[i].licenseName === null && r.license_type_id !== null) rows[i].licenseName = licenseNames.get(Number(r.license_type_id)) ?? null;
+      const role = idOf(r.role_id);
+      const license = idOf(r.license_type_id);
+      rows[i].roleName = role === null ? null : (names.role(role) ?? roleNames.get(role) ?? null);
+      rows[i].licenseName = license === null ? null : (names.license(license) ?? licenseNames.get(license) ?? null);
     });
     return rows;
   }
