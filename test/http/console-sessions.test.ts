@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually';
-import { $, createTestApp, type TestApp } from '../support/app';
+import { $, createTestApp, type Agent, type TestApp } from '../support/app';
 import { twoServers } from '../support/twoServers';
 import { unique } from '../support/factories';
 import { createApp, type GatehouseApp } from '../../src/app';
@@ -29,11 +29,17 @@ beforeAll(async () => {
 
 afterAll(async () => close?.());
 
-/** Signs in through A and returns the session cookie, which either server accepts. */
+/** The cookies a client holds, as `name=value` pairs. */
+function cookiePairs(agent: Agent): string[] {
+  return agent.jar.getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false }).map((c) => `${c.name}=${c.value}`);
+}
+
+/** A client's cookies as one Cookie header, which either server accepts. */
+const cookieHeader = (agent: Agent) => cookiePairs(agent).join('; ');
+
+/** Signs in through A and returns the session cookie. */
 async function signInCookie(username: string): Promise<string> {
-  const agent = await a.signIn(username);
-  const cookies = agent.jar.getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false });
-  return cookies.map((c) => `${c.name}=${c.value}`).join('; ');
+  return cookieHeader(await a.signIn(username));
 }
 
 const onA = (url: string, cookie: string) => request(a.server).get(url).set('Cookie', cookie);
@@ -180,10 +186,7 @@ describe('console sessions answered from each server’s copy', () => {
     const username = unique('leaving');
     await a.makeUser({ username, role: 'administrator' });
     const agent = await a.signIn(username);
-    const cookie = agent.jar
-      .getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false })
-      .map((c) => `${c.name}=${c.value}`)
-      .join('; ');
+    const cookie = cookieHeader(agent);
     expect((await eventually(() => onB('/account', cookie), (r) => r.status === 200)).status).toBe(200);
     expect((await onB('/account', cookie)).status).toBe(200);
     await agent.post('/logout').type('form').send({ _csrf: agent.csrf }).expect(303);
@@ -197,10 +200,7 @@ describe('console sessions answered from each server’s copy', () => {
       await t.makeUser({ username: 'again', role: 'administrator' });
       const agent = await t.signIn('again');
       await agent.get('/account').expect(200);
-      const cookie = agent.jar
-        .getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false })
-        .map((c) => `${c.name}=${c.value}`)
-        .join('; ');
+      const cookie = cookieHeader(agent);
       // The app closed (its change-log follower stopped) and made again over the same handle.
       await t.gate.close();
       again = await createApp(t.config, { db: t.db });
@@ -221,7 +221,7 @@ describe('console sessions answered from each server’s copy', () => {
     await a.makeUser({ username, role: 'administrator' });
     const browser = jar();
     const agent = await a.signIn(username);
-    browser.take({ headers: { 'set-cookie': agent.jar.getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false }).map((c) => `${c.name}=${c.value}`) } });
+    browser.take({ headers: { 'set-cookie': cookiePairs(agent) } });
     // B holds a copy of the session as it was.
     browser.take(await onB('/account', browser.header()).expect(200));
     browser.take(await onB('/account', browser.header()).expect(200));
