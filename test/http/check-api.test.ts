@@ -62,12 +62,12 @@ beforeAll(async () => {
   await t.makeUser({ username: 'viewer1', role: 'analyst', license: 'process_viewer' });
   await t.makeUser({ username: 'gone', role: 'analyst', status: 'deactivated' });
   await t.makeUser({ username: 'locked1', role: 'analyst' });
-  // Nothing in the product locks an account any more (sign-in throttling pauses guesses instead): written
-  // directly, and recorded in the change log as every writer must.
-  await t.db('users').where({ username_lower: 'locked1' }).update({ locked_until: Date.now() + 3600_000 });
-  await recordChange(t.db, { kind: 'user', id: await t.make.userId('locked1') });
+  // Nothing in the product locks an account any more (sign-in throttling pauses guesses instead), nor leaves
+  // one without a license: both written directly, after a check has put the account in the decision state.
   await t.makeUser({ username: 'nolicense', role: 'analyst' });
-  await t.db('users').where({ username_lower: 'nolicense' }).update({ license_type_id: null });
+  for (const u of ['locked1', 'nolicense']) await check({ user: u, domain: 'Files', operation: 'R', workspace: '/Root' });
+  await t.make.writeUserRow('locked1', { locked_until: Date.now() + 3600_000 });
+  await t.make.writeUserRow('nolicense', { license_type_id: null });
 
   for (const [key, path] of [['root', '/Root'], ['sales', '/Root/Sales'], ['emea', '/Root/Sales/EMEA'], ['berlin', '/Root/Sales/EMEA/Berlin'], ['hr', '/Root/HR']]) {
     ws[key] = (await t.make.makeWorkspace(path)).id;

@@ -7,6 +7,7 @@ import type { Config } from '../../src/config';
 import type { Db } from '../../src/db/connect';
 import { SYSTEM_ACTOR } from '../../src/audit/service';
 import type { AppPermission } from '../../src/permissions/catalog';
+import { recordChange } from '../../src/changes/service';
 import * as users from '../../src/users/repo';
 import * as importRepo from '../../src/users/importRepo';
 import * as userService from '../../src/users/service';
@@ -98,6 +99,17 @@ export function factories(db: Db, config: Config) {
       );
       if (spec.status === 'deactivated') return userService.setStatus(db, SYSTEM_ACTOR, created.id, 'deactivated');
       return created;
+    },
+
+    /**
+     * Writes columns of one user's row that no service sets (no license, a lock), and records the change as
+     * every writer must: each server's decision state keeps accounts in memory and reloads one only when the
+     * change log names it.
+     */
+    async writeUserRow(username: string, values: Record<string, unknown>) {
+      const id = await f.userId(username);
+      await db('users').where({ id }).update(values);
+      await recordChange(db, { kind: 'user', id });
     },
 
     /** A group, with these usernames as members. */
