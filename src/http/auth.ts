@@ -1,5 +1,6 @@
 import type Koa from 'koa';
 import { decisionState } from '../changes/follower';
+import { loadCurrentUser } from '../auth/service';
 import * as users from '../users/repo';
 import type { Actor } from './types';
 import { sessionData } from './session';
@@ -12,7 +13,7 @@ const TOUCH_INTERVAL_MS = 60_000;
  * (src/access/state.ts: accounts and roles held in memory, following the change log) instead of a query per
  * request. Every write to an account or a role records its change, and the state answers a request only
  * once it includes the writes this server committed; another server's writes reach it within the
- * follower's poll interval, as they reach its decisions and API tokens.
+ * follower's poll interval, as they reach its decisions and API tokens (a refusal is confirmed by a query).
  * A session whose user may no longer sign in (deactivated, locked, removed) is ended here. Signed-in pages are
  * never stored by the browser (`Cache-Control: no-store`), so Back after signing out shows nothing.
  */
@@ -21,7 +22,10 @@ export function loadUserFromSession(): Koa.Middleware {
     const s = sessionData(ctx);
     if (typeof s.userId === 'number') {
       const { db } = ctx.services;
-      const user = (await decisionState(db)).currentUser(s.userId, Date.now());
+      // The state's yes is enough; its no is checked against the row before the session ends, since this
+      // server may not have applied a change another server made a moment ago (an account or role made or
+      // restored there, then the browser's next request landing here).
+      const user = (await decisionState(db)).currentUser(s.userId, Date.now()) ?? (await loadCurrentUser(db, s.userId));
       if (!user) {
         ctx.session = null;
       } else {

@@ -9,6 +9,7 @@ import { SYSTEM_ACTOR } from '../../src/audit/service';
 import { decisionState } from '../../src/changes/follower';
 import { databaseStore } from '../../src/http/session';
 import type Koa from 'koa';
+import * as roleRepo from '../../src/roles/repo';
 import * as roleService from '../../src/roles/service';
 import * as userService from '../../src/users/service';
 
@@ -72,6 +73,22 @@ describe('the signed-in user from the decision state', () => {
       1000,
     );
     expect(other.status).toBe(303);
+  });
+
+  it('a server whose state has not yet heard of a change asks the database before ending a session', async () => {
+    // As a server sees a role made a moment ago on another server, before its follower applied the change:
+    // the rows say the user holds it, the state has not heard of the role. The next page must not end the
+    // session on the state's word alone (it did, so signing in on A and landing on B signed the user out).
+    const username = unique('promoted');
+    const id = await a.makeUser({ username, role: 'administrator' });
+    await decisionState(a.db); // loaded before the role is made
+    const unheard = await roleRepo.insert(a.db, { name: unique('Unheard'), description: '', templateRoleId: await a.make.roleId('administrator'), licenseTypeId: await a.make.licenseId('process_modeler') });
+    await roleRepo.grant(a.db, unheard, ['users.manage']);
+    await a.make.writeUserRow(username, { role_id: unheard }); // the account's change is heard, the role's is not
+    const cookie = await signInCookie(username);
+    expect((await onA('/users', cookie)).status).toBe(200);
+    expect((await onA('/users', cookie)).status).toBe(200);
+    expect(await a.db('sessions').where({ user_id: id }).count({ n: '*' }).first()).toMatchObject({ n: 1 });
   });
 
   it('a role losing a permission loses the page at once on the same server, and soon after on another', async () => {
