@@ -11,6 +11,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // One Chromium at a time keeps a 2-core machine responsive.
     fileParallelism: false,
+    // Files share the worker's loaded modules, as in vitest.config.ts.
+    isolate: false,
     reporters: ['default'],
   },
 });
