@@ -75,3 +75,27 @@ describe('a 390 px screen (a phone)', () => {
     expect(wide).toEqual({});
   });
 });
+
+describe('a 1,366 px screen (a laptop)', () => {
+  it('shows every column of the users list, one line per user, without scrolling the table sideways', async () => {
+    // Long values in every column that can be long, and the signed-in administrator's Online badge.
+    await env.t.make.makeRole('Regional Procurement Administrator');
+    await env.t.makeUser({ username: 'bartholomew.featherstonehaugh-mcallister', firstName: 'Bartholomew Alexander', lastName: 'Featherstonehaugh-McAllister', email: 'bartholomew.featherstonehaugh-mcallister@procurement.subsidiary.example.com', role: 'Regional Procurement Administrator', license: 'project_manager' });
+    const page = await env.signedInPage('narrow.admin');
+    await page.setViewportSize({ width: 1366, height: 900 });
+    await page.goto('/users');
+    const fit = await page.evaluate(() => {
+      const wrap = document.querySelector('#user-results .table-wrap')!;
+      const rows = Array.from(document.querySelectorAll('.users-table tbody tr')).map((tr) => tr.getBoundingClientRect().height);
+      const lastHeader = document.querySelector('.users-table thead th:last-child')!.getBoundingClientRect();
+      return { scrollWidth: wrap.scrollWidth, clientWidth: wrap.clientWidth, rowHeights: [...new Set(rows.map(Math.round))], lastHeaderRight: lastHeader.right, wrapRight: wrap.getBoundingClientRect().right };
+    });
+    expect(fit.scrollWidth, JSON.stringify(fit)).toBeLessThanOrEqual(fit.clientWidth);
+    expect(fit.lastHeaderRight).toBeLessThanOrEqual(fit.wrapRight);
+    // One line each: a wrapped cell would make its row half as tall again (a badge adds a pixel or two).
+    expect(Math.max(...fit.rowHeights), JSON.stringify(fit.rowHeights)).toBeLessThan(Math.min(...fit.rowHeights) * 1.4);
+    // A value cut short keeps its whole text as the cell's title.
+    const name = page.locator('.users-table td.name-cell', { hasText: 'Bartholomew' });
+    expect(await name.getAttribute('title')).toBe('Bartholomew Alexander Featherstonehaugh-McAllister');
+  });
+});
