@@ -81,9 +81,13 @@ describe('a 1,366 px screen (a laptop)', () => {
     // Long values in every column that can be long, and the signed-in administrator's Online badge.
     await env.t.make.makeRole('Regional Procurement Administrator');
     await env.t.makeUser({ username: 'bartholomew.featherstonehaugh-mcallister', firstName: 'Bartholomew Alexander', lastName: 'Featherstonehaugh-McAllister', email: 'bartholomew.featherstonehaugh-mcallister@procurement.subsidiary.example.com', role: 'Regional Procurement Administrator', license: 'project_manager' });
+    // …and a username of a usual length, which must show whole.
+    await env.t.makeUser({ username: 'katharina.lindqvist.20417', firstName: 'Katharina', lastName: 'Lindqvist' });
     const page = await env.signedInPage('narrow.admin');
     await page.setViewportSize({ width: 1366, height: 900 });
     await page.goto('/users');
+    const usual = page.locator('.users-table td.user-cell', { hasText: 'katharina.lindqvist.20417' });
+    expect(await usual.evaluate((td) => td.scrollWidth <= td.clientWidth)).toBe(true);
     const fit = await page.evaluate(() => {
       const wrap = document.querySelector('#user-results .table-wrap')!;
       const rows = Array.from(document.querySelectorAll('.users-table tbody tr')).map((tr) => tr.getBoundingClientRect().height);
