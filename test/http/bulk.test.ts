@@ -79,6 +79,13 @@ describe('bulk actions from the users list', () => {
     expect(JSON.parse(events[0].after_json).users).toEqual(['leaver001', 'leaver002', 'leaver003', 'leaver004', 'leaver005']);
   });
 
+  it("lets a phone's narrow preview column wrap a username at its dots and hyphens, not mid-word", async () => {
+    await t.makeUser({ username: 'anna.berg-lund.20417' });
+    const preview = await admin.get('/users/bulk').query({ scope: 'filter', q: 'anna.berg-lund', action: 'deactivate' });
+    const cell = $(preview.text)('.bulk-preview td').filter((_, el) => $(preview.text)(el).text() === 'anna.berg-lund.20417');
+    expect(cell.html()).toBe('anna.<wbr>berg-<wbr>lund.<wbr>20417');
+  });
+
   it('never changes the actor: their own account is skipped with the reason', async () => {
     const ids = await makeUsers('mates', 2);
     const preview = await admin.get('/users/bulk').query({ ids: [...ids, adminId].join(','), action: 'deactivate' });
