@@ -237,10 +237,6 @@ export async function recordLogin(db: Conn, id: number, now: number): Promise<vo
   await db('users').where({ id }).update({ last_login_at: now, last_activity_at: now, failed_logins: 0, locked_until: null });
 }
 
-export async function recordFailedLogin(db: Conn, id: number, failedLogins: number, lockedUntil: number | null): Promise<void> {
-  await db('users').where({ id }).update({ failed_logins: failedLogins, locked_until: lockedUntil });
-}
-
 export async function recordActivity(db: Conn, id: number, now: number): Promise<void> {
   await db('users').where({ id }).update({ last_activity_at: now });
 }
