@@ -165,6 +165,19 @@ describe('user list', () => {
     }
   });
 
+  it('shows when each user last signed in: a time element for those who did, "never" for the others', async () => {
+    await t.makeUser({ username: 'seen.once' });
+    await t.makeUser({ username: 'seen.never' });
+    await t.signIn('seen.once');
+    const page = $((await admin.get('/users').query({ q: 'seen.' })).text);
+    const lastCell = (username: string) => page('#user-results tbody tr').filter((_, tr) => page(tr).find('td.user-cell a').text() === username).find('td').last();
+    const signedIn = lastCell('seen.once').find('time');
+    expect(signedIn.attr('datetime')).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(signedIn.text()).toBe('just now');
+    // Not a time element with an empty datetime (invalid HTML) and a title of "—".
+    expect(lastCell('seen.never').html()).toBe('never');
+  });
+
   it('treats LIKE wildcards and SQL fragments as plain text', async () => {
     for (const q of ['%', '_', "' OR 1=1 --", '\\', '!', '*', '[a']) {
       const res = await admin.get('/users').query({ q });
