@@ -35,16 +35,17 @@ import type { BulkTarget } from './bulkRepo';
 
 export type { BulkTarget } from './bulkRepo';
 
+/** The bulk actions; `asks`: the preview asks for more (a role, a group, where assets go), so the menu shows an ellipsis. */
 export const BULK_ACTIONS = {
   deactivate: { label: 'Deactivate', done: 'deactivated', noun: 'Deactivate users' },
   reactivate: { label: 'Reactivate', done: 'reactivated', noun: 'Reactivate users' },
-  assign_role: { label: 'Assign role…', done: 'given the role', noun: 'Assign a role' },
-  set_license: { label: 'Set license…', done: 'given the license', noun: 'Set the license' },
-  add_to_group: { label: 'Add to group…', done: 'added to', noun: 'Add to a group' },
-  remove_from_group: { label: 'Remove from group…', done: 'removed from', noun: 'Remove from a group' },
+  assign_role: { label: 'Assign role', asks: true, done: 'given the role', noun: 'Assign a role' },
+  set_license: { label: 'Set license', asks: true, done: 'given the license', noun: 'Set the license' },
+  add_to_group: { label: 'Add to group', asks: true, done: 'added to', noun: 'Add to a group' },
+  remove_from_group: { label: 'Remove from group', asks: true, done: 'removed from', noun: 'Remove from a group' },
   end_sessions: { label: 'End sessions', done: 'signed out everywhere', noun: 'End sessions' },
   unlock: { label: 'Unlock', done: 'unlocked', noun: 'Unlock users' },
-  remove: { label: 'Remove…', done: 'removed', noun: 'Remove users' },
+  remove: { label: 'Remove', asks: true, done: 'removed', noun: 'Remove users' },
 } as const;
 export type BulkActionKey = keyof typeof BULK_ACTIONS;
 export const BULK_ACTION_KEYS = Object.keys(BULK_ACTIONS) as BulkActionKey[];
