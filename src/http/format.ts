@@ -38,7 +38,8 @@ function iso(ms: number): string {
 
 export function dateTime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '—';
-  return iso(Number(ms)).replace('T', ' ').slice(0, 16) + ' UTC';
+  const t = iso(Number(ms));
+  return `${t.slice(0, 10)} ${t.slice(11, 16)} UTC`;
 }
 
 export function isoDateTime(ms: number | null | undefined): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { count, isoDateTime, number, qs } from '../../src/http/format';
+import { count, dateTime, isoDateTime, number, qs, relative } from '../../src/http/format';
 
 /** The list formats fifty rows per page by arithmetic; it must write exactly what the standard calls write. */
 describe('formatting helpers', () => {
@@ -7,6 +7,18 @@ describe('formatting helpers', () => {
     const samples = [0, 1, 999, 86_399_999, 86_400_000, 951_782_400_000 /* 2000-02-29 */, 4_107_542_399_999 /* 2100-02-28 end */, 4_107_542_400_000, 253_402_300_799_999, 253_402_300_800_000, -1, 1.5];
     for (let i = 0; i < 5000; i++) samples.push(Math.floor(Math.random() * 253_402_300_800_000));
     for (const ms of samples) expect(isoDateTime(ms), String(ms)).toBe(new Date(ms).toISOString());
+  });
+
+  it('writes a time for people to read, to the minute in UTC, and how long ago', () => {
+    expect(dateTime(Date.UTC(2026, 11, 1, 9, 5, 59, 999))).toBe('2026-12-01 09:05 UTC');
+    expect(dateTime(null)).toBe('—');
+    const now = Date.UTC(2026, 11, 1, 12, 0, 0);
+    expect(relative(now - 30_000, now)).toBe('just now');
+    expect(relative(now - 5 * 60_000, now)).toBe('5 min ago');
+    expect(relative(now - 3 * 3_600_000, now)).toBe('3 h ago');
+    expect(relative(now - 2 * 86_400_000, now)).toBe('2 d ago');
+    expect(relative(Date.UTC(2025, 0, 31, 23, 59), now)).toBe('2025-01-31');
+    expect(relative(null, now)).toBe('never');
   });
 
   it('writes counts with thousands separators as toLocaleString("en-US") does', () => {
