@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import Koa from 'koa';
-import Router from '@koa/router';
 import compose from 'koa-compose';
 import { bodyParser } from '@koa/bodyparser';
 import type { Config } from './config';
@@ -15,6 +14,7 @@ import { securityHeaders } from './http/security';
 import { decisionLane, withDecisionLane, type DecisionRoute, type KoaListener } from './http/decisionLane';
 import { staticFiles } from './http/static';
 import { sessionMiddleware } from './http/session';
+import { RememberingKeygrip } from './http/cookieKeys';
 import { csrfProtection } from './http/csrf';
 import { multipartUpload } from './http/upload';
 import { loadUserFromSession } from './http/auth';
@@ -22,7 +22,7 @@ import { enforceEnrolment } from './auth/enrolment';
 import { startHousekeeping } from './auth/housekeeping';
 import { routes as signInAdminRoutes } from './auth/adminRoutes';
 import { configureViews } from './http/render';
-import { mount, type MountedRoute, type RouteDef } from './http/routing';
+import { consoleRoutes, type MountedRoute, type RouteDef } from './http/routing';
 import type { AppServices } from './http/types';
 import { mountSurface } from './api/operation';
 import { API_SURFACES } from './api/surfaces';
@@ -96,7 +96,8 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
 
   const secret = config.sessionSecret ?? (await getOrCreateSetting(db, 'session_secret', () => randomBytes(32).toString('base64url')));
   // Its request listener (`callback()`, which `listen()` uses too) puts the decision lane in front of Koa.
-  const app = new GatehouseKoa({ keys: [secret], proxy: config.trustProxy });
+  const app = new GatehouseKoa({ proxy: config.trustProxy });
+  app.keys = new RememberingKeygrip([secret]);
   const services: AppServices = { db, config };
   app.context.services = services;
   app.silent = config.env === 'test';
@@ -113,8 +114,7 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
   const surfaces = API_SURFACES.map(({ surface, operations }) => mountSurface(surface, operations, registry));
   const decisionRoutes = new Map(surfaces.flatMap((s) => [...s.decisionRoutes]));
 
-  const consoleRouter = new Router();
-  for (const defs of CONSOLE_ROUTES) mount(consoleRouter, defs, registry);
+  const consoleRouter = consoleRoutes(CONSOLE_ROUTES, registry);
 
   const sessionMw = sessionMiddleware(app, db, config);
   const consoleStack = [
@@ -125,8 +125,7 @@ export async function createApp(config: Config, options: { db?: Db; logDestinati
     csrfProtection(),
     loadUserFromSession(),
     enforceEnrolment(),
-    consoleRouter.routes(),
-    consoleRouter.allowedMethods(),
+    consoleRouter,
   ];
   const consoleChain = compose(consoleStack as Koa.Middleware[]);
 

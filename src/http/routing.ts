@@ -1,5 +1,6 @@
 import type Koa from 'koa';
-import type Router from '@koa/router';
+import Router from '@koa/router';
+import compose from 'koa-compose';
 import type { AppPermission } from '../permissions/catalog';
 import type { CurrentUser } from './types';
 import { HttpError } from './errors';
@@ -87,6 +88,37 @@ export function mount(router: Router, defs: RouteDef[], registry: MountedRoute[]
     const chain: Koa.Middleware[] = [guard(def.requires), (ctx) => def.handler(ctx)];
     router.register(def.path, [def.method], chain as never);
   }
+}
+
+/** The first segment of a path, lower-cased ('/users/12/edit' → 'users', '/' → ''). */
+function firstSegment(path: string): string {
+  const end = path.indexOf('/', 1);
+  return (end < 0 ? path.slice(1) : path.slice(1, end)).toLowerCase();
+}
+
+/**
+ * The console's routes, one router per first path segment (`/users…`, `/groups…`): a router tests every
+ * route's pattern against each request, and with some 160 routes that was a tenth of a small page's CPU.
+ * Each request meets only the routes of its segment, with the same matching (case-insensitive, trailing
+ * slash optional) and the same 405/501 answers (`allowedMethods`); every console path starts with a literal
+ * segment (checked here), so no route can be missed.
+ */
+export function consoleRoutes(groups: RouteDef[][], registry: MountedRoute[]): Koa.Middleware {
+  const routers = new Map<string, Router>();
+  for (const defs of groups) {
+    for (const def of defs) {
+      const segment = firstSegment(def.path);
+      if (/[:*(]/.test(segment)) throw new Error(`Console route ${def.method} ${def.path}: its first segment must be literal.`);
+      let router = routers.get(segment);
+      if (!router) routers.set(segment, (router = new Router()));
+      mount(router, [def], registry);
+    }
+  }
+  const chains = new Map([...routers].map(([segment, r]) => [segment, compose([r.routes(), r.allowedMethods()] as Koa.Middleware[])]));
+  return (ctx, next) => {
+    const chain = chains.get(firstSegment(ctx.path));
+    return chain ? chain(ctx, next) : next();
+  };
 }
 
 /** A route parameter as a positive integer id, or a 404. */

@@ -93,3 +93,18 @@ describe('every route declares and enforces its requirement', () => {
     }
   });
 });
+
+describe('finding the route of a console path', () => {
+  it('matches whatever the case and a trailing slash, answers 405 with Allow for a method the path does not take, and 404 elsewhere', async () => {
+    const admin = await t.signIn('admin');
+    for (const path of ['/users', '/USERS', '/users/', '/Users/new']) {
+      const res = await admin.get(path);
+      expect(res.status, path).toBe(200);
+      expect(res.text, path).toContain(path.toLowerCase().includes('new') ? 'Create user' : '<h1>Users</h1>');
+    }
+    const wrongMethod = await admin.delete('/users/new').set('X-CSRF-Token', admin.csrf);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.allow).toContain('GET');
+    for (const path of ['/no-such-page', '/users/1/no-such-tab', '/%75sers']) expect((await admin.get(path)).status, path).toBe(404);
+  });
+});
