@@ -8,7 +8,7 @@ import * as fmt from './format';
 let eta: Eta | undefined;
 
 export function configureViews(cache: boolean): void {
-  eta = new Eta({ views: VIEWS_DIR, cache, autoEscape: true, autoTrim: [false, 'nl'] });
+  eta = new Eta({ views: VIEWS_DIR, cache, autoEscape: true, escapeFunction: fmt.html, autoTrim: [false, 'nl'] });
 }
 
 function engine(): Eta {

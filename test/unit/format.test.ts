@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { count, dateTime, isoDateTime, number, qs, relative } from '../../src/http/format';
+import { count, dateTime, isoDateTime, number, qs, relative, timeAgo } from '../../src/http/format';
 
 /** The list formats fifty rows per page by arithmetic; it must write exactly what the standard calls write. */
 describe('formatting helpers', () => {
@@ -19,6 +19,7 @@ describe('formatting helpers', () => {
     expect(relative(now - 2 * 86_400_000, now)).toBe('2 d ago');
     expect(relative(Date.UTC(2025, 0, 31, 23, 59), now)).toBe('2025-01-31');
     expect(relative(null, now)).toBe('never');
+    expect(timeAgo(now - 5 * 60_000, now)).toBe('<time datetime="2026-12-01T11:55:00.000Z" title="2026-12-01 11:55 UTC">5 min ago</time>');
   });
 
   it('writes counts with thousands separators as toLocaleString("en-US") does', () => {
@@ -37,5 +38,12 @@ describe('formatting helpers', () => {
         expect(qs({ q: v }, { sort: 'name' })).toBe(expected);
       }
     }
+  });
+
+  it('writes the keys in the order of the filters, an overridden key in its place, and leaves out empty ones', () => {
+    const base = { q: 'ann', role: undefined, sort: 'username', dir: 'asc', tags: ['a', 'b'], page: 3 };
+    const overrides = { sort: 'email', page: undefined, size: 100, empty: '' };
+    expect(qs(base, overrides)).toBe(`?${new URLSearchParams([['q', 'ann'], ['sort', 'email'], ['dir', 'asc'], ['tags', 'a'], ['tags', 'b'], ['size', '100']]).toString()}`);
+    expect(qs({})).toBe('');
   });
 });
