@@ -81,6 +81,9 @@ export interface AccountRow {
   licenseKey: string | null;
   roleId: number | null;
   source: 'local' | 'sso';
+  createdAt: number;
+  /** As read with the account: later sign-ins are known to src/users/presence.ts. */
+  lastLoginAt: number | null;
 }
 
 /** Every account, or those with these ids (an id missing from the answer was deleted). */
@@ -89,7 +92,7 @@ export async function loadAccounts(db: Conn, ids?: number[]): Promise<AccountRow
     const q = db('users')
       .leftJoin('license_types', 'license_types.id', 'users.license_type_id')
       .select('users.id', 'users.username', 'users.first_name', 'users.last_name', 'users.email', 'users.status', 'users.locked_until')
-      .select('users.license_type_id', 'license_types.key as license_key', 'users.role_id', 'users.source');
+      .select('users.license_type_id', 'license_types.key as license_key', 'users.role_id', 'users.source', 'users.created_at', 'users.last_login_at');
     return chunk ? q.whereIn('users.id', chunk) : q;
   });
   return rows.map((r: Record<string, unknown>) => ({
@@ -104,6 +107,8 @@ export async function loadAccounts(db: Conn, ids?: number[]): Promise<AccountRow
     licenseKey: r.license_key === null || r.license_key === undefined ? null : String(r.license_key),
     roleId: r.role_id === null ? null : Number(r.role_id),
     source: r.source === 'sso' ? 'sso' : 'local',
+    createdAt: Number(r.created_at),
+    lastLoginAt: r.last_login_at === null ? null : Number(r.last_login_at),
   }));
 }
 

@@ -19,6 +19,7 @@ import * as tokensRepo from '../tokens/repo';
 import type { TokenEntry } from '../tokens/repo';
 import * as clientsRepo from '../clients/repo';
 import type { ClientEntry, ClientTokenEntry } from '../clients/repo';
+import { AccountDirectory } from './directory';
 import { AccessIndex, type CapInput, type DomainInput, type LicenseInput, type WorkspaceInput } from './accessIndex';
 import type { Rule, Subject } from './engine';
 import * as repo from './repo';
@@ -33,6 +34,9 @@ export interface Account extends Subject {
   licenseTypeId: number | null;
   roleId: number | null;
   source: 'local' | 'sso';
+  createdAt: number;
+  /** When the account was read: later sign-ins are known to src/users/presence.ts. */
+  lastLoginAt: number | null;
 }
 
 /** A decision's subject with the names shown in explanations. */
@@ -58,6 +62,8 @@ function toAccount(r: AccountRow, groupIds: number[]): Account {
     licenseTypeId: r.licenseTypeId,
     roleId: r.roleId,
     source: r.source,
+    createdAt: r.createdAt,
+    lastLoginAt: r.lastLoginAt,
     groupIds,
   };
 }
@@ -118,6 +124,10 @@ export class DecisionState {
    * elsewhere (the users list's search counts, src/users/searchCounts.ts) holds while it stays the same.
    */
   accountsVersion = 0;
+  /** When this state began reading its accounts (epoch ms): what they say of sign-ins is as of then. */
+  loadedAt = 0;
+  /** The accounts in username order, and searched by the start of a name (the users list's default view). */
+  readonly directory = new AccountDirectory((id) => this.accounts.get(id));
 
   private constructor() {
     this.index = AccessIndex.build({ workspaces: [], rules: [], caps: [] });
@@ -204,20 +214,27 @@ export class DecisionState {
 
   // ---- writes (the follower's, through applyChanges) --------------------------------------------------
 
+  // The directory is told before an account is replaced; a batch (many puts and drops) settles it once.
   private putAccount(a: Account): void {
-    this.accountsVersion++;
-    const before = this.accounts.get(a.userId);
-    if (before && before.username.toLowerCase() !== a.username.toLowerCase()) this.accountByName.delete(before.username.toLowerCase());
-    this.accounts.set(a.userId, a);
-    this.accountByName.set(a.username.toLowerCase(), a);
+    this.directory.batch(() => {
+      this.accountsVersion++;
+      const before = this.accounts.get(a.userId);
+      this.directory.willChange(a.userId, before);
+      if (before && before.username.toLowerCase() !== a.username.toLowerCase()) this.accountByName.delete(before.username.toLowerCase());
+      this.accounts.set(a.userId, a);
+      this.accountByName.set(a.username.toLowerCase(), a);
+    });
   }
 
   private dropAccount(id: number): void {
     const before = this.accounts.get(id);
     if (!before) return;
-    this.accountsVersion++;
-    this.accounts.delete(id);
-    if (this.accountByName.get(before.username.toLowerCase())?.userId === id) this.accountByName.delete(before.username.toLowerCase());
+    this.directory.batch(() => {
+      this.accountsVersion++;
+      this.directory.willChange(id, before);
+      this.accounts.delete(id);
+      if (this.accountByName.get(before.username.toLowerCase())?.userId === id) this.accountByName.delete(before.username.toLowerCase());
+    });
   }
 
   private setGroups(userId: number, groupIds: number[]): void {
@@ -239,6 +256,7 @@ export class DecisionState {
   /** Everything, read from the database now. */
   static async load(db: Conn, position: number): Promise<DecisionState> {
     const s = new DecisionState();
+    s.loadedAt = Date.now();
     const [workspaces, rules, caps, domains, licenses, accounts, memberships, roles, tokens, clients, clientTokens] = await Promise.all([
       repo.loadWorkspaces(db),
       repo.loadRules(db),
@@ -257,7 +275,9 @@ export class DecisionState {
     s.caps = caps;
     s.domains = domains;
     s.licenses = licenses;
-    for (const a of accounts) s.putAccount(toAccount(a, memberships.get(a.id) ?? []));
+    s.directory.batch(() => {
+      for (const a of accounts) s.putAccount(toAccount(a, memberships.get(a.id) ?? []));
+    });
     for (const r of roles) s.roles.set(r.id, r);
     for (const t of tokens) s.tokens.put(t);
     for (const c of clients) s.clients.set(c.id, c);
@@ -330,8 +350,10 @@ export class DecisionState {
     if (userIds.size) {
       const list = [...userIds];
       const [rows, memberships] = await Promise.all([repo.loadAccounts(db, list), repo.loadMemberships(db, list)]);
-      for (const id of list) this.dropAccount(id);
-      for (const r of rows) this.putAccount(toAccount(r, memberships.get(r.id) ?? []));
+      this.directory.batch(() => {
+        for (const id of list) this.dropAccount(id);
+        for (const r of rows) this.putAccount(toAccount(r, memberships.get(r.id) ?? []));
+      });
     }
     const membershipIds = of('membership').filter((id) => !userIds.has(id));
     if (membershipIds.length) {

@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import type { Conn, Tx } from '../db/connect';
 import { isMysql } from '../db/connect';
 import { transaction } from '../db/transaction';
+import { presenceChanged } from '../users/presence';
 import type { ThrottleConfig } from '../config';
 
 export type ThrottleKey = `account:${number}` | `device:${string}` | `name:${string}` | `address:${string}`;
@@ -117,12 +118,16 @@ export async function claimGuess(db: Conn, config: ThrottleConfig, keys: GuessKe
       return { allowed: false, retryAfterMs: longest.next_attempt_at - now, by: longest.key.startsWith('address:') ? 'address' : 'account' };
     }
     const counted: Record<string, number> = {};
+    let pausesAccount = false;
     for (const r of [subject, address]) {
       const failures = remembered(r, now, config) + 1;
       counted[r.key] = failures;
       const wait = delayAfter(failures, freeOf(r.key, config), config);
       await trx('sign_in_throttles').where({ key: r.key }).update({ failures, last_failure_at: now, next_attempt_at: wait ? now + wait : 0 });
+      if (wait && r.key.startsWith('account:')) pausesAccount = true;
     }
+    // An account paused by this guess shows as locked on the users list (src/users/presence.ts).
+    if (pausesAccount) presenceChanged(trx);
     const engages =
       counted[keys.subject] === config.accountFailures ? 'account' : counted[keys.address] === config.addressFailures ? 'address' : null;
     return { allowed: true, subjectFailures: counted[keys.subject], addressFailures: counted[keys.address], engagesThrottle: engages };
@@ -150,6 +155,7 @@ export async function guessSucceeded(
       return { ok: false, retryAfterMs: subject.next_attempt_at - now };
     }
     await trx('sign_in_throttles').where({ key: keys.subject }).update({ failures: 0, next_attempt_at: 0 });
+    if (subject.next_attempt_at > now) presenceChanged(trx);
     const address = rows.get(keys.address)!;
     const failures = Math.max(0, address.failures - 1);
     await trx('sign_in_throttles')
@@ -162,6 +168,7 @@ export async function guessSucceeded(
 /** Forgets an account's failures (an administrator's "unlock", a password reset). */
 export async function clearAccount(db: Conn, userId: number): Promise<void> {
   await db('sign_in_throttles').where({ key: accountKey(userId) }).delete();
+  presenceChanged(db);
 }
 
 /** When the account's next guess will be checked, if it must wait now. */

@@ -1,6 +1,6 @@
 /**
  * Signed-in console sessions, remembered per server so that a page view reads nothing from the database to
- * know who is asking (issue 14: the users list served at half a bare page's speed needs one query, not two).
+ * know who is asking (issue 14: a page of the users list in its default view asks the database nothing).
  *
  * The database row stays the truth; a copy is used only when it cannot differ from it in a way that matters:
  * - only for GET and HEAD (a form post, a sign-in step, a re-authentication always reads the row);

@@ -1,4 +1,5 @@
 import type { Conn } from '../db/connect';
+import { presenceChanged } from '../users/presence';
 
 export interface SessionRow {
   id: string;
@@ -17,8 +18,11 @@ export async function findLive(db: Conn, id: string, now: number): Promise<Sessi
   return db('sessions').where({ id }).andWhere('expires_at', '>', now).first();
 }
 
+// Writes that start or end a signed-in session tell the users list's presence (src/users/presence.ts);
+// a save of a live session only moves its idle end forward, and the presence's next read sees that.
 export async function insert(db: Conn, row: SessionRow): Promise<void> {
   await db('sessions').insert(row);
+  if (row.user_id !== null) presenceChanged(db);
 }
 
 type Saved = Pick<SessionRow, 'id' | 'user_id' | 'data' | 'ip' | 'user_agent' | 'last_seen_at' | 'expires_at'>;
@@ -42,10 +46,13 @@ export async function ownerOf(db: Conn, id: string): Promise<number | null | und
 
 export async function remove(db: Conn, id: string): Promise<void> {
   await db('sessions').where({ id }).delete();
+  presenceChanged(db);
 }
 
 export async function removeForUser(db: Conn, userId: number): Promise<number> {
-  return db('sessions').where({ user_id: userId }).delete();
+  const n = await db('sessions').where({ user_id: userId }).delete();
+  presenceChanged(db);
+  return n;
 }
 
 export async function removeExpired(db: Conn, now: number): Promise<number> {
@@ -67,10 +74,14 @@ export async function onlineUserIds(db: Conn, userIds: number[], now: number): P
 export async function removeOthersOfUser(db: Conn, userId: number, keepId: string | undefined): Promise<number> {
   const q = db('sessions').where({ user_id: userId });
   if (keepId) q.whereNot({ id: keepId });
-  return q.delete();
+  const n = await q.delete();
+  presenceChanged(db);
+  return n;
 }
 
 /** Removes one session of a user; returns how many rows went (0 when it had ended already). */
 export async function removeOfUser(db: Conn, userId: number, id: string): Promise<number> {
-  return db('sessions').where({ user_id: userId, id }).delete();
+  const n = await db('sessions').where({ user_id: userId, id }).delete();
+  presenceChanged(db);
+  return n;
 }

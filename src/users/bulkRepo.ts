@@ -6,6 +6,7 @@
 import type { Conn } from '../db/connect';
 import { isMysql } from '../db/connect';
 import { throttledUntilColumn, type UserStatus } from './repo';
+import { presenceChanged } from './presence';
 
 export const ID_CHUNK = 1000;
 
@@ -127,6 +128,7 @@ export async function updateUsers(db: Conn, ids: number[], set: UserColumns, now
     if (set.unlock) await db('sign_in_throttles').whereIn('key', part.map((id) => `account:${id}`)).delete();
     onChunk?.(part.length);
   }
+  if (set.unlock) presenceChanged(db);
   return n;
 }
 
@@ -136,6 +138,7 @@ export async function endSessions(db: Conn, ids: number[], onChunk?: (n: number)
     n += await db('sessions').whereRaw(`user_id IN (${idList(part)})`).delete();
     onChunk?.(part.length);
   }
+  presenceChanged(db);
   return n;
 }
 

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { presenceChanged } from './presence';
 import type { Conn } from '../db/connect';
 import { countOf, isMysql, likePrefix, numberOrNull, sqlConcat, wherePrefix } from '../db/connect';
 
@@ -235,6 +236,7 @@ export async function update(db: Conn, id: number, patch: UserPatch, expectedVer
 /** Sign-in bookkeeping; does not bump the version (it is not an edit). */
 export async function recordLogin(db: Conn, id: number, now: number): Promise<void> {
   await db('users').where({ id }).update({ last_login_at: now, last_activity_at: now, failed_logins: 0, locked_until: null });
+  presenceChanged(db);
 }
 
 export async function recordActivity(db: Conn, id: number, now: number): Promise<void> {
@@ -484,7 +486,7 @@ export function filteredUsers(db: Conn, f: UserListFilter, now: number): Knex.Qu
   return q;
 }
 
-function isFiltered(f: UserListFilter): boolean {
+export function isFiltered(f: UserListFilter): boolean {
   return !!(f.q?.trim() || f.roleId || f.licenseTypeId || f.source || f.status || f.groupId || f.online);
 }
 

@@ -28,6 +28,7 @@ import { policyFor } from './policy';
 import { count } from '../http/format';
 import { decisionState } from '../changes/follower';
 import { searchCountsOf } from './searchCounts';
+import { listFromDirectory } from './directoryList';
 
 const manage = can(P.usersManage);
 const GROUPS = 'groups';
@@ -39,8 +40,10 @@ async function list(ctx: Koa.Context) {
   const { query: filters, filter, filterError } = await readListFilters(db, ctx.query as Record<string, unknown>);
   const now = Date.now();
   const state = await decisionState(db);
+  const offset = (filters.page - 1) * filters.size;
   const { rows, count } = filter
-    ? await repo.list(db, filter, filters.sort, filters.dir, filters.size + 1, (filters.page - 1) * filters.size, now, undefined, { boundedCount: true, searchCounts: searchCountsOf(state), names: state.names })
+    ? ((await listFromDirectory(db, state, filter, filters.sort, filters.dir, filters.size + 1, offset, now)) ??
+      (await repo.list(db, filter, filters.sort, filters.dir, filters.size + 1, offset, now, undefined, { boundedCount: true, searchCounts: searchCountsOf(state), names: state.names })))
     : { rows: [], count: { n: 0, exact: true } };
   // One row more than a page tells whether there is a next page when the count is only a bound.
   const hasNext = rows.length > filters.size;
