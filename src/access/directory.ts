@@ -35,6 +35,10 @@ const REMEMBERED_WORDS = 200;
 const REMEMBERED_POSITIONS = 4_000_000;
 /** A batch with more changes than this per array is merged in one pass instead of spliced in. */
 const SPLICE_MAX = 64;
+/** `build` lets the event loop run after about this many accounts or comparisons (a few milliseconds). */
+const SLICE = 20_000;
+
+const pause = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const COLUMNS = 4;
 const keyOf = (e: DirectoryEntry, column: number): string =>
@@ -69,9 +73,15 @@ interface Pending {
 }
 
 export class AccountDirectory {
+  /** Built (see `build`): until then the users list reads the database. */
+  ready = false;
+  /** Why `build` failed, if it did (the list then keeps reading the database). */
+  failure: unknown;
   /** Ids in order of each column's key, then id. */
   private orders: number[][] = [[], [], [], []];
   private pending: Pending | null = null;
+  /** While `build` runs: the changes told meanwhile, put in once it is done. */
+  private building: Pending | null = null;
   /** Where the users each word finds stand in username order (see matchesOf). */
   private readonly found = new Map<string, Matches>();
   /** By column, each id's position in that column's order (see rankArrays); null when to be made again. */
@@ -81,9 +91,46 @@ export class AccountDirectory {
 
   constructor(private readonly entryOf: (id: number) => DirectoryEntry | undefined) {}
 
+  /**
+   * Orders these accounts (a state's first load) a slice at a time, letting the server answer in between: a
+   * million accounts take a few seconds of CPU. Changes told meanwhile are put in when it is done.
+   */
+  async build(ids: number[]): Promise<void> {
+    const building: Pending = { before: new Map() };
+    this.building = building;
+    // Each account's keys as of when the build began: an account changed since is read as it was.
+    const snapshot: Array<{ id: number; keys: string[] }> = [];
+    let plain = true;
+    for (let i = 0; i < ids.length; i++) {
+      if (i % SLICE === SLICE - 1) await pause();
+      const before = building.before.get(ids[i]);
+      const entry = before === undefined ? this.entryOf(ids[i]) : undefined;
+      const keys = before === undefined ? (entry ? keysOf(entry) : null) : before;
+      if (!keys) continue;
+      snapshot.push({ id: ids[i], keys });
+      if (plain && keys.some((k) => FROM_D800.test(k))) plain = false;
+    }
+    const orders: number[][] = [];
+    for (let c = 0; c < COLUMNS; c++) orders.push(await orderOf(snapshot, c, plain ? byUnitsThenId : byKeyThenId));
+    this.orders = orders;
+    this.building = null;
+    this.settle(building);
+    this.changed();
+    this.ready = true;
+  }
+
   /** Runs `work`, which changes accounts (telling `willChange` first), and brings the order up to date after. */
   batch(work: () => void): void {
     if (this.pending) return work();
+    if (this.building) {
+      // Kept for the end of the build.
+      this.pending = this.building;
+      try {
+        return work();
+      } finally {
+        this.pending = null;
+      }
+    }
     this.pending = { before: new Map() };
     try {
       work();
@@ -291,6 +338,78 @@ function prefixRange(order: number[], prefix: string, keyAt: (id: number) => str
     else hi = mid;
   }
   return [from, lo];
+}
+
+/**
+ * The ids of the snapshot in order of column `c`, pausing every SLICE steps. Names repeat (thousands of
+ * Annas): the ids are grouped by key first, and when there are far fewer keys than ids only the keys are
+ * sorted, each group's ids numerically; unique columns (usernames, emails) are merge-sorted.
+ */
+async function orderOf(snapshot: Array<{ id: number; keys: string[] }>, c: number, compare: (a: { id: number; key: string }, b: { id: number; key: string }) => number): Promise<number[]> {
+  const groups = new Map<string, number[]>();
+  for (let i = 0; i < snapshot.length; i++) {
+    if (i % SLICE === SLICE - 1) await pause();
+    const { id, keys } = snapshot[i];
+    const group = groups.get(keys[c]);
+    if (group) group.push(id);
+    else groups.set(keys[c], [id]);
+  }
+  const out: number[] = [];
+  if (groups.size * 4 > snapshot.length) {
+    for (const e of await sortInSlices(snapshot.map((e) => ({ id: e.id, key: e.keys[c] })), compare)) out.push(e.id);
+    return out;
+  }
+  const keys = await sortInSlices([...groups.keys()].map((key) => ({ id: 0, key })), compare);
+  let done = 0;
+  for (const { key } of keys) {
+    const ids = groups.get(key)!.sort((x, y) => x - y);
+    for (const id of ids) out.push(id);
+    if ((done += ids.length) >= SLICE) {
+      done = 0;
+      await pause();
+    }
+  }
+  return out;
+}
+
+/**
+ * A stable merge sort that pauses every SLICE steps: runs of RUN sorted by the engine, then merged pairwise
+ * (the left one first on ties), so no step of a million-entry sort holds the event loop for long.
+ */
+async function sortInSlices<T>(items: T[], compare: (a: T, b: T) => number): Promise<T[]> {
+  const RUN = 16_384;
+  const n = items.length;
+  for (let lo = 0, done = 0; lo < n; lo += RUN) {
+    const run = items.slice(lo, lo + RUN).sort(compare);
+    for (let k = 0; k < run.length; k++) items[lo + k] = run[k];
+    if ((done += RUN) >= SLICE) {
+      done = 0;
+      await pause();
+    }
+  }
+  let src = items;
+  let dst: T[] = new Array(n);
+  let steps = 0;
+  for (let width = RUN; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n);
+      const hi = Math.min(lo + 2 * width, n);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (i < mid && j < hi) {
+        dst[k++] = compare(src[j], src[i]) < 0 ? src[j++] : src[i++];
+        if (++steps === SLICE) {
+          steps = 0;
+          await pause();
+        }
+      }
+      while (i < mid) dst[k++] = src[i++];
+      while (j < hi) dst[k++] = src[j++];
+    }
+    [src, dst] = [dst, src];
+  }
+  return src;
 }
 
 /**

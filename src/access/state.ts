@@ -217,13 +217,17 @@ export class DecisionState {
   // The directory is told before an account is replaced; a batch (many puts and drops) settles it once.
   private putAccount(a: Account): void {
     this.directory.batch(() => {
-      this.accountsVersion++;
-      const before = this.accounts.get(a.userId);
-      this.directory.willChange(a.userId, before);
-      if (before && before.username.toLowerCase() !== a.username.toLowerCase()) this.accountByName.delete(before.username.toLowerCase());
-      this.accounts.set(a.userId, a);
-      this.accountByName.set(a.username.toLowerCase(), a);
+      this.directory.willChange(a.userId, this.accounts.get(a.userId));
+      this.setAccount(a);
     });
+  }
+
+  private setAccount(a: Account): void {
+    this.accountsVersion++;
+    const before = this.accounts.get(a.userId);
+    if (before && before.username.toLowerCase() !== a.username.toLowerCase()) this.accountByName.delete(before.username.toLowerCase());
+    this.accounts.set(a.userId, a);
+    this.accountByName.set(a.username.toLowerCase(), a);
   }
 
   private dropAccount(id: number): void {
@@ -275,8 +279,12 @@ export class DecisionState {
     s.caps = caps;
     s.domains = domains;
     s.licenses = licenses;
-    s.directory.batch(() => {
-      for (const a of accounts) s.putAccount(toAccount(a, memberships.get(a.id) ?? []));
+    for (const a of accounts) s.setAccount(toAccount(a, memberships.get(a.id) ?? []));
+    // The users list's order is built in the background, a slice at a time (the list reads the database
+    // until it is ready); decisions need none of it.
+    s.directory.build([...s.accounts.keys()]).catch((err: unknown) => {
+      // Not ready, so the list keeps reading the database; the cause stays with the directory.
+      s.directory.failure = err;
     });
     for (const r of roles) s.roles.set(r.id, r);
     for (const t of tokens) s.tokens.put(t);

@@ -4,8 +4,8 @@
  * (src/users/presence.ts), with no query: it is what most list pages show, and reading it from the database
  * was most of a page's cost. Any other view (a filter, another sort, several words) reads the database.
  *
- * Only while the state is current: loaded, caught up with this server's own writes, and its change-log
- * follower read the log within MAX_FOLLOWER_LAG_MS. Then the page reflects a change made through another
+ * Only while the state is current — loaded, its directory built (in the background after a load), caught up
+ * with this server's own writes, and its change-log follower read the log within MAX_FOLLOWER_LAG_MS. Then the page reflects a change made through another
  * server within that bound (the follower polls every 20 ms), as decisions do.
  */
 import type { Db } from '../db/connect';
@@ -31,7 +31,7 @@ export async function listFromDirectory(
   if (sort !== 'username' || isFiltered({ ...f, q: undefined })) return null;
   const word = singleSearchWord(f.q);
   if (word === null && f.q?.trim()) return null;
-  if (!followerCurrentWithin(db, MAX_FOLLOWER_LAG_MS)) return null;
+  if (!state.directory.ready || !followerCurrentWithin(db, MAX_FOLLOWER_LAG_MS)) return null;
   const presence = await presenceOf(db).current(state.loadedAt);
   const { ids, count } = word === null ? state.directory.page(dir, offset, limit) : state.directory.search(word, dir, offset, limit);
   const rows: UserListRow[] = [];

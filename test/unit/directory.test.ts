@@ -36,18 +36,35 @@ function byDatabase(entries: Iterable<DirectoryEntry>, q: string | null, dir: 'a
   return { ids: all.slice(offset, offset + limit).map((e) => e.userId), count: q !== null && n > SEARCH_CAP ? { n: SEARCH_CAP + 1, exact: false } : { n, exact: true } };
 }
 
-/** A directory told of every account in one batch, as a decision state's first load does. */
-function directoryOf(accounts: Map<number, DirectoryEntry>) {
+/** A directory built over these accounts, as a decision state's first load builds it. */
+async function directoryOf(accounts: Map<number, DirectoryEntry>) {
   const d = new AccountDirectory((id) => accounts.get(id));
-  const all = new Map(accounts);
-  accounts.clear();
+  await d.build([...accounts.keys()]);
+  return d;
+}
+
+/** One batch of random changes as the decision state applies them: each told before the account is replaced. */
+function changeSome(d: AccountDirectory, accounts: Map<number, DirectoryEntry>, next: () => number, size: number, newId: () => number) {
   d.batch(() => {
-    for (const [id, e] of all) {
-      d.willChange(id, undefined);
-      accounts.set(id, e);
+    for (let i = 0; i < size; i++) {
+      const roll = next();
+      const ids = [...accounts.keys()];
+      const id = ids[Math.floor(next() * ids.length)];
+      const before = accounts.get(id);
+      if (roll < 0.2 && before) {
+        d.willChange(id, before);
+        accounts.delete(id);
+      } else if (roll < 0.4) {
+        const created = newId();
+        d.willChange(created, undefined);
+        accounts.set(created, entry(next, created));
+      } else if (before) {
+        d.willChange(id, before);
+        // A rename, a new first name, or no searched change at all (a membership).
+        accounts.set(id, roll < 0.6 ? { ...before, username: `${word(next)}${id}` } : roll < 0.8 ? { ...before, firstName: word(next) } : { ...before });
+      }
     }
   });
-  return d;
 }
 
 describe('the accounts directory (the users list from memory)', () => {
@@ -63,11 +80,11 @@ describe('the accounts directory (the users list from memory)', () => {
     expect('ﬀ' < '𝒜').toBe(false);
   });
 
-  it('pages and searches as the database would, and stays so through small and large batches of changes', () => {
+  it('pages and searches as the database would, and stays so through small and large batches of changes', async () => {
     const next = random(2);
     const accounts = new Map<number, DirectoryEntry>();
     for (let id = 1; id <= 1500; id++) accounts.set(id, entry(next, id));
-    const d = directoryOf(accounts);
+    const d = await directoryOf(accounts);
     let nextId = 1501;
     const check = (round: number) => {
       for (const q of [null, 'a', 'an', 'ann', 'é', 'e', 'ë', 'ﬀ', '𝒜', 'z', 'zo', '9', 'nothing-like-this']) {
@@ -82,37 +99,38 @@ describe('the accounts directory (the users list from memory)', () => {
     };
     check(0);
     for (const size of [1, 5, 64, 65, 400]) {
-      // A batch as the decision state applies one: each change told before the account is replaced.
-      d.batch(() => {
-        for (let i = 0; i < size; i++) {
-          const roll = next();
-          const id = 1 + Math.floor(next() * (nextId - 1));
-          const before = accounts.get(id);
-          if (roll < 0.2 && before) {
-            d.willChange(id, before);
-            accounts.delete(id);
-          } else if (roll < 0.4) {
-            d.willChange(nextId, undefined);
-            accounts.set(nextId, entry(next, nextId));
-            nextId++;
-          } else if (before) {
-            d.willChange(id, before);
-            // A rename, a new first name, or no searched change at all (a membership).
-            const changed = roll < 0.6 ? { ...before, username: `${word(next)}${id}` } : roll < 0.8 ? { ...before, firstName: word(next) } : { ...before };
-            accounts.set(id, changed);
-          }
-        }
-      });
+      changeSome(d, accounts, next, size, () => nextId++);
       check(size);
     }
   });
 
-  it('a word finding more than the count cap is "more than", and its pages come in order from a walk', () => {
+  it('is not used before it is built, and puts in what changed while it was being built', async () => {
+    const next = random(4);
+    const accounts = new Map<number, DirectoryEntry>();
+    for (let id = 1; id <= 50_000; id++) accounts.set(id, entry(next, id));
+    const d = new AccountDirectory((id) => accounts.get(id));
+    const building = d.build([...accounts.keys()]);
+    expect(d.ready).toBe(false);
+    let nextId = 50_001;
+    // Changes arriving between the build's slices, as change-log batches do.
+    for (let round = 0; round < 5; round++) {
+      changeSome(d, accounts, next, 30, () => nextId++);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await building;
+    expect(d.ready).toBe(true);
+    for (const q of [null, 'an', 'é', 'z'] as const) {
+      const got = q === null ? d.page('asc', 100, 51) : d.search(q, 'asc', 0, 51);
+      expect(got, `q=${q}`).toEqual(byDatabase(accounts.values(), q, 'asc', q === null ? 100 : 0, 51));
+    }
+  });
+
+  it('a word finding more than the count cap is "more than", and its pages come in order', async () => {
     const accounts = new Map<number, DirectoryEntry>();
     const next = random(3);
     for (let id = 1; id <= SEARCH_CAP + 40; id++) accounts.set(id, { userId: id, username: `a${word(next)}${id}`, firstName: 'X', lastName: 'Y', email: `u${id}@example.com` });
     for (let id = SEARCH_CAP + 41; id <= SEARCH_CAP + 60; id++) accounts.set(id, { userId: id, username: `b${id}`, firstName: 'Al', lastName: 'Y', email: `b${id}@example.com` });
-    const d = directoryOf(accounts);
+    const d = await directoryOf(accounts);
     for (const dir of ['asc', 'desc'] as const) {
       for (const offset of [0, 500]) {
         const got = d.search('a', dir, offset, 51);
