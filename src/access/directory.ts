@@ -75,8 +75,6 @@ interface Pending {
 export class AccountDirectory {
   /** Built (see `build`): until then the users list reads the database. */
   ready = false;
-  /** Why `build` failed, if it did (the list then keeps reading the database). */
-  failure: unknown;
   /** Ids in order of each column's key, then id. */
   private orders: number[][] = [[], [], [], []];
   private pending: Pending | null = null;
@@ -311,7 +309,6 @@ function sortEntries(entries: Array<{ id: number; key: string }>): Array<{ id: n
   const plain = !entries.some((e) => FROM_D800.test(e.key));
   return entries.sort(plain ? byUnitsThenId : byKeyThenId);
 }
-
 
 /** The first position whose (key, id) is not below (key, id). */
 function lowerBound(order: number[], key: string, id: number, keyAt: (id: number) => string): number {

@@ -283,8 +283,8 @@ export class DecisionState {
     // The users list's order is built in the background, a slice at a time (the list reads the database
     // until it is ready); decisions need none of it.
     s.directory.build([...s.accounts.keys()]).catch((err: unknown) => {
-      // Not ready, so the list keeps reading the database; the cause stays with the directory.
-      s.directory.failure = err;
+      // Never ready, so the list keeps reading the database; said on the process's warnings, not swallowed.
+      process.emitWarning(`The users list's in-memory order could not be built (the list reads the database): ${String(err)}`);
     });
     for (const r of roles) s.roles.set(r.id, r);
     for (const t of tokens) s.tokens.put(t);

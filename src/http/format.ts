@@ -82,8 +82,7 @@ export function relative(ms: number | null | undefined, now = Date.now()): strin
  * instead of three escaped calls per row of a long list.
  */
 export function timeAgo(ms: number, now = Date.now()): string {
-  const t = iso(Number(ms));
-  return `<time datetime="${t}" title="${t.slice(0, 10)} ${t.slice(11, 16)} UTC">${relative(ms, now)}</time>`;
+  return `<time datetime="${iso(Number(ms))}" title="${dateTime(ms)}">${relative(ms, now)}</time>`;
 }
 
 export function count(n: number, singular: string, plural = `${singular}s`): string {
@@ -135,8 +134,11 @@ function encodeFormPart(s: string): string {
   return encodeURIComponent((s as string & { toWellFormed(): string }).toWellFormed()).replace(/%20|[!'()~]/g, (c) => (c === '%20' ? '+' : `%${c.charCodeAt(0).toString(16).toUpperCase()}`));
 }
 
+/** First and last name, either left out when empty (a list writes it per row: no array for two strings). */
 export function fullName(u: { first_name?: string; last_name?: string; firstName?: string; lastName?: string }): string {
-  return [u.first_name ?? u.firstName, u.last_name ?? u.lastName].filter(Boolean).join(' ');
+  const first = u.first_name ?? u.firstName;
+  const last = u.last_name ?? u.lastName;
+  return first && last ? `${first} ${last}` : first || last || '';
 }
 
 /** An estimate rounded to two significant digits (98,734 → 99,000), for "about …" counts. */

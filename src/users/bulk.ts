@@ -15,6 +15,7 @@ import type { Conn, Db } from '../db/connect';
 import type { Actor } from '../http/types';
 import { validate } from '../http/forms';
 import { ValidationError } from '../http/errors';
+import { fullName } from '../http/format';
 import { recordChanges, recordMembershipChanges } from '../changes/service';
 import * as sessions from '../sessions/service';
 import { transaction } from '../db/transaction';
@@ -130,7 +131,6 @@ export interface BulkPlan {
   assets?: number;
 }
 
-const fullName = (t: { firstName: string; lastName: string }) => [t.firstName, t.lastName].filter(Boolean).join(' ');
 
 /** Validates the action's parameters and resolves them; refuses what this actor may not do at all. */
 export async function resolveAction(db: Conn, actor: Actor, raw: unknown): Promise<ResolvedAction> {
